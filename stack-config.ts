@@ -1,0 +1,78 @@
+// The stack's configuration (namespace `images-copier`), validated once, here, at the edge.
+import { z } from "zod";
+import { InvalidReferenceError, parseTaggedReference } from "./copier/reference";
+
+const targetImage = z.string({ error: "targetImage is required, e.g. registry.example.com/deckhouse/ee:rock-solid-1.46" }).superRefine((value, ctx) => {
+  try {
+    parseTaggedReference(value, "targetImage");
+  } catch (err) {
+    if (!(err instanceof InvalidReferenceError)) throw err;
+    ctx.addIssue({ code: "custom", message: err.message });
+  }
+});
+
+const common = {
+  targetImage,
+  targetUsername: z.string({ error: "targetUsername is required" }).min(1, "targetUsername must not be empty"),
+  targetPassword: z.string({ error: "targetPassword is required (pulumi config set --secret targetPassword …)" }).min(1, "targetPassword must not be empty"),
+  targetCA: z.string().includes("-----BEGIN CERTIFICATE-----", { message: "targetCA must be a PEM certificate" }).optional(),
+  targetInsecure: z.boolean().default(false),
+};
+
+export const copyStageConfigSchema = z.object({
+  stage: z.literal("copy"),
+  ...common,
+  copierImage: z.string().min(1).default("node:20-bookworm-slim"),
+  runId: z.string().min(1).default("1"),
+  concurrency: z.number().int().min(1).max(64).default(8),
+  timeoutMinutes: z.number().int().min(1).max(7 * 24 * 60).default(360),
+  imagesFile: z.string().min(1).optional(),
+});
+
+export const switchStageConfigSchema = z.object({
+  stage: z.literal("switch"),
+  ...common,
+  copyStack: z.string({ error: "copyStack is required for the switch stage (the copy stack's name, e.g. org/images-copier/copy)" }).min(1),
+});
+
+export const stackConfigSchema = z.discriminatedUnion("stage", [copyStageConfigSchema, switchStageConfigSchema], {
+  error: 'stage must be "copy" or "switch"',
+});
+
+export type CopyStageConfig = z.infer<typeof copyStageConfigSchema>;
+export type SwitchStageConfig = z.infer<typeof switchStageConfigSchema>;
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+export class StackConfigError extends Error {
+  override name = "StackConfigError";
+}
+
+/** Validates raw config values; throws one StackConfigError whose message names every problem, one per line. */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+  const result = stackConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const key = issue.path.join(".");
+    return key && !issue.message.includes(key) ? `images-copier:${key}: ${issue.message}` : `images-copier: ${issue.message}`;
+  });
+  throw new StackConfigError(problems.join("\n"));
+}
+
+const BOOLEAN_KEYS = ["targetInsecure"] as const;
+const NUMBER_KEYS = ["concurrency", "timeoutMinutes"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "copyStack"] as const;
+
+/** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */
+export function readStackConfig(config: { get(key: string): string | undefined }): StackConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of STRING_KEYS) raw[key] = config.get(key);
+  for (const key of NUMBER_KEYS) {
+    const value = config.get(key);
+    raw[key] = value === undefined ? undefined : Number(value);
+  }
+  for (const key of BOOLEAN_KEYS) {
+    const value = config.get(key);
+    raw[key] = value === undefined ? undefined : value === "true" ? true : value === "false" ? false : value;
+  }
+  return parseStackConfig(raw);
+}
