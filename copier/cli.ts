@@ -1,0 +1,235 @@
+// `images-copier copy …`: reads the config directory (and workstation flags), runs copyRelease with progress
+// (a bar on a TTY, a line every few seconds otherwise), writes the report, and always ends stdout with the
+// result line. Exit 0 = every image in the target and verified; 1 = a failed copy; 2 = bad input.
+
+import { Presets, SingleBar } from "cli-progress";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { ConfigError, loadConfigDir, parseImagesList, readJsonFile, type ImagesList, type RepoConfig } from "./config";
+import { copyRelease, type CopyReport } from "./copy";
+import { credentialsFor, readDockerConfig } from "./docker-config";
+import { formatBytes, formatProgress, type ProgressSnapshot } from "./progress";
+import { InvalidReferenceError, parseImageReference, parseTaggedReference } from "./reference";
+import { writeReport } from "./report";
+import { formatResultLine, PROGRESS_LINE_PREFIX } from "./result-line";
+import { redact } from "./transport/redact";
+
+interface CopyFlags {
+  configDir?: string;
+  images?: string;
+  report?: string;
+  concurrency: number;
+  dryRun?: boolean;
+  sourceImage?: string;
+  targetImage?: string;
+  dockerConfig?: string;
+  progressInterval: number;
+  timeout?: number;
+}
+
+class UsageError extends Error {}
+
+export async function runCli(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const args = argv.length >= 2 && argv[0] === process.execPath ? argv.slice(2) : argv;
+  const say = (line: string) => stdout.write(`${redact(line)}\n`);
+  const complain = (line: string) => stderr.write(`images-copier: error: ${redact(line).replace(/\s*\n\s*/g, " ")}\n`);
+
+  let exitCode = 0;
+  const program = new Command("images-copier")
+    .description("Copies the images of a Deckhouse release into another registry, verified by digest.")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
+  program
+    .command("copy")
+    .description("copy every image of the list and the Deckhouse image to the target registry")
+    .option("--config-dir <dir>", "directory with d8-repo.json, dest-repo.json and d8-images.json")
+    .option("--images <file>", "image list to use instead of d8-images.json")
+    .option("--report <file>", "write a JSON report of every image to this file")
+    .option("--concurrency <n>", "concurrent network operations", positiveInt, 16)
+    .option("--dry-run", "only print what the target lacks; write nothing")
+    .option("--source-image <ref>", "the Deckhouse image to copy (overrides d8-repo.json image)")
+    .option("--target-image <ref>", "the target image with its tag (overrides dest-repo.json image)")
+    .option("--docker-config <file>", "docker config.json with credentials for registries lacking them")
+    .option("--progress-interval <seconds>", "seconds between progress lines when not on a TTY", positiveInt, 5)
+    .option("--timeout <seconds>", "give up on a stalled request (no headers or no body bytes) after this long, then retry", positiveInt)
+    .action(async (flags: CopyFlags) => {
+      exitCode = await copyCommand(flags, { say, complain, stdout, stderr });
+    });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0; // --help, --version
+      return 2;
+    }
+    complain((err as Error).message);
+    return 2;
+  }
+  return exitCode;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new InvalidArgumentError("must be a whole number from 1 to 256");
+  return n;
+}
+
+interface Output {
+  say(line: string): void;
+  complain(line: string): void;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
+  let source: RepoConfig;
+  let target: RepoConfig;
+  let images: ImagesList;
+  const started = Date.now();
+  try {
+    ({ source, target, images } = await readInputs(flags));
+  } catch (err) {
+    const message = (err as Error).message;
+    out.complain(message);
+    out.say(formatResultLine({ status: "failed", images: 0, copied: 0, skipped: 0, failed: 0, bytes: 0, durationMs: Date.now() - started, target: flags.targetImage ?? "", error: redact(message) }));
+    return err instanceof ConfigError || err instanceof InvalidReferenceError || err instanceof UsageError ? 2 : 1;
+  }
+
+  const progress = startProgress(out, flags.progressInterval * 1000);
+  let report: CopyReport;
+  try {
+    report = await copyRelease({
+      source,
+      target,
+      images,
+      concurrency: flags.concurrency,
+      dryRun: flags.dryRun,
+      ...(flags.timeout ? { timeouts: { headersMs: flags.timeout * 1000, bodyMs: flags.timeout * 1000 } } : {}),
+      onProgress: progress.update,
+      logger: (message) => out.stderr.write(`images-copier: warning: ${redact(message)}\n`),
+    });
+  } catch (err) {
+    progress.stop();
+    const message = (err as Error).message;
+    out.complain(message);
+    out.say(formatResultLine({ status: "failed", images: 0, copied: 0, skipped: 0, failed: 0, bytes: 0, durationMs: Date.now() - started, target: target.image, error: redact(message) }));
+    return err instanceof InvalidReferenceError ? 2 : 1;
+  }
+  progress.stop();
+
+  for (const image of report.images) {
+    if (image.status === "failed") out.say(`failed: ${image.source} -> ${image.target}: ${image.reason ?? "unknown reason"}`);
+    if (image.status === "missing") out.say(`would copy: ${image.source} -> ${image.target} (${formatBytes(image.bytes)} of missing blobs)`);
+  }
+  const t = report.totals;
+  if (report.dryRun) {
+    out.say(`dry run: ${t.missing} of ${t.images} images missing in the target (${formatBytes(t.bytes)} of blobs), ${t.skipped} already present; nothing written`);
+  } else {
+    out.say(`${t.images} images: ${t.copied} copied, ${t.skipped} already present, ${t.failed} failed; ${formatBytes(t.bytes)} in ${(report.durationMs / 1000).toFixed(1)}s`);
+  }
+
+  let reportError: string | undefined;
+  if (flags.report) {
+    try {
+      await writeReport(flags.report, report);
+    } catch (err) {
+      reportError = (err as Error).message;
+    }
+  }
+  const failed = report.status === "failed" || reportError !== undefined;
+  if (failed) {
+    const others = t.failed > 1 ? ` (and ${t.failed - 1} more failed images)` : "";
+    out.complain(report.error ? `${report.error}${others}` : (reportError as string));
+  }
+  out.say(
+    formatResultLine({
+      status: failed ? "failed" : "succeeded",
+      images: t.images,
+      copied: t.copied,
+      skipped: t.skipped,
+      failed: t.failed,
+      bytes: t.bytes,
+      durationMs: report.durationMs,
+      target: report.target,
+      ...(report.dryRun ? { missing: t.missing } : {}),
+      ...(failed ? { error: redact(report.error ?? reportError ?? "failed") } : {}),
+    }),
+  );
+  return failed ? 1 : 0;
+}
+
+async function readInputs(flags: CopyFlags): Promise<{ source: RepoConfig; target: RepoConfig; images: ImagesList }> {
+  let source: RepoConfig | undefined;
+  let target: RepoConfig | undefined;
+  let images: ImagesList | undefined;
+  if (flags.configDir) {
+    const dir = await loadConfigDir(flags.configDir, { requireImages: !flags.images });
+    ({ source, target, images } = dir);
+  }
+  if (flags.sourceImage) {
+    parseImageReference(flags.sourceImage);
+    source = { ...(source ?? { insecure: false }), image: flags.sourceImage } as RepoConfig;
+  }
+  if (flags.targetImage) {
+    target = { ...(target ?? { insecure: false }), image: flags.targetImage } as RepoConfig;
+  }
+  if (!source || !target) throw new UsageError("give --config-dir DIR, or both --source-image and --target-image");
+  parseTaggedReference(target.image, "target image");
+  if (flags.images) images = parseImagesList(await readJsonFile(flags.images), flags.images);
+  if (!images) throw new UsageError("no image list: d8-images.json in --config-dir, or --images FILE");
+
+  // A workstation: credentials from docker's config.json where the repo JSON has none.
+  const needs = [source, target].filter((c) => !c.username && !c.password);
+  if (needs.length > 0) {
+    const dockerConfig = await readDockerConfig(flags.dockerConfig).catch((err: Error) => {
+      throw new UsageError(err.message);
+    });
+    if (dockerConfig) {
+      for (const config of needs) {
+        const creds = credentialsFor(dockerConfig, parseImageReference(config.image).registry);
+        if (creds) Object.assign(config, creds);
+      }
+    }
+  }
+  return { source, target, images };
+}
+
+function startProgress(out: Output, intervalMs: number): { update: (s: ProgressSnapshot) => void; stop: () => void } {
+  let latest: ProgressSnapshot | undefined;
+  const tty = (out.stderr as NodeJS.WriteStream).isTTY === true;
+  if (tty) {
+    const bar = new SingleBar(
+      { stream: out.stderr as NodeJS.WriteStream, format: "{bar} {value}/{total} images | {detail}", hideCursor: true, clearOnComplete: false },
+      Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update: (s) => {
+        latest = s;
+        const detail = formatProgress(s).replace(/^images \S+ /, "");
+        if (!started) {
+          bar.start(s.imagesTotal, s.imagesDone, { detail });
+          started = true;
+        } else bar.update(s.imagesDone, { detail });
+      },
+      stop: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+  let lastPrinted = -1;
+  const timer = setInterval(() => {
+    if (!latest) return;
+    if (latest.imagesDone === lastPrinted && latest.imagesDone === latest.imagesTotal) return;
+    lastPrinted = latest.imagesDone;
+    out.say(`${PROGRESS_LINE_PREFIX}${formatProgress(latest)}`);
+  }, intervalMs);
+  timer.unref();
+  return {
+    update: (s) => {
+      latest = s;
+    },
+    stop: () => clearInterval(timer),
+  };
+}

@@ -1,0 +1,158 @@
+// copyRelease: the whole run. Plans the images, connects to both registries (checking reachability and
+// credentials first, so bad input fails once and clearly), copies every image through one bounded pool and
+// returns a report of every image.
+
+import type { ImagesList, RepoConfig } from "./config";
+import { Executor, type ImageResult } from "./execute";
+import { planRelease } from "./plan";
+import { Pool } from "./pool";
+import { ProgressTracker, type ProgressSnapshot } from "./progress";
+import { formatReference, parseImageReference } from "./reference";
+import { RepositoryClient } from "./registry/client";
+import { pullScope, pushScope } from "./transport/auth";
+import { redact } from "./transport/redact";
+import { DEFAULT_RETRY, type RetryPolicy } from "./transport/retry";
+import { RegistryTransport } from "./transport/transport";
+
+export type { ImageResult } from "./execute";
+
+export interface CopyReleaseOptions {
+  source: RepoConfig;
+  target: RepoConfig;
+  images: ImagesList;
+  /** Concurrent network operations across all images and blobs (default 16). */
+  concurrency?: number;
+  dryRun?: boolean;
+  onProgress?: (snapshot: ProgressSnapshot) => void;
+  logger?: (message: string) => void;
+  retry?: Partial<RetryPolicy>;
+  /** Stalled-server limits (defaults: 120 s for headers and between body chunks). */
+  timeouts?: { headersMs?: number; bodyMs?: number; connectMs?: number };
+}
+
+export interface CopyReport {
+  status: "succeeded" | "failed";
+  dryRun: boolean;
+  source: string;
+  target: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  totals: { images: number; copied: number; skipped: number; failed: number; missing: number; bytes: number };
+  /** The first failure, one line (absent on success). */
+  error?: string;
+  images: ImageResult[];
+}
+
+export async function copyRelease(options: CopyReleaseOptions): Promise<CopyReport> {
+  const startedAt = new Date();
+  const log = (message: string) => options.logger?.(redact(message));
+  const jobs = planRelease(options.source.image, options.target.image, options.images);
+  const sourceRef = parseImageReference(options.source.image);
+  const targetRef = parseImageReference(options.target.image);
+  const concurrency = options.concurrency ?? 16;
+  const pool = new Pool(concurrency);
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const sameRegistry = sourceRef.registry === targetRef.registry;
+
+  const transportOptions = (repo: RepoConfig) => ({
+    username: repo.username || undefined,
+    password: repo.password || undefined,
+    insecure: repo.insecure,
+    ca: repo.ca,
+    connections: concurrency + 4,
+    headersTimeoutMs: options.timeouts?.headersMs,
+    bodyTimeoutMs: options.timeouts?.bodyMs,
+    connectTimeoutMs: options.timeouts?.connectMs,
+    retry,
+    onWarning: log,
+    onRetry: log,
+  });
+  const sourceTransport = new RegistryTransport(sourceRef.registry, transportOptions(options.source));
+  const targetTransport = new RegistryTransport(targetRef.registry, transportOptions(options.target));
+
+  const sourceClients = new Map<string, RepositoryClient>();
+  const targetClients = new Map<string, RepositoryClient>();
+  const source = (repository: string) => {
+    let client = sourceClients.get(repository);
+    if (!client) sourceClients.set(repository, (client = new RepositoryClient(sourceTransport, repository, [pullScope(repository)])));
+    return client;
+  };
+  const target = (repository: string) => {
+    let client = targetClients.get(repository);
+    if (!client) {
+      // Within one registry, ask for pull on the source repositories too, so blobs can be mounted.
+      const mountScopes = sameRegistry ? [...new Set(jobs.map((j) => j.source.repository))].filter((r) => r !== repository).map(pullScope) : [];
+      client = new RepositoryClient(targetTransport, repository, [pushScope(repository), ...mountScopes]);
+      targetClients.set(repository, client);
+    }
+    return client;
+  };
+
+  const progress = new ProgressTracker(options.onProgress);
+  progress.imagesTotal = jobs.length;
+  const results: ImageResult[] = [];
+  let error: string | undefined;
+  const ticker = options.onProgress ? setInterval(() => options.onProgress!(progress.snapshot()), 1000) : undefined;
+  ticker?.unref();
+  try {
+    await preflight(jobs[jobs.length - 1].source, source, target(targetRef.repository), formatReference(targetRef));
+    const executor = new Executor({ pool, progress, retry, source, target, sameRegistry, dryRun: options.dryRun ?? false, log });
+    // A window of images in flight (the network pool stays full) so that images finish steadily and the
+    // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
+    const images = new Pool(Math.max(64, concurrency * 8));
+    results.push(...(await Promise.all(jobs.map((job) => images.run(() => executor.copyImage(job))))));
+    const failed = results.find((r) => r.status === "failed");
+    if (failed) error = failed.reason ?? `${failed.source}: failed`;
+  } catch (err) {
+    error = (err as Error).message;
+  } finally {
+    if (ticker) clearInterval(ticker);
+    options.onProgress?.(progress.snapshot());
+    await Promise.all([sourceTransport.close(), targetTransport.close()]);
+  }
+  for (const r of results) if (r.reason) r.reason = redact(r.reason);
+
+  const finishedAt = new Date();
+  const count = (status: ImageResult["status"]) => results.filter((r) => r.status === status).length;
+  const failedCount = error && results.length === 0 ? jobs.length : count("failed");
+  return {
+    status: error ? "failed" : "succeeded",
+    dryRun: options.dryRun ?? false,
+    source: options.source.image,
+    target: options.target.image,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    totals: {
+      images: jobs.length,
+      copied: count("copied"),
+      skipped: count("skipped"),
+      failed: failedCount,
+      missing: count("missing"),
+      bytes: results.reduce((sum, r) => sum + r.bytes, 0),
+    },
+    ...(error ? { error: redact(error) } : {}),
+    images: results,
+  };
+}
+
+/** Fails fast, with one clear reason, on an unreachable registry, wrong credentials or a missing source image. */
+async function preflight(
+  deckhouse: { repository: string; tag?: string; digest?: string },
+  source: (repo: string) => RepositoryClient,
+  target: RepositoryClient,
+  targetImage: string,
+): Promise<void> {
+  const src = source(deckhouse.repository);
+  const ref = (deckhouse.digest ?? deckhouse.tag) as string;
+  const [found] = await Promise.all([
+    src.headManifest(ref).catch((err: Error) => {
+      throw new Error(`source: ${err.message}`);
+    }),
+    target.headManifest(targetImage.slice(targetImage.lastIndexOf(":") + 1), true).catch((err: Error) => {
+      throw new Error(`target: ${err.message}`);
+    }),
+  ]);
+  if (!found) throw new Error(`source image ${src.name}${deckhouse.digest ? "@" : ":"}${ref} not found`);
+}

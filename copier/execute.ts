@@ -1,0 +1,237 @@
+// Copies images: skip what the target already holds (same manifest digest), otherwise move blobs (each distinct
+// blob at most once per run, HEAD first, mount within one registry, streamed and digest-checked), then child
+// manifests by digest, then the manifest under its tag, and verify the digest the registry reports.
+
+import { pipeline, type Readable } from "node:stream";
+import { DigestMismatchError, DigestVerifier } from "./digest-verifier";
+import { parseManifest, type Descriptor, ManifestError } from "./manifest";
+import { manifestRef, type ImageJob } from "./plan";
+import { Pool } from "./pool";
+import type { ProgressTracker } from "./progress";
+import { formatReference } from "./reference";
+import type { RepositoryClient } from "./registry/client";
+import { RegistryError } from "./registry/errors";
+import { isConnectionError, isRetryableStatus, backoffDelay, mayRetry, sleep, type RetryPolicy } from "./transport/retry";
+
+export type ImageStatus = "copied" | "skipped" | "failed" | "missing";
+
+export interface ImageResult {
+  source: string;
+  target: string;
+  digest?: string;
+  status: ImageStatus;
+  reason?: string;
+  /** Bytes of blobs this run moved for this image (a blob shared with an earlier image counts once, there). */
+  bytes: number;
+}
+
+export interface ExecutorDeps {
+  pool: Pool;
+  progress: ProgressTracker;
+  retry: RetryPolicy;
+  /** A client for a source repository (by path). */
+  source(repository: string): RepositoryClient;
+  target(repository: string): RepositoryClient;
+  /** Source and target are one registry, so blobs can be mounted across repositories. */
+  sameRegistry: boolean;
+  dryRun: boolean;
+  log(message: string): void;
+}
+
+export class Executor {
+  private readonly blobs = new Map<string, Promise<number>>();
+  private readonly children = new Map<string, Promise<number>>();
+  private chunked = false;
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async copyImage(job: ImageJob): Promise<ImageResult> {
+    const result: ImageResult = { source: formatReference(job.source), target: formatReference(job.target), status: "failed", bytes: 0 };
+    const src = this.deps.source(job.source.repository);
+    const dst = this.deps.target(job.target.repository);
+    const srcRef = manifestRef(job.source);
+    const dstRef = manifestRef(job.target);
+    const { pool } = this.deps;
+    try {
+      // Skip check: the target holds the very manifest the source has. A tag's manifest is fetched right away
+      // (one GET instead of HEAD + GET), in parallel with the target's HEAD.
+      const [byTag, held] = await Promise.all([
+        job.source.digest ? undefined : pool.run(() => src.getManifest(srcRef)),
+        pool.run(() => dst.headManifest(dstRef, true)),
+      ]);
+      const sourceDigest = job.source.digest ?? byTag!.digest;
+      result.digest = sourceDigest;
+      if (held === sourceDigest) {
+        result.status = "skipped";
+        return result;
+      }
+      if (this.deps.dryRun) {
+        result.bytes = await this.missingBytes(src, dst, srcRef);
+        result.status = "missing";
+        return result;
+      }
+      const data = byTag ?? (await pool.run(() => src.getManifest(sourceDigest)));
+      const manifest = parseManifest(data.bytes, data.contentType, result.source);
+      if (manifest.kind === "index") {
+        const moved = await Promise.all(manifest.children.map((child) => this.copyChild(src, dst, child, result.source)));
+        result.bytes += moved.reduce((a, b) => a + b, 0);
+      } else {
+        result.bytes += await this.copyBlobs(src, dst, manifest.blobs);
+      }
+      const reported = await pool.run(() => dst.putManifest(dstRef, data.bytes, manifest.mediaType));
+      if (reported && reported !== data.digest) {
+        throw new RegistryError(`${result.target}: the registry stored digest ${reported}, expected ${data.digest}`, 201);
+      }
+      if (!reported) {
+        // The registry did not say what it stored: ask what the tag or digest resolves to now.
+        const now = await pool.run(() => dst.headManifest(dstRef));
+        if (now !== data.digest) throw new RegistryError(`${result.target}: resolves to ${now ?? "nothing"} after the push, expected ${data.digest}`, 0);
+      }
+      result.digest = data.digest;
+      result.status = "copied";
+      return result;
+    } catch (err) {
+      result.status = "failed";
+      result.reason = reasonOf(err, result.source);
+      return result;
+    } finally {
+      this.deps.progress.imageFinished(result.status);
+    }
+  }
+
+  /** A child manifest of an index, pushed by digest once per run; returns the bytes moved for it. */
+  private copyChild(src: RepositoryClient, dst: RepositoryClient, child: Descriptor, parent: string): Promise<number> {
+    const key = `${dst.repository}@${child.digest}`;
+    const shared = this.children.get(key);
+    // Bytes count for the first image that needed them; others wait for the same work and add nothing.
+    if (shared) return shared.then(() => 0);
+    const promise = (async () => {
+        const { pool } = this.deps;
+        const held = await pool.run(() => dst.headManifest(child.digest, true));
+        if (held === child.digest) return 0;
+        const what = `${parent} (platform manifest ${child.digest})`;
+        const data = await pool.run(() => src.getManifest(child.digest));
+        const manifest = parseManifest(data.bytes, data.contentType ?? child.mediaType, what);
+        let bytes = 0;
+        if (manifest.kind === "index") {
+          bytes = (await Promise.all(manifest.children.map((c) => this.copyChild(src, dst, c, parent)))).reduce((a, b) => a + b, 0);
+        } else {
+          bytes = await this.copyBlobs(src, dst, manifest.blobs);
+        }
+        const reported = await pool.run(() => dst.putManifest(child.digest, data.bytes, manifest.mediaType));
+        if (reported && reported !== child.digest) throw new RegistryError(`${what}: the registry stored digest ${reported}`, 201);
+        return bytes;
+      })();
+    this.children.set(key, promise);
+    return promise;
+  }
+
+  private async copyBlobs(src: RepositoryClient, dst: RepositoryClient, blobs: Descriptor[]): Promise<number> {
+    const settled = await Promise.allSettled(blobs.map((b) => this.copyBlob(src, dst, b)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+    return settled.reduce((sum, s) => sum + (s.status === "fulfilled" ? s.value : 0), 0);
+  }
+
+  /** Moves one blob unless the target has it; shared by every image of the run that needs it. */
+  private copyBlob(src: RepositoryClient, dst: RepositoryClient, blob: Descriptor): Promise<number> {
+    const key = `${dst.repository}@${blob.digest}`;
+    const shared = this.blobs.get(key);
+    if (shared) return shared.then(() => 0);
+    const promise = this.deps.pool.run(() => this.transferBlob(src, dst, blob));
+    this.blobs.set(key, promise);
+    return promise;
+  }
+
+  private async transferBlob(src: RepositoryClient, dst: RepositoryClient, blob: Descriptor): Promise<number> {
+    const { retry, progress } = this.deps;
+    const started = Date.now();
+    let renewedAuth = false;
+    for (let attempt = 1; ; attempt++) {
+      let counted = 0;
+      let location: URL | undefined;
+      const controller = new AbortController();
+      let body: Readable | undefined;
+      try {
+        if ((await dst.headBlob(blob.digest)) !== undefined) return 0;
+        const mount = this.deps.sameRegistry && src.repository !== dst.repository ? { digest: blob.digest, from: src.repository } : undefined;
+        const session = await dst.startUpload(mount);
+        if (session === "mounted") return 0;
+        location = session;
+        body = await src.getBlob(blob.digest, controller.signal);
+        const verifier = new DigestVerifier(blob.digest, blob.size, (n) => {
+          counted += n;
+          progress.addBytes(n);
+        });
+        // Errors on either side end both streams: the upload sees its body fail and is aborted.
+        pipeline(body, verifier, () => undefined);
+        if (this.chunked) await dst.patchThenPutBlob(location, blob.digest, blob.size, verifier, controller.signal);
+        else await dst.putBlob(location, blob.digest, blob.size, verifier, controller.signal);
+        return counted;
+      } catch (err) {
+        progress.addBytes(-counted);
+        body?.destroy();
+        controller.abort();
+        if (location) void dst.cancelUpload(location);
+        const mismatch = findMismatch(err);
+        if (mismatch) throw mismatch;
+        if (!this.chunked && err instanceof RegistryError && [405, 413, 415].includes(err.status)) {
+          // Registries behind body-size limits or without monolithic PUT: switch this run to PATCH uploads.
+          this.chunked = true;
+          this.deps.log(`switching to chunked uploads after: ${err.message}`);
+          continue;
+        }
+        const status = err instanceof RegistryError ? err.status : undefined;
+        // A 401 mid-transfer usually means the token expired during a long upload: one more try with a fresh one.
+        const retryAuth = status === 401 && !renewedAuth;
+        if (retryAuth) renewedAuth = true;
+        const retryable = isConnectionError(err) || retryAuth || (status !== undefined && isRetryableStatus(status));
+        const delay = backoffDelay(retry, attempt, err instanceof RegistryError ? err.retryAfterMs : undefined);
+        if (!retryable || !mayRetry(retry, attempt, Date.now() - started, delay)) throw err;
+        this.deps.log(`blob ${blob.digest}: ${(err as Error).message}; retry ${attempt} of ${retry.maxAttempts - 1} in ${Math.round(delay)} ms`);
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Dry run: the bytes of blobs the target lacks for this image (reads only). */
+  private async missingBytes(src: RepositoryClient, dst: RepositoryClient, ref: string): Promise<number> {
+    const { pool } = this.deps;
+    const data = await pool.run(() => src.getManifest(ref));
+    const manifest = parseManifest(data.bytes, data.contentType, `${src.name}:${ref}`);
+    const blobs: Descriptor[] = [];
+    if (manifest.kind === "image") blobs.push(...manifest.blobs);
+    else {
+      for (const child of manifest.children) {
+        const childData = await pool.run(() => src.getManifest(child.digest));
+        const parsed = parseManifest(childData.bytes, childData.contentType ?? child.mediaType, `${src.name}@${child.digest}`);
+        if (parsed.kind === "image") blobs.push(...parsed.blobs);
+      }
+    }
+    let missing = 0;
+    await Promise.all(
+      blobs.map(async (b) => {
+        const key = `${dst.repository}@${b.digest}`;
+        if (this.blobs.has(key)) return;
+        this.blobs.set(key, Promise.resolve(0));
+        if ((await pool.run(() => dst.headBlob(b.digest))) === undefined) missing += b.size;
+      }),
+    );
+    return missing;
+  }
+}
+
+function findMismatch(err: unknown): DigestMismatchError | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (e instanceof DigestMismatchError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function reasonOf(err: unknown, image: string): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof ManifestError) return message;
+  return message.includes(image) ? message : `${image}: ${message}`;
+}

@@ -1,0 +1,20 @@
+// The copier's only public entry: everything outside copier/ imports from here.
+
+export * from "./reference";
+export {
+  repoConfigSchema,
+  imagesListSchema,
+  type RepoConfig,
+  type ImagesList,
+  distinctImageValues,
+  loadConfigDir,
+  parseRepoConfig,
+  parseImagesList,
+  ConfigError,
+} from "./config";
+export { copyRelease, type CopyReleaseOptions, type CopyReport, type ImageResult } from "./copy";
+export { checkImagesExist, type ExistenceResult } from "./check-images";
+export { RESULT_LINE_PREFIX, PROGRESS_LINE_PREFIX, formatResultLine, parseResultLine, type ResultSummary } from "./result-line";
+export { runCli } from "./cli";
+export { decodeAuth, credentialsFor } from "./docker-config";
+export { formatProgress, type ProgressSnapshot } from "./progress";

@@ -1,0 +1,42 @@
+// The images of a release run: every distinct list value from the module repository to the target repository
+// (same tag or digest), plus the Deckhouse image to the target image (its only renamed tag).
+
+import type { ImagesList } from "./config";
+import { distinctImageValues } from "./config";
+import {
+  formatReference,
+  moduleRepository,
+  parseImageReference,
+  parseTaggedReference,
+  referenceInRepository,
+  type ImageReference,
+} from "./reference";
+
+export interface ImageJob {
+  source: ImageReference;
+  target: ImageReference;
+}
+
+export function planRelease(sourceImage: string, targetImage: string, images: ImagesList): ImageJob[] {
+  const source = parseImageReference(sourceImage);
+  if (!source.tag && !source.digest) throw new Error(`source image "${sourceImage}" has neither a tag nor a digest`);
+  const target = parseTaggedReference(targetImage, "target image");
+  const sourceRepo = moduleRepository(source);
+  const targetRepo = { registry: target.registry, repository: target.repository };
+  const jobs: ImageJob[] = [];
+  const seen = new Set<string>();
+  for (const value of distinctImageValues(images)) {
+    const job = { source: referenceInRepository(sourceRepo, value), target: referenceInRepository(targetRepo, value) };
+    const key = `${formatReference(job.source)} ${formatReference(job.target)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    jobs.push(job);
+  }
+  jobs.push({ source, target: { registry: target.registry, repository: target.repository, tag: target.tag } });
+  return jobs;
+}
+
+/** The tag or digest addressing a reference's manifest (digest first). */
+export function manifestRef(ref: ImageReference): string {
+  return (ref.digest ?? ref.tag) as string;
+}

@@ -1,0 +1,233 @@
+// OCI Distribution API calls on one repository: manifests (get, head, put), blobs (head, get as a stream,
+// upload monolithic or chunked, cross-repository mount), each answer checked and errors named after the image.
+
+import type { Readable } from "node:stream";
+import { MANIFEST_ACCEPT } from "../manifest";
+import { digestWithAlgorithmOf } from "../digest-verifier";
+import type { RegistryTransport, Response } from "../transport/transport";
+import { parseRetryAfter } from "../transport/retry";
+import { describeErrorBody, RegistryError, STATUS_TEXT } from "./errors";
+import { resolveLocation, withQuery } from "./location";
+
+export interface ManifestData {
+  bytes: Buffer;
+  digest: string;
+  contentType: string | undefined;
+}
+
+const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+
+export class RepositoryClient {
+  constructor(
+    readonly transport: RegistryTransport,
+    readonly repository: string,
+    /** Scopes sent with every request, e.g. pull,push here plus pull on a mount source. */
+    readonly scopes: string[],
+  ) {}
+
+  get name(): string {
+    return `${this.transport.registry}/${this.repository}`;
+  }
+
+  private path(kind: "manifests" | "blobs", ref: string): string {
+    return `/v2/${this.repository}/${kind}/${ref}`;
+  }
+
+  /** Fetches a manifest's exact bytes; the digest is checked against the content (and the one asked for). */
+  async getManifest(reference: string): Promise<ManifestData> {
+    const res = await this.transport.send({
+      method: "GET",
+      url: this.path("manifests", reference),
+      scopes: this.scopes,
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    if (res.statusCode !== 200) throw await failure(res, `GET manifest ${this.ref(reference)}`);
+    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, `manifest ${this.ref(reference)}`);
+    const headerDigest = header(res, "docker-content-digest");
+    const expected = reference.includes(":") ? reference : headerDigest;
+    const digest = expected ? digestWithAlgorithmOf(expected, bytes) : digestWithAlgorithmOf("sha256:", bytes);
+    if (reference.includes(":") && digest !== reference) {
+      throw new RegistryError(`manifest ${this.ref(reference)}: content has digest ${digest}, not the one asked for`, 200);
+    }
+    if (headerDigest && headerDigest.split(":")[0] === digest.split(":")[0] && headerDigest !== digest) {
+      throw new RegistryError(`manifest ${this.ref(reference)}: Docker-Content-Digest ${headerDigest} does not match the content (${digest})`, 200);
+    }
+    return { bytes, digest, contentType: header(res, "content-type") };
+  }
+
+  /**
+   * The digest the repository holds under `reference`, or undefined when it holds none. 403 counts as absent only
+   * when `forbiddenIsAbsent` (Artifactory answers HEAD of a missing manifest with 403).
+   */
+  async headManifest(reference: string, forbiddenIsAbsent = false): Promise<string | undefined> {
+    const res = await this.transport.send({
+      method: "HEAD",
+      url: this.path("manifests", reference),
+      scopes: this.scopes,
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    if (res.statusCode !== 200 && !(res.statusCode === 404 || (forbiddenIsAbsent && res.statusCode === 403))) {
+      throw await failure(res, `HEAD manifest ${this.ref(reference)}`);
+    }
+    await res.body.dump();
+    if (res.statusCode !== 200) return undefined;
+    const digest = header(res, "docker-content-digest");
+    if (digest) return digest;
+    // No digest header: fall back to reading the manifest.
+    return (await this.getManifest(reference)).digest;
+  }
+
+  /** PUTs the exact bytes under a tag or digest and returns the digest the registry reports. */
+  async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<string | undefined> {
+    const res = await this.transport.send({
+      method: "PUT",
+      url: this.path("manifests", reference),
+      scopes: this.scopes,
+      headers: { "content-type": mediaType },
+      body: bytes,
+    });
+    if (res.statusCode !== 201 && res.statusCode !== 200 && res.statusCode !== 202) {
+      throw await failure(res, `PUT manifest ${this.ref(reference)}`);
+    }
+    await res.body.dump();
+    return header(res, "docker-content-digest");
+  }
+
+  /** Whether the blob exists here (its size when it does). */
+  async headBlob(digest: string): Promise<number | undefined> {
+    const res = await this.transport.send({ method: "HEAD", url: this.path("blobs", digest), scopes: this.scopes, followRedirects: true });
+    if (res.statusCode !== 200 && res.statusCode !== 404) throw await failure(res, `HEAD blob ${this.blobRef(digest)}`);
+    await res.body.dump();
+    if (res.statusCode === 404) return undefined;
+    const length = Number(header(res, "content-length"));
+    return Number.isFinite(length) ? length : 0;
+  }
+
+  /** Opens the blob's bytes as a stream (following redirects to storage without forwarding credentials). */
+  async getBlob(digest: string, signal?: AbortSignal): Promise<Readable> {
+    const res = await this.transport.send({
+      method: "GET",
+      url: this.path("blobs", digest),
+      scopes: this.scopes,
+      followRedirects: true,
+      signal,
+    });
+    if (res.statusCode !== 200) throw await failure(res, `GET blob ${this.blobRef(digest)}`);
+    return res.body;
+  }
+
+  /**
+   * Starts an upload, or mounts the blob from `from` in the same registry. Returns "mounted" when the registry
+   * mounted it, else the session Location to upload to.
+   */
+  async startUpload(mount?: { digest: string; from: string }): Promise<URL | "mounted"> {
+    const base = new URL(`/v2/${this.repository}/blobs/uploads/`, this.transport.baseUrl);
+    if (mount) {
+      const url = withQuery(base, { mount: mount.digest, from: mount.from });
+      const res = await this.transport.send({ method: "POST", url, scopes: this.scopes, headers: { "content-length": "0" } });
+      await res.body.dump();
+      if (res.statusCode === 201) return "mounted";
+      if (res.statusCode === 202) return resolveLocation(res.headers.location, url, `upload of ${this.blobRef(mount.digest)}`);
+      // 400/401/403/404 (Harbor, ECR…): fall through to a plain upload.
+    }
+    const res = await this.transport.send({ method: "POST", url: base, scopes: this.scopes, headers: { "content-length": "0" } });
+    if (res.statusCode !== 202 && res.statusCode !== 201) throw await failure(res, `start upload to ${this.name}`);
+    await res.body.dump();
+    return resolveLocation(res.headers.location, base, `upload to ${this.name}`);
+  }
+
+  /** Monolithic upload: one PUT `<location>&digest=` with the whole body streamed and its length declared. */
+  async putBlob(location: URL, digest: string, size: number, body: Readable, signal?: AbortSignal): Promise<void> {
+    const url = withQuery(location, { digest });
+    const res = await this.transport.send({
+      method: "PUT",
+      url,
+      scopes: this.scopes,
+      headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+      body,
+      signal,
+    });
+    if (res.statusCode !== 201 && res.statusCode !== 204) throw await failure(res, `upload blob ${this.blobRef(digest)}`);
+    await res.body.dump();
+  }
+
+  /** Chunked upload as one PATCH with the whole stream, then PUT `?digest=` with no body. */
+  async patchThenPutBlob(location: URL, digest: string, size: number, body: Readable, signal?: AbortSignal): Promise<void> {
+    const patch = await this.transport.send({
+      method: "PATCH",
+      url: location,
+      scopes: this.scopes,
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-length": String(size),
+        ...(size > 0 ? { "content-range": `0-${size - 1}` } : {}),
+      },
+      body,
+      signal,
+    });
+    if (patch.statusCode !== 202 && patch.statusCode !== 204) throw await failure(patch, `upload blob ${this.blobRef(digest)} (PATCH)`);
+    await patch.body.dump();
+    const next = patch.headers.location ? resolveLocation(patch.headers.location, location, `upload of ${this.blobRef(digest)}`) : location;
+    const put = await this.transport.send({
+      method: "PUT",
+      url: withQuery(next, { digest }),
+      scopes: this.scopes,
+      headers: { "content-type": "application/octet-stream", "content-length": "0" },
+      body: Buffer.alloc(0),
+    });
+    if (put.statusCode !== 201 && put.statusCode !== 204) throw await failure(put, `commit blob ${this.blobRef(digest)}`);
+    await put.body.dump();
+  }
+
+  /** Cancels an upload session; failures are ignored (the spec says clients SHOULD try). */
+  async cancelUpload(location: URL): Promise<void> {
+    try {
+      const res = await this.transport.send({ method: "DELETE", url: location, scopes: this.scopes });
+      await res.body.dump();
+    } catch {
+      // ignored
+    }
+  }
+
+  private ref(reference: string): string {
+    return reference.includes(":") ? `${this.name}@${reference}` : `${this.name}:${reference}`;
+  }
+
+  private blobRef(digest: string): string {
+    return `${this.name}@${digest}`;
+  }
+}
+
+function header(res: Response, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      res.body.destroy();
+      throw new RegistryError(`${what} is larger than ${limit} bytes`, res.statusCode);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A RegistryError for an unexpected answer, with the registry's explanation when it gave one. */
+export async function failure(res: Response, what: string): Promise<RegistryError> {
+  let text = "";
+  try {
+    // undici throws asynchronously (uncatchably) when text() is called on a body already consumed.
+    if (!res.body.readableEnded && !res.body.destroyed && !res.body.bodyUsed) text = (await res.body.text()).slice(0, 64 * 1024);
+    else await res.body.dump();
+  } catch {
+    // body unreadable: the status alone must do
+  }
+  const { summary, codes } = describeErrorBody(text);
+  const status = `HTTP ${res.statusCode}${STATUS_TEXT[res.statusCode] ? ` ${STATUS_TEXT[res.statusCode]}` : ""}`;
+  return new RegistryError(`${what}: ${status}${summary ? ` (${summary})` : ""}`, res.statusCode, codes, parseRetryAfter(res.headers["retry-after"]));
+}

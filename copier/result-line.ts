@@ -1,0 +1,43 @@
+// The machine-readable last line of every run, and the prefix of the periodic progress lines, both parsed by
+// the copy stack from the Job's pod log.
+
+import * as z from "zod";
+
+export const RESULT_LINE_PREFIX = "images-copier result: ";
+export const PROGRESS_LINE_PREFIX = "images-copier progress: ";
+
+export const resultSummarySchema = z.object({
+  status: z.enum(["succeeded", "failed"]),
+  images: z.number().int().nonnegative(),
+  copied: z.number().int().nonnegative(),
+  skipped: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  bytes: z.number().nonnegative(),
+  durationMs: z.number().nonnegative(),
+  target: z.string(),
+  /** Dry run only: images the target lacks. */
+  missing: z.number().int().nonnegative().optional(),
+  /** On failure: the first reason, one line. */
+  error: z.string().optional(),
+});
+export type ResultSummary = z.infer<typeof resultSummarySchema>;
+
+export function formatResultLine(summary: ResultSummary): string {
+  return `${RESULT_LINE_PREFIX}${JSON.stringify(summary)}`;
+}
+
+/** The summary from a result line (or from the last result line of a whole log); undefined when there is none. */
+export function parseResultLine(text: string): ResultSummary | undefined {
+  const lines = text.split(/\r?\n/).reverse();
+  for (const line of lines) {
+    const at = line.indexOf(RESULT_LINE_PREFIX);
+    if (at < 0) continue;
+    try {
+      const parsed = resultSummarySchema.safeParse(JSON.parse(line.slice(at + RESULT_LINE_PREFIX.length)));
+      if (parsed.success) return parsed.data;
+    } catch {
+      // not JSON: keep looking
+    }
+  }
+  return undefined;
+}

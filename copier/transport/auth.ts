@@ -1,0 +1,166 @@
+// Authorization for one registry: anonymous, basic, or bearer tokens obtained from the realm named by the
+// `WWW-Authenticate` challenge, cached per scope set and renewed shortly before they expire or after a 401.
+
+import { request, type Dispatcher } from "./undici";
+import * as z from "zod";
+import { parseChallenges, type Challenge } from "./challenge";
+import { registerSecret } from "./redact";
+
+export interface Credentials {
+  username?: string;
+  password?: string;
+}
+
+const tokenResponseSchema = z.object({
+  token: z.string().optional(),
+  access_token: z.string().optional(),
+  expires_in: z.number().optional(),
+  issued_at: z.string().optional(),
+});
+
+interface CachedToken {
+  value: string;
+  expiresAt: number;
+  renewAt: number;
+}
+
+export class AuthError extends Error {
+  override name = "AuthError";
+}
+
+/** Seconds a token lives when the server does not say (distribution's token spec). */
+const DEFAULT_TOKEN_SECONDS = 60;
+
+export class Authenticator {
+  private challenge: Challenge | null | undefined;
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly pending = new Map<string, Promise<CachedToken>>();
+
+  constructor(
+    private readonly registry: string,
+    private readonly credentials: Credentials,
+    private readonly dispatcher: Dispatcher,
+    private readonly userAgent: string,
+  ) {
+    registerSecret(credentials.password);
+    if (credentials.username && credentials.password) registerSecret(this.basicValue());
+  }
+
+  get hasCredentials(): boolean {
+    return Boolean(this.credentials.username || this.credentials.password);
+  }
+
+  /** Records the challenge the registry answered `/v2/` (or any request) with; null = no auth needed. */
+  setChallenge(header: string | string[] | undefined): void {
+    const parsed = parseChallenges(header);
+    this.challenge = parsed.find((c) => c.scheme === "bearer") ?? parsed.find((c) => c.scheme === "basic") ?? null;
+  }
+
+  get knowsChallenge(): boolean {
+    return this.challenge !== undefined;
+  }
+
+  /** The Authorization header value for a request needing `scopes`, or undefined for anonymous access. */
+  async authorization(scopes: string[]): Promise<string | undefined> {
+    const challenge = this.challenge;
+    if (!challenge) {
+      // No challenge seen: send basic credentials preemptively only when we know the server wants them.
+      return undefined;
+    }
+    if (challenge.scheme === "basic") {
+      return this.hasCredentials ? `Basic ${this.basicValue()}` : undefined;
+    }
+    if (challenge.scheme === "bearer") {
+      const token = await this.token(challenge, scopes);
+      return `Bearer ${token.value}`;
+    }
+    throw new AuthError(`registry ${this.registry} asks for unsupported authentication "${challenge.scheme}"`);
+  }
+
+  /** After a 401: forget the token for these scopes (and adopt a challenge if the registry sent a new one). */
+  rejected(scopes: string[], header: string | string[] | undefined): void {
+    const parsed = parseChallenges(header);
+    if (parsed.length > 0) this.setChallenge(header);
+    this.tokens.delete(scopeKey(scopes));
+  }
+
+  private basicValue(): string {
+    return Buffer.from(`${this.credentials.username ?? ""}:${this.credentials.password ?? ""}`).toString("base64");
+  }
+
+  private async token(challenge: Challenge, scopes: string[]): Promise<CachedToken> {
+    const key = scopeKey(scopes);
+    const cached = this.tokens.get(key);
+    if (cached && Date.now() < cached.renewAt) return cached;
+    let inflight = this.pending.get(key);
+    if (!inflight) {
+      inflight = this.fetchToken(challenge, scopes).finally(() => this.pending.delete(key));
+      this.pending.set(key, inflight);
+    }
+    const token = await inflight;
+    this.tokens.set(key, token);
+    return token;
+  }
+
+  private async fetchToken(challenge: Challenge, scopes: string[]): Promise<CachedToken> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new AuthError(`registry ${this.registry} sent a Bearer challenge without a realm`);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new AuthError(`registry ${this.registry} sent an unusable token realm "${realm}"`);
+    }
+    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
+    for (const scope of [...new Set(scopes)].sort()) url.searchParams.append("scope", scope);
+    const headers: Record<string, string> = { "user-agent": this.userAgent, accept: "application/json" };
+    if (this.hasCredentials) headers.authorization = `Basic ${this.basicValue()}`;
+
+    const started = Date.now();
+    let res;
+    try {
+      res = await request(url, { method: "GET", headers, dispatcher: this.dispatcher });
+    } catch (err) {
+      throw new AuthError(`cannot reach the token service of ${this.registry} at ${url.origin}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const text = await res.body.text();
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new AuthError(
+        `registry ${this.registry} refused the credentials${this.hasCredentials ? ` of user "${this.credentials.username}"` : " (anonymous)"} (token service answered ${res.statusCode})`,
+      );
+    }
+    if (res.statusCode !== 200) {
+      throw new AuthError(`token service of ${this.registry} answered HTTP ${res.statusCode}`);
+    }
+    let body: z.infer<typeof tokenResponseSchema>;
+    try {
+      body = tokenResponseSchema.parse(JSON.parse(text));
+    } catch {
+      throw new AuthError(`token service of ${this.registry} sent an unreadable answer`);
+    }
+    const value = body.token || body.access_token;
+    if (!value) throw new AuthError(`token service of ${this.registry} sent no token`);
+    registerSecret(value);
+    const lifetimeMs = (body.expires_in && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS) * 1000;
+    const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
+    // A clock skew between us and the token server must not make a fresh token look expired.
+    const base = Number.isNaN(issued) || issued > Date.now() || issued < started - lifetimeMs ? Date.now() : issued;
+    const expiresAt = base + lifetimeMs;
+    const margin = Math.min(30_000, lifetimeMs / 5);
+    return { value, expiresAt, renewAt: expiresAt - margin };
+  }
+}
+
+export function scopeKey(scopes: string[]): string {
+  return [...new Set(scopes)].sort().join(" ");
+}
+
+export function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
