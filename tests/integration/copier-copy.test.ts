@@ -1,0 +1,112 @@
+// End to end: a Deckhouse-like release from a token-auth registry to a TLS + htpasswd registry, through the CLI
+// entry (as the Job runs it) and through the API, checked image by image with skopeo.
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { copyRelease, runCli, RESULT_LINE_PREFIX } from "../../copier";
+import { startRegistry, type TestRegistry } from "../helpers/registry";
+import { seedRelease, type SeededRelease } from "../helpers/images";
+import {
+  acceptedBlobUploads, captureOutput, countLoggedRequests, lastLine, removeDir, storedBlobBytes, tempDir, verifyCopiedRelease, writeConfigDir, WRITES,
+} from "../helpers/copy-fixture";
+import { reportStatuses } from "../helpers/copy-report";
+import { skopeoManifestDigest } from "../helpers/skopeo";
+
+const TARGET_PASSWORD = 'Tg"t:pa"ss:w0rd';
+const SOURCE_PASSWORD = 'license"token:key:42';
+
+describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
+  let source: TestRegistry;
+  let target: TestRegistry;
+  let release: SeededRelease;
+  let work: string;
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([
+      startRegistry({ tls: true, auth: "token", username: "license-token", password: SOURCE_PASSWORD }),
+      startRegistry({ tls: true, auth: "basic", username: "customer", password: TARGET_PASSWORD }),
+    ]);
+    release = await seedRelease(source, "deckhouse/ee", { tagged: 5, digestOnly: 2, multiArch: 2, layerSize: 48 * 1024 });
+    work = tempDir("copy-test");
+  });
+  afterAll(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+    removeDir(work);
+  });
+
+  const targetImage = "customer/deckhouse:rock-solid-1.46";
+  const distinctImages = () => release.references.length;
+
+  function configDir(name: string, image = targetImage): string {
+    const dir = join(work, name);
+    mkdirSync(dir);
+    return writeConfigDir({ dest: target.repoConfig(image), source: source.repoConfig(release.deckhouseImage), images: release.images }, dir);
+  }
+
+  function expectNoSecrets(...texts: string[]): void {
+    const basic = Buffer.from(`customer:${TARGET_PASSWORD}`).toString("base64");
+    for (const text of texts) {
+      expect(text).not.toContain(TARGET_PASSWORD);
+      expect(text).not.toContain(SOURCE_PASSWORD);
+      expect(text).not.toContain(basic);
+    }
+  }
+
+  it("copies every image via the CLI; skopeo sees the source digests and the deckhouse image at the new tag", async () => {
+    const report = join(work, "report-1.json");
+    const run = await captureOutput(() => runCli(["copy", "--config-dir", configDir("cli-1"), "--report", report]));
+    expect({ exit: run.result, stderr: run.stderr }).toEqual({ exit: 0, stderr: expect.any(String) });
+
+    const result = lastLine(run.stdout);
+    expect(result.startsWith(RESULT_LINE_PREFIX)).toBe(true);
+    const summary = JSON.parse(result.slice(RESULT_LINE_PREFIX.length));
+    expect(summary).toMatchObject({ status: "succeeded", images: distinctImages(), copied: distinctImages(), skipped: 0, failed: 0 });
+    expect(summary.bytes).toBeGreaterThan(0);
+    // A fresh target: bytes moved cannot exceed what it now stores (shared layers move once).
+    expect(summary.bytes).toBeLessThanOrEqual(storedBlobBytes(target));
+    const uploads = acceptedBlobUploads(target);
+    expect(uploads.length).toBeGreaterThan(0);
+    expect(uploads.length).toBe(new Set(uploads).size);
+
+    const check = await verifyCopiedRelease(target, "customer/deckhouse", targetImage, release);
+    expect(check.problems).toEqual([]);
+    // module images + index children + deckhouse
+    expect(check.verified).toBeGreaterThan(distinctImages());
+    expect(await skopeoManifestDigest(target, targetImage)).toEqual(release.deckhouseDigest);
+
+    const reportText = readFileSync(report, "utf8");
+    const statuses = reportStatuses(JSON.parse(reportText));
+    expect(statuses).toHaveLength(distinctImages());
+    expect(new Set(statuses)).toEqual(new Set(["copied"]));
+    expectNoSecrets(run.stdout, run.stderr, reportText);
+  });
+
+  it("re-runs with nothing to do: every image skipped, nothing written to the target", async () => {
+    const writesBefore = countLoggedRequests(target, WRITES);
+    const report = join(work, "report-2.json");
+    const run = await captureOutput(() => runCli(["copy", "--config-dir", configDir("cli-2"), "--report", report]));
+    expect(run.result).toBe(0);
+    const summary = JSON.parse(lastLine(run.stdout).slice(RESULT_LINE_PREFIX.length));
+    expect(summary).toMatchObject({ status: "succeeded", images: distinctImages(), copied: 0, skipped: distinctImages(), failed: 0 });
+    const statuses = reportStatuses(JSON.parse(readFileSync(report, "utf8")));
+    expect(statuses).toHaveLength(distinctImages());
+    expect(new Set(statuses)).toEqual(new Set(["skipped"]));
+    expect(countLoggedRequests(target, WRITES)).toBe(writesBefore);
+  });
+
+  it("copies through the API into another repository and reports per-image results", async () => {
+    const image = target.ref("mirror/api/deckhouse:v1.46.3-copy");
+    const progress: unknown[] = [];
+    const report = await copyRelease({
+      source: { ...source.repoConfig(release.deckhouseImage) },
+      target: { ...target.repoConfig(image) },
+      images: release.images,
+      concurrency: 3,
+      onProgress: (p: unknown) => progress.push(p),
+    });
+    expect(reportStatuses(report)).toHaveLength(distinctImages());
+    expect(new Set(reportStatuses(report))).toEqual(new Set(["copied"]));
+    const check = await verifyCopiedRelease(target, "mirror/api/deckhouse", "mirror/api/deckhouse:v1.46.3-copy", release);
+    expect(check.problems).toEqual([]);
+    expect(progress.length).toBeGreaterThan(0);
+  });
+});
