@@ -65,7 +65,8 @@ const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword",
 /** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */
 export function readStackConfig(config: { get(key: string): string | undefined }): StackConfig {
   const raw: Record<string, unknown> = {};
-  for (const key of STRING_KEYS) raw[key] = config.get(key);
+  // Pulumi.yaml gives optional keys the default "" (a declared key without a default is required in every stack).
+  for (const key of STRING_KEYS) raw[key] = config.get(key) || undefined;
   for (const key of NUMBER_KEYS) {
     const value = config.get(key);
     raw[key] = value === undefined ? undefined : Number(value);

@@ -1,12 +1,91 @@
-// STUB, replaced by the copy-stage work (issue 4).
+// The copy stage: reads the cluster's registry access and current Deckhouse image, renders the copy run's
+// Secret, ConfigMap and Job, and hands them (as one Pulumi secret) to the CopyRun resource that runs and waits.
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CopyStageConfig } from "../stack-config";
+import { loadCopierBundle } from "./copier-bundle";
+import { buildCopyRunManifests, NAMESPACE } from "./copy-manifests";
+import { CopyRun } from "./copy-run";
+import { readImagesFile } from "./images-file";
+import type { KubeAccess } from "./kube";
+import { deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
+
+export interface CopyStageOptions extends pulumi.ComponentResourceOptions {
+  /** The bundled copier's text; loaded from dist/images-copier.cjs when not given. */
+  copierBundle?: string;
+}
 
 export class CopyStage extends pulumi.ComponentResource {
   readonly outputs: Record<string, pulumi.Input<unknown>>;
-  constructor(name: string, config: CopyStageConfig, opts?: pulumi.ComponentResourceOptions) {
-    super("images-copier:index:CopyStage", name, {}, opts);
-    this.outputs = { targetImage: config.targetImage };
+  readonly run: CopyRun;
+
+  constructor(name: string, config: CopyStageConfig, opts: CopyStageOptions = {}) {
+    const { copierBundle, ...componentOpts } = opts;
+    super("images-copier:index:CopyStage", name, {}, componentOpts);
+    const bundle = copierBundle ?? loadCopierBundle();
+    const images = config.imagesFile ? readImagesFile(config.imagesFile) : undefined;
+
+    const registrySecret = k8s.core.v1.Secret.get("deckhouse-registry", `${NAMESPACE}/deckhouse-registry`, { parent: this });
+    const deckhouse = k8s.apps.v1.Deployment.get("deckhouse", `${NAMESPACE}/deckhouse`, { parent: this });
+    const deckhouseImage = deckhouse.spec.apply((spec) => deckhouseImageOf({ spec }));
+
+    const target: RepoConfigJson = {
+      username: config.targetUsername,
+      password: config.targetPassword,
+      insecure: config.targetInsecure,
+      image: config.targetImage,
+      ...(config.targetCA ? { ca: config.targetCA } : {}),
+    };
+    const manifests = pulumi.secret(
+      pulumi.all([registrySecret.data, deckhouseImage]).apply(([data, image]) =>
+        buildCopyRunManifests({
+          namespace: NAMESPACE,
+          runId: config.runId,
+          copierImage: config.copierImage,
+          deckhouseImage: image,
+          concurrency: config.concurrency,
+          target,
+          source: sourceRepoConfig(data, image),
+          images,
+          copierBundle: bundle,
+        }),
+      ),
+    );
+
+    const kubeConfig = new pulumi.Config("kubernetes");
+    const kube: KubeAccess = { kubeconfig: kubeConfig.get("kubeconfig"), context: kubeConfig.get("context") };
+    this.run = new CopyRun(
+      "copy-images",
+      {
+        namespace: NAMESPACE,
+        runId: config.runId,
+        timeoutMinutes: config.timeoutMinutes,
+        manifests,
+        ...(kube.kubeconfig || kube.context ? { kube: pulumi.secret(kube) } : {}),
+      },
+      { parent: this },
+    );
+
+    this.outputs = {
+      targetImage: config.targetImage,
+      sourceImage: deckhouseImage,
+      runId: this.run.runId,
+      status: this.run.status,
+      message: this.run.message,
+      summary: this.run.summary,
+      finishedAt: this.run.finishedAt,
+      // What the switch stack reads through its StackReference: the copier exits 0 only when every image is in
+      // the target and its digest verified, so a succeeded run with no failed image is a verified copy.
+      copy: pulumi.all([this.run.status, this.run.summary]).apply(([status, summary]) => ({
+        status,
+        targetImage: config.targetImage,
+        verified: status === "succeeded" && summary !== undefined && summary.failed === 0,
+        runId: config.runId,
+        ...(summary
+          ? { images: summary.images, copied: summary.copied, skipped: summary.skipped, bytes: summary.bytes, durationMs: summary.durationSeconds * 1000 }
+          : {}),
+      })),
+    };
     this.registerOutputs(this.outputs);
   }
 }

@@ -1,0 +1,35 @@
+// `images-copier:index:CopyRun`: one copy run in the cluster, owned by the dynamic provider in copy-run-provider.ts.
+import * as pulumi from "@pulumi/pulumi";
+import type { CopyRunManifests } from "./copy-manifests";
+import { makeCopyRunProvider, type CopySummary } from "./copy-run-provider";
+import type { KubeAccess } from "./kube";
+
+export interface CopyRunArgs {
+  namespace: pulumi.Input<string>;
+  runId: pulumi.Input<string>;
+  timeoutMinutes: pulumi.Input<number>;
+  /** Holds credentials: pass it as a Pulumi secret. */
+  manifests: pulumi.Input<CopyRunManifests>;
+  kube?: pulumi.Input<KubeAccess>;
+}
+
+const copyRunProvider = makeCopyRunProvider();
+
+export class CopyRun extends pulumi.dynamic.Resource {
+  declare readonly status: pulumi.Output<"succeeded" | "failed" | "timeout">;
+  declare readonly message: pulumi.Output<string>;
+  declare readonly finishedAt: pulumi.Output<string>;
+  declare readonly summary: pulumi.Output<CopySummary | undefined>;
+  declare readonly runId: pulumi.Output<string>;
+
+  constructor(name: string, args: CopyRunArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      copyRunProvider,
+      name,
+      { ...args, status: undefined, message: undefined, finishedAt: undefined, summary: undefined },
+      { ...opts, additionalSecretOutputs: ["manifests", "kube"] },
+      undefined,
+      "CopyRun",
+    );
+  }
+}

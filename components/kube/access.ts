@@ -1,0 +1,79 @@
+// Turns the standard Kubernetes settings into a resolved connection: server URL, TLS material and auth headers.
+// @kubernetes/client-node's KubeConfig does the kubeconfig parsing and runs exec plugins / token files for us.
+import type { KubeConfig } from "@kubernetes/client-node";
+
+/** How to reach the cluster, the same way the Kubernetes provider does. */
+export interface KubeAccess {
+  /** `kubernetes:kubeconfig`: the kubeconfig's YAML/JSON contents or a path to it. */
+  kubeconfig?: string;
+  /** `kubernetes:context`: the context to use instead of the kubeconfig's current one. */
+  context?: string;
+}
+
+export interface ResolvedAccess {
+  server: string;
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string };
+  /** Fresh auth headers for one request (exec plugins and expiring tokens are re-evaluated each time). */
+  headers(): Promise<Record<string, string>>;
+}
+
+/** Reads `kubernetes:kubeconfig` / `kubernetes:context` from a config getter (Pulumi or the dynamic provider's). */
+export function kubeAccessFromConfig(config: { get(key: string): string | undefined }): KubeAccess {
+  return { kubeconfig: config.get("kubernetes:kubeconfig") || undefined, context: config.get("kubernetes:context") || undefined };
+}
+
+function looksLikeInlineConfig(value: string): boolean {
+  return value.includes("\n") || value.trimStart().startsWith("{") || /^\s*apiVersion\s*:/.test(value);
+}
+
+export function loadKubeConfig(access: KubeAccess): KubeConfig {
+  // Loaded here, not at module level, so a closure-serialized provider carries a plain require().
+  const { KubeConfig } = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+  const kc = new KubeConfig();
+  const source = access.kubeconfig?.trim();
+  if (source) {
+    if (looksLikeInlineConfig(source)) kc.loadFromString(source);
+    else kc.loadFromFile(source);
+  } else {
+    kc.loadFromDefault();
+  }
+  if (access.context) {
+    if (!kc.getContextObject(access.context)) {
+      throw new Error(`kubernetes context "${access.context}" is not in the kubeconfig (have: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
+    }
+    kc.setCurrentContext(access.context);
+  }
+  return kc;
+}
+
+export async function resolveAccess(access: KubeAccess): Promise<ResolvedAccess> {
+  const kc = loadKubeConfig(access);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || !cluster.server) {
+    throw new Error("no Kubernetes cluster configured: set kubernetes:kubeconfig, KUBECONFIG or ~/.kube/config");
+  }
+  if (!access.kubeconfig && !process.env.KUBECONFIG && cluster.server === "http://localhost:8080") {
+    throw new Error("no kubeconfig found: set kubernetes:kubeconfig, KUBECONFIG or ~/.kube/config");
+  }
+  const probe: { ca?: Buffer; cert?: Buffer; key?: Buffer; headers: Record<string, string> } = { headers: {} };
+  await kc.applyToHTTPSOptions(probe as never);
+  const tls = {
+    ca: probe.ca,
+    cert: probe.cert,
+    key: probe.key,
+    rejectUnauthorized: !cluster.skipTLSVerify,
+    servername: cluster.tlsServerName || undefined,
+  };
+  return {
+    server: cluster.server.replace(/\/+$/, ""),
+    tls,
+    async headers() {
+      const opts: { headers: Record<string, string>; auth?: string } = { headers: {} };
+      await kc.applyToHTTPSOptions(opts as never);
+      if (opts.auth && !opts.headers.Authorization) {
+        opts.headers.Authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+      }
+      return opts.headers;
+    },
+  };
+}

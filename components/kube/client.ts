@@ -1,0 +1,134 @@
+// A small Kubernetes REST client on undici: the one used by every dynamic provider of this project.
+import type { Dispatcher } from "undici";
+import { resolveAccess, type KubeAccess, type ResolvedAccess } from "./access";
+
+export interface KubeClient {
+  /** The object at `path`, or undefined on 404. */
+  get<T = unknown>(path: string): Promise<T | undefined>;
+  list<T = unknown>(path: string, query?: Record<string, string>): Promise<{ items: T[]; metadata: { resourceVersion?: string } }>;
+  create<T = unknown>(path: string, body: unknown): Promise<T>;
+  /** Defaults to a JSON merge patch; pass another content type for strategic-merge or apply patches. */
+  patch<T = unknown>(path: string, body: unknown, contentType?: string): Promise<T>;
+  /** A 404 is fine: the object is gone either way. */
+  delete(path: string, query?: Record<string, string>): Promise<void>;
+  /** Streams watch events until the server ends the stream, the signal aborts or the connection drops (then rejects). */
+  watch(path: string, query: Record<string, string>, onEvent: (type: string, object: any) => void, signal: AbortSignal): Promise<void>;
+  logs(namespace: string, pod: string, query?: Record<string, string>): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A non-2xx answer from the API server, with the Status message it carried (never the request's body). */
+export class KubeApiError extends Error {
+  override name = "KubeApiError";
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly statusCode: number,
+    readonly reason: string,
+  ) {
+    super(`Kubernetes API ${method} ${path}: ${statusCode} ${reason}`);
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 60_000;
+
+function withQuery(path: string, query?: Record<string, string>): string {
+  if (!query || Object.keys(query).length === 0) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}${new URLSearchParams(query).toString()}`;
+}
+
+async function errorReason(body: Dispatcher.ResponseData["body"]): Promise<string> {
+  const text = await body.text().catch(() => "");
+  try {
+    const status = JSON.parse(text) as { message?: unknown; reason?: unknown };
+    if (typeof status.message === "string") return status.message;
+    if (typeof status.reason === "string") return status.reason;
+  } catch {
+    // not a Status object
+  }
+  return text.slice(0, 300);
+}
+
+export async function connectKube(access: KubeAccess): Promise<KubeClient> {
+  const { Agent, request } = require("undici") as typeof import("undici");
+  const resolved: ResolvedAccess = await resolveAccess(access);
+  const agent = new Agent({
+    connect: {
+      ca: resolved.tls.ca,
+      cert: resolved.tls.cert,
+      key: resolved.tls.key,
+      rejectUnauthorized: resolved.tls.rejectUnauthorized,
+      servername: resolved.tls.servername,
+    },
+    headersTimeout: REQUEST_TIMEOUT_MS,
+    bodyTimeout: 0,
+  });
+
+  async function call(method: Dispatcher.HttpMethod, path: string, opts: { body?: unknown; contentType?: string; accept?: string; signal?: AbortSignal } = {}) {
+    const headers: Record<string, string> = { accept: opts.accept ?? "application/json", ...(await resolved.headers()) };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["content-type"] = opts.contentType ?? "application/json";
+    }
+    return request(`${resolved.server}${path}`, {
+      method,
+      headers,
+      body,
+      dispatcher: agent,
+      signal: opts.signal,
+      bodyTimeout: opts.signal ? 0 : REQUEST_TIMEOUT_MS,
+    });
+  }
+
+  async function json<T>(method: Dispatcher.HttpMethod, path: string, opts: { body?: unknown; contentType?: string; allow404?: boolean } = {}): Promise<T | undefined> {
+    const res = await call(method, path, opts);
+    if (res.statusCode === 404 && opts.allow404) {
+      await res.body.dump();
+      return undefined;
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) throw new KubeApiError(method, path, res.statusCode, await errorReason(res.body));
+    return (await res.body.json()) as T;
+  }
+
+  return {
+    get: (path) => json("GET", path, { allow404: true }),
+    async list(path, query) {
+      const result = await json<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>("GET", withQuery(path, query));
+      return { items: (result?.items ?? []) as never[], metadata: result?.metadata ?? {} };
+    },
+    create: async (path, body) => (await json("POST", path, { body })) as never,
+    patch: async (path, body, contentType) => (await json("PATCH", path, { body, contentType: contentType ?? "application/merge-patch+json" })) as never,
+    async delete(path, query) {
+      await json("DELETE", withQuery(path, query), { allow404: true });
+    },
+    async watch(path, query, onEvent, signal) {
+      const watchPath = withQuery(path, { ...query, watch: "1" });
+      const res = await call("GET", watchPath, { signal });
+      if (res.statusCode !== 200) throw new KubeApiError("WATCH", path, res.statusCode, await errorReason(res.body));
+      let buffered = "";
+      for await (const chunk of res.body) {
+        buffered += chunk.toString("utf8");
+        let newline: number;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (!line) continue;
+          const event = JSON.parse(line) as { type?: string; object?: unknown };
+          if (typeof event.type === "string") onEvent(event.type, event.object);
+        }
+      }
+    },
+    async logs(namespace, pod, query) {
+      const path = withQuery(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`, query);
+      const res = await call("GET", path, { accept: "text/plain" });
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return "";
+      }
+      if (res.statusCode !== 200) throw new KubeApiError("GET", path, res.statusCode, await errorReason(res.body));
+      return res.body.text();
+    },
+    close: () => agent.close(),
+  };
+}

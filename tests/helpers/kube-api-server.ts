@@ -1,0 +1,396 @@
+// A Kubernetes API test server on 127.0.0.1: TLS (test CA), bearer-token or client-certificate auth, and an
+// in-memory object store served through the real REST paths (GET, LIST with labelSelector, WATCH, POST, PATCH,
+// PUT, DELETE with propagationPolicy, pod logs). It is NOT a Kubernetes control plane: no controllers run, so a
+// test plays the job controller itself (onCreate hooks, put(), setPodLog()).
+import { execFile } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { TLSSocket } from "node:tls";
+import { testCerts } from "./certs";
+
+const run = promisify(execFile);
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string; uid?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  contentType?: string;
+}
+
+export interface KubeApiServer {
+  url: string;
+  caPem: string;
+  token: string;
+  /** A kubeconfig (YAML) for this server with the bearer token, context `test`. */
+  kubeconfigYaml: string;
+  /** A kubeconfig using a client certificate signed by the test CA instead of a token. */
+  clientCertKubeconfigYaml(): Promise<string>;
+  requests: RecordedRequest[];
+  put(object: KubeObject): KubeObject;
+  get(apiVersion: string, kind: string, namespace: string, name: string): KubeObject | undefined;
+  list(apiVersion: string, kind: string, namespace: string): KubeObject[];
+  remove(apiVersion: string, kind: string, namespace: string, name: string): void;
+  /** Replaces a pod's log; every line is stamped with the current time (served with `timestamps=true`). */
+  setPodLog(namespace: string, pod: string, text: string): void;
+  appendPodLog(namespace: string, pod: string, text: string): void;
+  /** Called after a POST stored an object (the test's stand-in for controllers). */
+  onCreate(kind: string, handler: (object: KubeObject) => void): void;
+  /** The next `count` watch connections are cut (socket destroyed) right after their initial events. */
+  dropNextWatches(count: number): void;
+  stop(): Promise<void>;
+}
+
+const RESOURCES: Record<string, string> = {
+  pods: "Pod",
+  secrets: "Secret",
+  configmaps: "ConfigMap",
+  services: "Service",
+  events: "Event",
+  jobs: "Job",
+  deployments: "Deployment",
+  replicasets: "ReplicaSet",
+  statefulsets: "StatefulSet",
+  daemonsets: "DaemonSet",
+};
+
+interface Watcher {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  matches: (object: KubeObject) => boolean;
+  send: (type: string, object: KubeObject) => void;
+}
+
+interface Route {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name?: string;
+  sub?: string;
+}
+
+function parseRoute(pathname: string): Route | undefined {
+  const parts = pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  let apiVersion: string;
+  let rest: string[];
+  if (parts[0] === "api" && parts.length >= 2) {
+    apiVersion = parts[1];
+    rest = parts.slice(2);
+  } else if (parts[0] === "apis" && parts.length >= 3) {
+    apiVersion = `${parts[1]}/${parts[2]}`;
+    rest = parts.slice(3);
+  } else {
+    return undefined;
+  }
+  // A list across all namespaces (`/api/v1/pods`): namespace "" (added for the switch stage's pod listing).
+  if (rest.length === 1 && RESOURCES[rest[0]]) return { apiVersion, kind: RESOURCES[rest[0]], namespace: "" };
+  if (rest[0] !== "namespaces" || rest.length < 3) return undefined;
+  const kind = RESOURCES[rest[2]];
+  if (!kind) return undefined;
+  return { apiVersion, kind, namespace: rest[1], name: rest[3], sub: rest[4] };
+}
+
+function selectorMatcher(labelSelector?: string, fieldSelector?: string): (object: KubeObject) => boolean {
+  const checks: Array<(object: KubeObject) => boolean> = [];
+  for (const term of (labelSelector ?? "").split(",").map((t) => t.trim()).filter(Boolean)) {
+    const neq = term.match(/^([^!=]+)!=(.*)$/);
+    const eq = term.match(/^([^!=]+)==?(.*)$/);
+    if (neq) checks.push((o) => o.metadata.labels?.[neq[1]] !== neq[2]);
+    else if (eq) checks.push((o) => o.metadata.labels?.[eq[1]] === eq[2]);
+    else if (term.startsWith("!")) checks.push((o) => o.metadata.labels?.[term.slice(1)] === undefined);
+    else checks.push((o) => o.metadata.labels?.[term] !== undefined);
+  }
+  for (const term of (fieldSelector ?? "").split(",").map((t) => t.trim()).filter(Boolean)) {
+    const m = term.match(/^metadata\.(name|namespace)==?(.*)$/);
+    if (!m) throw new Error(`unsupported fieldSelector ${term}`);
+    checks.push((o) => o.metadata[m[1]] === m[2]);
+  }
+  return (object) => checks.every((check) => check(object));
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** RFC 7386 JSON merge patch (strategic merge and apply are approximated by it: enough for these tests). */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return patch;
+  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+function status(res: ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code }));
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function logLines(text: string): Array<{ time: string; line: string }> {
+  const time = new Date().toISOString().replace(/Z$/, "000000Z"); // nanosecond-style RFC 3339, as the kubelet writes
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return lines.map((line) => ({ time, line }));
+}
+
+function kubeconfig(url: string, caPem: string, user: Record<string, string>): string {
+  const caData = Buffer.from(caPem).toString("base64");
+  const userLines = Object.entries(user).map(([k, v]) => `    ${k}: ${v}`).join("\n");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: test",
+    "  cluster:",
+    `    server: ${url}`,
+    `    certificate-authority-data: ${caData}`,
+    "users:",
+    "- name: test",
+    "  user:",
+    userLines,
+    "contexts:",
+    "- name: test",
+    "  context:",
+    "    cluster: test",
+    "    user: test",
+    "    namespace: d8-system",
+    "current-context: test",
+    "",
+  ].join("\n");
+}
+
+export async function startKubeApiServer(): Promise<KubeApiServer> {
+  const certs = await testCerts();
+  const token = randomBytes(24).toString("hex");
+  const store = new Map<string, KubeObject>();
+  const podLogs = new Map<string, Array<{ time: string; line: string }>>();
+  const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
+  const watchers = new Set<Watcher>();
+  const sockets = new Set<Socket>();
+  const requests: RecordedRequest[] = [];
+  let resourceVersion = 1000;
+  let watchesToDrop = 0;
+
+  const key = (apiVersion: string, kind: string, namespace: string, name: string) => `${apiVersion}|${kind}|${namespace}|${name}`;
+
+  function notify(type: string, object: KubeObject): void {
+    for (const watcher of watchers) {
+      if (watcher.apiVersion === object.apiVersion && watcher.kind === object.kind && watcher.namespace === object.metadata.namespace && watcher.matches(object)) {
+        watcher.send(type, object);
+      }
+    }
+  }
+
+  function put(object: KubeObject): KubeObject {
+    const namespace = object.metadata.namespace ?? "default";
+    const k = key(object.apiVersion, object.kind, namespace, object.metadata.name);
+    const existing = store.get(k);
+    const stored: KubeObject = structuredClone({
+      ...object,
+      metadata: {
+        creationTimestamp: new Date().toISOString(),
+        ...object.metadata,
+        namespace,
+        uid: existing?.metadata.uid ?? object.metadata.uid ?? randomUUID(),
+        resourceVersion: String(++resourceVersion),
+      },
+    });
+    store.set(k, stored);
+    notify(existing ? "MODIFIED" : "ADDED", stored);
+    return stored;
+  }
+
+  function removeObject(apiVersion: string, kind: string, namespace: string, name: string): KubeObject | undefined {
+    const k = key(apiVersion, kind, namespace, name);
+    const existing = store.get(k);
+    if (!existing) return undefined;
+    store.delete(k);
+    const deleted = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(++resourceVersion) } };
+    notify("DELETED", deleted);
+    return deleted;
+  }
+
+  function list(apiVersion: string, kind: string, namespace: string): KubeObject[] {
+    return [...store.values()].filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || o.metadata.namespace === namespace));
+  }
+
+  function authorized(req: IncomingMessage): boolean {
+    if (req.headers.authorization === `Bearer ${token}`) return true;
+    const socket = req.socket as TLSSocket;
+    return socket.authorized === true && Boolean(socket.getPeerCertificate()?.subject);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "https://127.0.0.1");
+    const query = Object.fromEntries(url.searchParams);
+    const method = req.method ?? "GET";
+    requests.push({ method, path: url.pathname, query, contentType: req.headers["content-type"] });
+    if (!authorized(req)) return status(res, 401, "Unauthorized", "Unauthorized");
+    if (url.pathname === "/version") return sendJson(res, 200, { major: "1", minor: "29", gitVersion: "v1.29.0-test" });
+
+    const route = parseRoute(url.pathname);
+    if (!route) return status(res, 404, "NotFound", `the server could not find the requested resource ${url.pathname}`);
+    const { apiVersion, kind, namespace, name, sub } = route;
+
+    if (sub === "log" && kind === "Pod" && method === "GET") {
+      if (!store.has(key("v1", "Pod", namespace, name as string))) return status(res, 404, "NotFound", `pods "${name}" not found`);
+      let lines = podLogs.get(`${namespace}/${name}`) ?? [];
+      // sinceTime has second precision and is inclusive, as on a real API server.
+      if (query.sinceTime) lines = lines.filter((l) => l.time.slice(0, 19) >= query.sinceTime.slice(0, 19));
+      if (query.tailLines) lines = lines.slice(-Number(query.tailLines));
+      const text = lines.map((l) => `${query.timestamps === "true" ? `${l.time} ` : ""}${l.line}\n`).join("");
+      res.writeHead(200, { "content-type": "text/plain" });
+      return void res.end(text);
+    }
+    if (sub) return status(res, 404, "NotFound", `subresource ${sub} is not served`);
+
+    const notFound = () => status(res, 404, "NotFound", `${kind.toLowerCase()}s "${name}" not found`);
+
+    if (method === "GET" && !name && (query.watch === "1" || query.watch === "true")) {
+      const matches = selectorMatcher(query.labelSelector, query.fieldSelector);
+      res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+      const send = (type: string, object: KubeObject) => res.write(`${JSON.stringify({ type, object })}\n`);
+      const since = query.resourceVersion ? Number(query.resourceVersion) : 0;
+      for (const object of list(apiVersion, kind, namespace)) {
+        if (matches(object) && Number(object.metadata.resourceVersion) > since) send("ADDED", object);
+      }
+      if (watchesToDrop > 0) {
+        watchesToDrop--;
+        setTimeout(() => req.socket.destroy(), 50);
+        return;
+      }
+      const watcher: Watcher = { apiVersion, kind, namespace, matches, send };
+      watchers.add(watcher);
+      const timeout = query.timeoutSeconds ? setTimeout(() => res.end(), Number(query.timeoutSeconds) * 1000) : undefined;
+      res.on("close", () => {
+        watchers.delete(watcher);
+        if (timeout) clearTimeout(timeout);
+      });
+      return;
+    }
+    if (method === "GET" && !name) {
+      const matches = selectorMatcher(query.labelSelector, query.fieldSelector);
+      return sendJson(res, 200, {
+        apiVersion,
+        kind: `${kind}List`,
+        metadata: { resourceVersion: String(resourceVersion) },
+        items: list(apiVersion, kind, namespace).filter(matches),
+      });
+    }
+    if (method === "GET") {
+      const object = store.get(key(apiVersion, kind, namespace, name as string));
+      return object ? sendJson(res, 200, object) : notFound();
+    }
+    if (method === "POST" && !name) {
+      const body = JSON.parse(await readBody(req)) as KubeObject;
+      if (body.kind !== kind || body.apiVersion !== apiVersion) return status(res, 400, "BadRequest", `expected ${apiVersion} ${kind}, got ${body.apiVersion} ${body.kind}`);
+      if (!body.metadata?.name) return status(res, 422, "Invalid", "metadata.name: Required value");
+      if (body.metadata.namespace && body.metadata.namespace !== namespace) return status(res, 400, "BadRequest", "the namespace of the object does not match the namespace on the request");
+      if (store.has(key(apiVersion, kind, namespace, body.metadata.name))) {
+        return status(res, 409, "AlreadyExists", `${kind.toLowerCase()}s "${body.metadata.name}" already exists`);
+      }
+      const stored = put({ ...body, metadata: { ...body.metadata, namespace } });
+      sendJson(res, 201, stored);
+      for (const hook of createHooks.get(kind) ?? []) hook(structuredClone(stored));
+      return;
+    }
+    if (method === "PUT" && name) {
+      const body = JSON.parse(await readBody(req)) as KubeObject;
+      if (!store.has(key(apiVersion, kind, namespace, name))) return notFound();
+      return sendJson(res, 200, put({ ...body, metadata: { ...body.metadata, name, namespace } }));
+    }
+    if (method === "PATCH" && name) {
+      const patch = JSON.parse(await readBody(req)) as unknown;
+      const existing = store.get(key(apiVersion, kind, namespace, name));
+      const contentType = req.headers["content-type"] ?? "";
+      if (!existing && !contentType.startsWith("application/apply-patch")) return notFound();
+      const merged = mergePatch(existing ?? {}, patch) as KubeObject;
+      return sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } }));
+    }
+    if (method === "DELETE" && name) {
+      const deleted = removeObject(apiVersion, kind, namespace, name);
+      if (!deleted) return notFound();
+      // batch/v1 Jobs orphan their pods unless the caller asks for propagation, as the real API server does.
+      const policy = query.propagationPolicy;
+      if (kind === "Job" && (policy === "Background" || policy === "Foreground")) {
+        for (const pod of list("v1", "Pod", namespace)) {
+          if (pod.metadata.labels?.["job-name"] === name) removeObject("v1", "Pod", namespace, pod.metadata.name);
+        }
+      }
+      return sendJson(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: `${kind.toLowerCase()}s` } });
+    }
+    return status(res, 405, "MethodNotAllowed", `${method} is not allowed on ${url.pathname}`);
+  }
+
+  const server = createServer(
+    { cert: certs.certPem, key: certs.keyPem, ca: certs.caPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      handle(req, res).catch((error: unknown) => status(res, 500, "InternalError", String(error)));
+    },
+  );
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    caPem: certs.caPem,
+    token,
+    kubeconfigYaml: kubeconfig(url, certs.caPem, { token }),
+    async clientCertKubeconfigYaml() {
+      const stem = join(certs.dir, `client-${randomBytes(4).toString("hex")}`);
+      await run("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${stem}.key`, "-out", `${stem}.csr`, "-subj", "/CN=admin/O=system:masters"], { timeout: 30_000 });
+      writeFileSync(`${stem}.ext`, "extendedKeyUsage=clientAuth\n");
+      await run("openssl", ["x509", "-req", "-in", `${stem}.csr`, "-CA", certs.caFile, "-CAkey", join(certs.dir, "ca.key"), "-CAcreateserial", "-out", `${stem}.crt`, "-days", "2", "-extfile", `${stem}.ext`], { timeout: 30_000 });
+      return kubeconfig(url, certs.caPem, {
+        "client-certificate-data": readFileSync(`${stem}.crt`).toString("base64"),
+        "client-key-data": readFileSync(`${stem}.key`).toString("base64"),
+      });
+    },
+    requests,
+    put,
+    get: (apiVersion, kind, namespace, name) => structuredClone(store.get(key(apiVersion, kind, namespace, name))),
+    list: (apiVersion, kind, namespace) => structuredClone(list(apiVersion, kind, namespace)),
+    remove: (apiVersion, kind, namespace, name) => void removeObject(apiVersion, kind, namespace, name),
+    setPodLog: (namespace, pod, text) => void podLogs.set(`${namespace}/${pod}`, logLines(text)),
+    appendPodLog: (namespace, pod, text) => void podLogs.set(`${namespace}/${pod}`, [...(podLogs.get(`${namespace}/${pod}`) ?? []), ...logLines(text)]),
+    onCreate(kind, handler) {
+      createHooks.set(kind, [...(createHooks.get(kind) ?? []), handler]);
+    },
+    dropNextWatches(count) {
+      watchesToDrop = count;
+    },
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
