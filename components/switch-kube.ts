@@ -1,0 +1,91 @@
+// The switch stage's work against the Kubernetes API: waiting for the Deckhouse rollout, listing pods still on
+// the old registry, and putting the captured values back on rollback.
+import { apiPath, type KubeApiError, type KubeClient } from "./kube";
+import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./switch-rollback";
+import { podsFailingToPull, podsOnOldRegistry, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./switch-rollout";
+
+export interface RolloutWaitOptions {
+  namespace: string;
+  name: string;
+  /** The image the `deckhouse` container must carry before the rollout counts. */
+  expectedImage?: string;
+  timeoutMs: number;
+  pollMs?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function deploymentPods(kube: KubeClient, namespace: string, deployment: { spec?: { selector?: { matchLabels?: Record<string, string> } } }): Promise<PodLike[]> {
+  const labels = deployment.spec?.selector?.matchLabels ?? {};
+  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
+  if (!selector) return [];
+  return (await kube.list<PodLike>(apiPath({ apiVersion: "v1", resource: "pods", namespace }), { labelSelector: selector })).items;
+}
+
+/** Polls the Deployment until its rollout is done; rejects on a failed rollout or the timeout, naming pods that cannot pull. */
+export async function waitForRollout(kube: KubeClient, opts: RolloutWaitOptions): Promise<void> {
+  const path = apiPath({ apiVersion: "apps/v1", resource: "deployments", namespace: opts.namespace, name: opts.name });
+  const deadline = Date.now() + opts.timeoutMs;
+  let reason = "not checked yet";
+  let deployment: (DeploymentLike & { spec?: { selector?: { matchLabels?: Record<string, string> } } }) | undefined;
+  while (Date.now() < deadline) {
+    deployment = await kube.get(path);
+    if (!deployment) throw new Error(`Deployment ${opts.namespace}/${opts.name} not found`);
+    const state = rolloutState(deployment, opts.expectedImage);
+    if (state.done) return;
+    reason = state.reason;
+    if (state.failed) break;
+    await sleep(Math.min(opts.pollMs ?? 2000, Math.max(deadline - Date.now(), 0)));
+  }
+  const stuck = deployment ? podsFailingToPull(await deploymentPods(kube, opts.namespace, deployment).catch(() => [])) : [];
+  const pull = stuck.length > 0 ? `; pods that cannot pull: ${stuck.join(", ")} (delete such a pod to retry the pull)` : "";
+  throw new Error(`Deployment ${opts.namespace}/${opts.name} did not become ready: ${reason}${pull}`);
+}
+
+/** Every pod in the cluster with an image in the old registry repository. */
+export async function listOldRegistryPods(kube: KubeClient, oldPrefix: string): Promise<OldRegistryPod[]> {
+  const { items } = await kube.list<PodLike>("/api/v1/pods");
+  return podsOnOldRegistry(items, oldPrefix);
+}
+
+/** Annotations the switch's Patch resources put on both objects; a rollback removes them again. */
+export const PATCH_ANNOTATIONS = ["pulumi.com/patchForce", "pulumi.com/patchFieldManager", "pulumi.com/skipAwait"] as const;
+
+function withoutPatchAnnotations(): Record<string, null> {
+  return Object.fromEntries(PATCH_ANNOTATIONS.map((a) => [a, null]));
+}
+
+/**
+ * Puts the captured values back: the Secret first (so the old registry's credentials are in place before a pod
+ * pulls from it), then the Deployment's images, then waits for that rollout. Objects that are gone are skipped.
+ */
+export async function restoreRollback(kube: KubeClient, state: RollbackState, opts: { timeoutMs: number; pollMs?: number }): Promise<{ secret: boolean; deployment: boolean }> {
+  const secretPath = apiPath({ apiVersion: "v1", resource: "secrets", namespace: state.secret.namespace, name: state.secret.name });
+  let secretRestored = false;
+  if (await kube.get(secretPath)) {
+    await kube.patch(secretPath, { metadata: { annotations: withoutPatchAnnotations() }, ...secretRestorePatch(state) });
+    secretRestored = true;
+  }
+  const deploymentPath = apiPath({ apiVersion: "apps/v1", resource: "deployments", namespace: state.deployment.namespace, name: state.deployment.name });
+  let patched = false;
+  // The image patch is guarded by resourceVersion: on a conflict (409) read the Deployment again, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const live = await kube.get<LiveDeployment>(deploymentPath);
+    if (!live) return { secret: secretRestored, deployment: false };
+    const patch = deploymentRestorePatch(state, live) as { metadata?: Record<string, unknown> } | undefined;
+    const body = patch
+      ? { ...patch, metadata: { ...patch.metadata, annotations: withoutPatchAnnotations() } }
+      : { metadata: { annotations: withoutPatchAnnotations() } };
+    try {
+      await kube.patch(deploymentPath, body);
+      patched = patch !== undefined;
+      break;
+    } catch (err) {
+      // duck-typed: in a closure-serialized provider the error class may not be the one imported here
+      if ((err as Partial<KubeApiError>).statusCode !== 409 || attempt >= 3) throw err;
+    }
+  }
+  const previous = state.deployment.containers.find((c) => c.name === "deckhouse")?.image;
+  if (patched) await waitForRollout(kube, { namespace: state.deployment.namespace, name: state.deployment.name, expectedImage: previous, timeoutMs: opts.timeoutMs, pollMs: opts.pollMs });
+  return { secret: secretRestored, deployment: true };
+}

@@ -1,0 +1,63 @@
+// The new contents of `d8-system/deckhouse-registry`, in the shape Deckhouse reads (see deckhouse-facts.md).
+import { parseTaggedReference } from "../copier";
+
+export const REGISTRY_SECRET_KEYS = [".dockerconfigjson", "address", "path", "scheme", "ca", "imagesRegistry"] as const;
+export type RegistrySecretKey = (typeof REGISTRY_SECRET_KEYS)[number];
+
+
+export interface TargetRegistry {
+  /** The target Deckhouse image, `host[:port]/path:tag`. */
+  image: string;
+  username: string;
+  password: string;
+  insecure: boolean;
+  /** PEM of the target registry's CA. */
+  ca?: string;
+}
+
+export function dockerConfigJson(host: string, username: string, password: string): string {
+  const auth = Buffer.from(`${username}:${password}`, "utf8").toString("base64");
+  return JSON.stringify({ auths: { [host]: { username, password, auth } } });
+}
+
+/**
+ * The plain-text values the switch writes. `ca` is written when given, and emptied when the Secret has one but
+ * no CA is given (it belongs to the old registry; a Patch cannot delete a key it does not own, and Deckhouse
+ * treats an empty `ca` as none). `imagesRegistry` is written only where the Secret already has it.
+ */
+export function registrySecretValues(target: TargetRegistry, currentKeys: Iterable<string>): Partial<Record<RegistrySecretKey, string>> {
+  const ref = parseTaggedReference(target.image, "targetImage");
+  const has = new Set(currentKeys);
+  const values: Partial<Record<RegistrySecretKey, string>> = {
+    ".dockerconfigjson": dockerConfigJson(ref.registry, target.username, target.password),
+    address: ref.registry,
+    path: `/${ref.repository}`,
+    scheme: target.insecure ? "http" : "https",
+  };
+  const ca = target.ca?.trim();
+  if (ca) values.ca = ca;
+  else if (has.has("ca")) values.ca = "";
+  if (has.has("imagesRegistry")) values.imagesRegistry = `${ref.registry}/${ref.repository}`;
+  return values;
+}
+
+export type KeyChange = "added" | "changed" | "unchanged";
+
+/** How each written key compares with the Secret's current (base64) data. */
+export function secretKeyChanges(values: Partial<Record<string, string>>, currentData: Record<string, string | undefined>): Record<string, KeyChange> {
+  const result: Record<string, KeyChange> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const current = currentData[key];
+    if (current === undefined || current === null) result[key] = "added";
+    else result[key] = decodeBase64(current) === value ? "unchanged" : "changed";
+  }
+  return result;
+}
+
+export function encodeBase64(value: string): string {
+  return Buffer.from(value, "utf8").toString("base64");
+}
+
+export function decodeBase64(value: string): string {
+  return Buffer.from(value, "base64").toString("utf8");
+}

@@ -1,0 +1,71 @@
+// A dynamic resource that waits for the Deckhouse rollout after the Patch resources and then lists the pods
+// still running images from the old registry (the operator's follow-up list).
+import * as pulumi from "@pulumi/pulumi";
+import { connectKube, type KubeAccess } from "./kube";
+import { listOldRegistryPods, waitForRollout } from "./switch-kube";
+import type { OldRegistryPod } from "./switch-rollout";
+
+export interface RolloutInputs {
+  kube: KubeAccess;
+  namespace: string;
+  name: string;
+  expectedImage: string;
+  /** `host/path` of the registry the cluster used before the switch. */
+  oldRegistry: string;
+  timeoutSeconds: number;
+  pollSeconds?: number;
+}
+
+export interface RolloutOutputs extends RolloutInputs {
+  ready: boolean;
+  oldRegistryPods: OldRegistryPod[];
+}
+
+async function waitAndList(inputs: RolloutInputs): Promise<RolloutOutputs> {
+  const kube = await connectKube(inputs.kube ?? {});
+  try {
+    await waitForRollout(kube, {
+      namespace: inputs.namespace,
+      name: inputs.name,
+      expectedImage: inputs.expectedImage,
+      timeoutMs: inputs.timeoutSeconds * 1000,
+      pollMs: (inputs.pollSeconds ?? 2) * 1000,
+    });
+    const oldRegistryPods = await listOldRegistryPods(kube, inputs.oldRegistry);
+    return { ...inputs, ready: true, oldRegistryPods };
+  } finally {
+    await kube.close();
+  }
+}
+
+export const rolloutProvider: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: RolloutInputs): Promise<pulumi.dynamic.CreateResult> {
+    return { id: `${inputs.namespace}/${inputs.name}`, outs: await waitAndList(inputs) };
+  },
+  async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs): Promise<pulumi.dynamic.DiffResult> {
+    const keys = ["expectedImage", "oldRegistry", "namespace", "name"] as const;
+    const changed = keys.some((k) => olds[k] !== news[k]) || JSON.stringify(olds.kube) !== JSON.stringify(news.kube);
+    return { changes: changed, replaces: [], deleteBeforeReplace: false };
+  },
+  async update(_id: string, _olds: RolloutOutputs, news: RolloutInputs): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: await waitAndList(news) };
+  },
+  /** `pulumi refresh`: a fresh list of the pods still on the old registry. */
+  async read(id: string, props: RolloutOutputs): Promise<pulumi.dynamic.ReadResult> {
+    const kube = await connectKube(props.kube ?? {});
+    try {
+      return { id, props: { ...props, oldRegistryPods: await listOldRegistryPods(kube, props.oldRegistry) } };
+    } finally {
+      await kube.close();
+    }
+  },
+};
+
+export class DeckhouseRollout extends pulumi.dynamic.Resource {
+  declare readonly ready: pulumi.Output<boolean>;
+  declare readonly oldRegistryPods: pulumi.Output<OldRegistryPod[]>;
+
+  constructor(name: string, args: { [K in keyof RolloutInputs]: pulumi.Input<RolloutInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
+    super(rolloutProvider, name, { ...args, ready: undefined, oldRegistryPods: undefined }, { ...opts, additionalSecretOutputs: ["kube"] }, "images-copier", "DeckhouseRollout");
+  }
+}

@@ -1,0 +1,112 @@
+// Reading a Deployment's rollout state and the pods still running images from the old registry.
+import { parseImageReference } from "../copier";
+
+interface Condition {
+  type?: string;
+  status?: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface DeploymentLike {
+  metadata?: { generation?: number; name?: string };
+  spec?: { replicas?: number; template?: { spec?: { containers?: Array<{ name?: string; image?: string }> } } };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    conditions?: Condition[];
+  };
+}
+
+export interface PodLike {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { containers?: Array<{ name?: string; image?: string }>; initContainers?: Array<{ name?: string; image?: string }> };
+  status?: {
+    containerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
+    initContainerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
+  };
+}
+
+export type RolloutState = { done: true } | { done: false; failed: boolean; reason: string };
+
+/** The rules `kubectl rollout status` uses, plus: the `deckhouse` container must already carry `expectedImage`. */
+export function rolloutState(deployment: DeploymentLike, expectedImage?: string): RolloutState {
+  const generation = deployment.metadata?.generation ?? 0;
+  const status = deployment.status ?? {};
+  const wanted = deployment.spec?.replicas ?? 1;
+  if (expectedImage) {
+    const image = deployment.spec?.template?.spec?.containers?.find((c) => c.name === "deckhouse")?.image;
+    if (image !== expectedImage) return { done: false, failed: false, reason: `the deckhouse container runs "${image}", not yet "${expectedImage}"` };
+  }
+  const progressing = status.conditions?.find((c) => c.type === "Progressing");
+  if (progressing?.reason === "ProgressDeadlineExceeded") {
+    return { done: false, failed: true, reason: `rollout exceeded its progress deadline: ${progressing.message ?? ""}`.trim() };
+  }
+  if ((status.observedGeneration ?? 0) < generation) return { done: false, failed: false, reason: "waiting for the deployment controller to observe the change" };
+  const updated = status.updatedReplicas ?? 0;
+  if (updated < wanted) return { done: false, failed: false, reason: `${updated} of ${wanted} replicas updated` };
+  if ((status.replicas ?? 0) > updated) return { done: false, failed: false, reason: `${(status.replicas ?? 0) - updated} old replicas pending termination` };
+  if ((status.availableReplicas ?? 0) < updated) return { done: false, failed: false, reason: `${status.availableReplicas ?? 0} of ${updated} updated replicas available` };
+  return { done: true };
+}
+
+// An array, not a Set: this code runs inside closure-serialized dynamic providers, which cannot carry a Set.
+const PULL_FAILURES: readonly string[] = ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"];
+
+/** Pods that cannot pull their image, as `namespace/name: image (reason)`, for the message when a rollout is stuck. */
+export function podsFailingToPull(pods: PodLike[]): string[] {
+  const found: string[] = [];
+  for (const pod of pods) {
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+    for (const s of statuses) {
+      const reason = s.state?.waiting?.reason;
+      if (reason && PULL_FAILURES.includes(reason)) found.push(`${pod.metadata?.namespace}/${pod.metadata?.name}: ${s.image ?? s.name} (${reason})`);
+    }
+  }
+  return found;
+}
+
+export interface OldRegistryPod {
+  namespace: string;
+  name: string;
+  images: string[];
+}
+
+/** `host/path` of a registry from the Secret's `address` and `path` values. */
+export function registryPrefix(address: string, path: string): string {
+  return `${address.trim()}/${path.trim().replace(/^\/+|\/+$/g, "")}`.replace(/\/$/, "");
+}
+
+function inRepository(image: string, prefix: string): boolean {
+  let repo: string;
+  try {
+    const ref = parseImageReference(image);
+    repo = `${ref.registry}/${ref.repository}`;
+  } catch {
+    return image.startsWith(prefix);
+  }
+  return repo === prefix || repo.startsWith(`${prefix}/`);
+}
+
+/** Pods with any container or init container image in the old registry repository (or below it). */
+export function podsOnOldRegistry(pods: PodLike[], oldPrefix: string): OldRegistryPod[] {
+  const result: OldRegistryPod[] = [];
+  for (const pod of pods) {
+    const images = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+      .map((c) => c.image)
+      .filter((image): image is string => typeof image === "string" && inRepository(image, oldPrefix));
+    if (images.length > 0) result.push({ namespace: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "", images: [...new Set(images)] });
+  }
+  return result.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+}
+
+/** What to do after the switch (stack output and README). */
+export const FOLLOW_UP_STEPS: readonly string[] = [
+  "Check bashible on the master nodes: its log must report `Configuration is in sync, nothing to do` (journalctl -u bashible).",
+  "If the istio module is enabled, restart the application pods that carry istio sidecars so they pull from the new registry.",
+  "Restart or recreate the pods listed in oldRegistryPods; none should be left on the old registry.",
+  "If no further Deckhouse updates are wanted, remove `releaseChannel` from the deckhouse ModuleConfig.",
+];

@@ -1,0 +1,172 @@
+// Rollback: the snapshot provider (serialized as Pulumi stores it) restores the captured images and Secret values
+// against the Kubernetes API test server; the Secret keeps `.dockerconfigjson` and every container an image.
+import * as pulumi from "@pulumi/pulumi";
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { snapshotProvider, type SnapshotInputs } from "../../components/switch-snapshot-provider";
+import { captureImages, captureSecret } from "../../components/switch-rollback";
+import { registrySecretValues, encodeBase64, dockerConfigJson } from "../../components/switch-registry-secret";
+
+const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
+const OLD = "registry.deckhouse.io/deckhouse/ee";
+const NEW = "registry.example.com/client/deckhouse";
+const TARGET = `${NEW}:rock-solid-1.46`;
+const DIGEST = `sha256:${"9".repeat(64)}`;
+const b64 = encodeBase64;
+
+let server: KubeApiServer;
+let provider: pulumi.dynamic.ResourceProvider;
+
+beforeAll(async () => {
+  server = await startKubeApiServer();
+  const serialized = await pulumi.runtime.serializeFunction(() => snapshotProvider, { allowSecrets: true });
+  provider = requireFromString(serialized.text).handler();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const oldImages = {
+  initContainers: [{ name: "init", image: `${OLD}@${DIGEST}` }],
+  containers: [
+    { name: "deckhouse", image: `${OLD}:rock-solid` },
+    { name: "kube-rbac-proxy", image: `${OLD}:abc` },
+  ],
+};
+const oldData = {
+  ".dockerconfigjson": b64(JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64("license-token:KEY") } } })),
+  address: b64("registry.deckhouse.io"),
+  path: b64("/deckhouse/ee"),
+  scheme: b64("https"),
+  clusterIsBootstrapped: b64("true"),
+};
+
+function deploymentObject(images: typeof oldImages, annotations: Record<string, string> = {}): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "deckhouse", namespace: "d8-system", generation: 5, annotations },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: "deckhouse" } },
+      template: {
+        metadata: { labels: { app: "deckhouse" } },
+        spec: {
+          initContainers: images.initContainers.map((c) => ({ ...c, command: ["/init"] })),
+          containers: images.containers.map((c) => ({ ...c, env: [{ name: "KEEP", value: c.name }] })),
+        },
+      },
+    },
+    status: { observedGeneration: 5, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
+  };
+}
+
+/** The cluster as the switch's Patch resources leave it (new images, new keys, their annotations). */
+function switchedCluster(): { inputs: SnapshotInputs } {
+  const target = { image: TARGET, username: "client", password: 'p"a:ss', insecure: true, ca: "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----" };
+  const values = registrySecretValues(target, Object.keys(oldData));
+  const inputs: SnapshotInputs = {
+    kube: { kubeconfig: server.kubeconfigYaml },
+    images: captureImages(oldImages),
+    secret: captureSecret(oldData, Object.keys(values)),
+    oldRegistry: OLD,
+    rolloutTimeoutSeconds: 5,
+  };
+  const patchAnnotations = { "pulumi.com/patchForce": "true", "pulumi.com/patchFieldManager": "images-copier-switch" };
+  server.put(
+    deploymentObject(
+      {
+        initContainers: [{ name: "init", image: `${NEW}@${DIGEST}` }],
+        containers: [
+          { name: "deckhouse", image: TARGET },
+          { name: "kube-rbac-proxy", image: `${NEW}:abc` },
+        ],
+      },
+      { ...patchAnnotations, "pulumi.com/skipAwait": "true", "deployment.kubernetes.io/revision": "7" },
+    ),
+  );
+  const data: Record<string, string> = { ...oldData };
+  for (const [key, value] of Object.entries(values)) data[key] = b64(value as string);
+  server.put({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/dockerconfigjson", metadata: { name: "deckhouse-registry", namespace: "d8-system", annotations: patchAnnotations }, data } as KubeObject);
+  return { inputs };
+}
+
+describe("SwitchSnapshot provider", () => {
+  it("restores the captured images and Secret values on delete, removing only what the switch added", async () => {
+    const { inputs } = switchedCluster();
+    const created = await provider.create!(inputs);
+    expect(created.outs.secret.data.ca).toBeNull();
+    await provider.delete!(created.id, created.outs);
+
+    const secret = server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any;
+    expect(secret.data).toEqual(oldData); // ca removed, .dockerconfigjson and the untouched key as before
+    expect(secret.metadata.annotations).toEqual({});
+    const deployment = server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
+    const podSpec = deployment.spec.template.spec;
+    expect(podSpec.containers.map((c: any) => [c.name, c.image, c.env[0].value])).toEqual([
+      ["deckhouse", `${OLD}:rock-solid`, "deckhouse"],
+      ["kube-rbac-proxy", `${OLD}:abc`, "kube-rbac-proxy"],
+    ]);
+    expect(podSpec.initContainers).toEqual([{ name: "init", image: `${OLD}@${DIGEST}`, command: ["/init"] }]);
+    expect(deployment.metadata.annotations).toEqual({ "deployment.kubernetes.io/revision": "7" });
+    // restored with patches, never by deleting or replacing the objects
+    const writes = server.requests.filter((r) => r.method !== "GET" && r.path.includes("/d8-system/"));
+    expect(writes.map((r) => [r.method, r.contentType])).toEqual([
+      ["PATCH", "application/merge-patch+json"],
+      ["PATCH", "application/merge-patch+json"],
+    ]);
+  });
+
+  it("keeps the current .dockerconfigjson when none was captured, and never empties a container image", async () => {
+    const { inputs } = switchedCluster();
+    const odd: SnapshotInputs = {
+      ...inputs,
+      secret: { ...inputs.secret, data: { ...inputs.secret.data, ".dockerconfigjson": null } },
+      images: { ...inputs.images, containers: [{ name: "deckhouse", image: "" }, { name: "kube-rbac-proxy", image: `${OLD}:abc` }] },
+    };
+    const before = server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any;
+    await provider.delete!("d8-system/deckhouse", { ...odd, capturedAt: "t" });
+    const secret = server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any;
+    expect(secret.data[".dockerconfigjson"]).toBe(before.data[".dockerconfigjson"]);
+    expect(Object.keys(JSON.parse(Buffer.from(secret.data[".dockerconfigjson"], "base64").toString()).auths)).toEqual(["registry.example.com"]);
+    const containers = (server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).spec.template.spec.containers;
+    expect(containers.map((c: any) => c.image)).toEqual([TARGET, `${OLD}:abc`]);
+  });
+
+  it("keeps the values of the first switch across later updates", async () => {
+    const { inputs } = switchedCluster();
+    const created = await provider.create!(inputs);
+    // A later `pulumi up` reads the switched objects: the capture it offers now holds the new values.
+    const later: SnapshotInputs = {
+      ...inputs,
+      images: captureImages({ initContainers: [], containers: [{ name: "deckhouse", image: TARGET }] }),
+      secret: captureSecret({ ".dockerconfigjson": b64(dockerConfigJson("registry.example.com", "client", "x")) }, [".dockerconfigjson"]),
+      oldRegistry: NEW,
+    };
+    expect((await provider.diff!(created.id, created.outs, later)).changes).toBe(false);
+    const moved = { ...later, kube: { kubeconfig: server.kubeconfigYaml, context: "test" } };
+    expect((await provider.diff!(created.id, created.outs, moved)).changes).toBe(true);
+    const updated = await provider.update!(created.id, created.outs, moved);
+    expect(updated.outs.images).toEqual(inputs.images);
+    expect(updated.outs.secret).toEqual(inputs.secret);
+    expect(updated.outs.oldRegistry).toBe(OLD);
+    expect(updated.outs.kube.context).toBe("test");
+  });
+
+  it("fails the destroy when the old image never becomes ready (Pulumi keeps the resource; destroy again retries)", async () => {
+    const { inputs } = switchedCluster();
+    const stuck = deploymentObject(
+      { initContainers: [], containers: [{ name: "deckhouse", image: TARGET }] },
+    );
+    stuck.status = { observedGeneration: 5, replicas: 2, updatedReplicas: 1, availableReplicas: 1 };
+    server.put(stuck);
+    await expect(provider.delete!("d8-system/deckhouse", { ...inputs, rolloutTimeoutSeconds: 1, capturedAt: "t" })).rejects.toThrow(/did not become ready/);
+  });
+
+  it("skips objects that are gone", async () => {
+    const { inputs } = switchedCluster();
+    server.remove("apps/v1", "Deployment", "d8-system", "deckhouse");
+    server.remove("v1", "Secret", "d8-system", "deckhouse-registry");
+    await expect(provider.delete!("d8-system/deckhouse", { ...inputs, capturedAt: "t" })).resolves.toBeUndefined();
+  });
+});

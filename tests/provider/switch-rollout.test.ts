@@ -1,0 +1,114 @@
+// The rollout waiter and the old-registry pod listing, run as the serialized dynamic provider (the code Pulumi
+// stores in the state) against the Kubernetes API test server on 127.0.0.1.
+import * as pulumi from "@pulumi/pulumi";
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { rolloutProvider } from "../../components/switch-rollout-provider";
+
+const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
+const OLD = "registry.deckhouse.io/deckhouse/ee";
+const TARGET = "registry.example.com/client/deckhouse:rock-solid-1.46";
+
+let server: KubeApiServer;
+let provider: pulumi.dynamic.ResourceProvider;
+
+beforeAll(async () => {
+  server = await startKubeApiServer();
+  const serialized = await pulumi.runtime.serializeFunction(() => rolloutProvider, { allowSecrets: true });
+  provider = requireFromString(serialized.text).handler();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function deployment(image: string, status: Record<string, unknown>): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "deckhouse", namespace: "d8-system", generation: 2 },
+    spec: { replicas: 1, selector: { matchLabels: { app: "deckhouse" } }, template: { spec: { containers: [{ name: "deckhouse", image }] } } },
+    status,
+  };
+}
+
+function pod(namespace: string, name: string, images: string[], extra: Record<string, unknown> = {}): KubeObject {
+  return { apiVersion: "v1", kind: "Pod", metadata: { name, namespace, labels: { app: namespace === "d8-system" ? "deckhouse" : name } }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) }, ...extra };
+}
+
+const inputs = (timeoutSeconds = 30) => ({
+  kube: { kubeconfig: server.kubeconfigYaml },
+  namespace: "d8-system",
+  name: "deckhouse",
+  expectedImage: TARGET,
+  oldRegistry: OLD,
+  timeoutSeconds,
+  pollSeconds: 0.05,
+});
+
+describe("DeckhouseRollout provider", () => {
+  it("waits for the rollout, then lists the pods still on the old registry in every namespace", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 1, replicas: 2, updatedReplicas: 1, availableReplicas: 1 }));
+    server.put(pod("d8-system", "deckhouse-new", [TARGET]));
+    server.put(pod("kube-system", "kube-proxy-abc", [`${OLD}@sha256:${"1".repeat(64)}`]));
+    server.put(pod("app", "web-1", ["nginx:1.25", `${OLD}/install:v1`]));
+    server.put(pod("app", "web-2", ["registry.example.com/client/deckhouse:x"]));
+    // The test plays the deployment controller: the rollout finishes after the provider started waiting.
+    let polls = 0;
+    const controller = setInterval(() => {
+      if (server.requests.filter((r) => r.path === "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse").length > 2 && polls++ === 0) {
+        server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }));
+      }
+    }, 20);
+    try {
+      const result = await provider.create!(inputs());
+      expect(polls).toBeGreaterThan(0); // it really waited for the controller
+      expect(result.outs.ready).toBe(true);
+      expect(result.outs.oldRegistryPods).toEqual([
+        { namespace: "app", name: "web-1", images: [`${OLD}/install:v1`] },
+        { namespace: "kube-system", name: "kube-proxy-abc", images: [`${OLD}@sha256:${"1".repeat(64)}`] },
+      ]);
+    } finally {
+      clearInterval(controller);
+      for (const [ns, name] of [["d8-system", "deckhouse-new"], ["kube-system", "kube-proxy-abc"], ["app", "web-1"], ["app", "web-2"]]) server.remove("v1", "Pod", ns, name);
+    }
+  });
+
+  it("fails after its timeout naming the pod that cannot pull the new image", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 2, replicas: 2, updatedReplicas: 1, availableReplicas: 1 }));
+    server.put(
+      pod("d8-system", "deckhouse-stuck", [TARGET], {
+        status: { containerStatuses: [{ name: "c0", image: TARGET, state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } } }] },
+      }),
+    );
+    try {
+      await expect(provider.create!(inputs(1))).rejects.toThrow(
+        `Deployment d8-system/deckhouse did not become ready: 1 old replicas pending termination; pods that cannot pull: d8-system/deckhouse-stuck: ${TARGET} (ImagePullBackOff)`,
+      );
+    } finally {
+      server.remove("v1", "Pod", "d8-system", "deckhouse-stuck");
+    }
+  });
+
+  it("fails at once on ProgressDeadlineExceeded", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 2, conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: "ReplicaSet has timed out progressing." }] }));
+    await expect(provider.create!(inputs(60))).rejects.toThrow(/progress deadline: ReplicaSet has timed out progressing/);
+  });
+
+  it("refresh lists the pods again", async () => {
+    server.put(pod("app", "late", [`${OLD}:late`]));
+    try {
+      const olds = { ...inputs(), ready: true, oldRegistryPods: [] };
+      const read = await provider.read!("d8-system/deckhouse", olds);
+      expect(read.props?.oldRegistryPods).toEqual([{ namespace: "app", name: "late", images: [`${OLD}:late`] }]);
+      expect(read.props?.expectedImage).toBe(TARGET);
+    } finally {
+      server.remove("v1", "Pod", "app", "late");
+    }
+  });
+
+  it("re-runs only when what it waits for changes", async () => {
+    const olds = { ...inputs(), ready: true, oldRegistryPods: [] };
+    expect((await provider.diff!("d8-system/deckhouse", olds, inputs())).changes).toBe(false);
+    expect((await provider.diff!("d8-system/deckhouse", olds, { ...inputs(), expectedImage: "registry.example.com/client/deckhouse:other" })).changes).toBe(true);
+  });
+});
