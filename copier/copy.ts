@@ -150,9 +150,13 @@ async function preflight(
     src.headManifest(ref).catch((err: Error) => {
       throw new Error(`source: ${err.message}`);
     }),
-    target.headManifest(targetImage.slice(targetImage.lastIndexOf(":") + 1), true).catch((err: Error) => {
-      throw new Error(`target: ${err.message}`);
-    }),
+    // Credentials first: the HEAD below takes 403 as "absent" (Artifactory), which would hide a wrong password.
+    target.transport
+      .checkCredentials(target.scopes)
+      .then(() => target.headManifest(targetImage.slice(targetImage.lastIndexOf(":") + 1), true))
+      .catch((err: Error) => {
+        throw new Error(`target: ${err.message}`);
+      }),
   ]);
   if (!found) throw new Error(`source image ${src.name}${deckhouse.digest ? "@" : ":"}${ref} not found`);
 }

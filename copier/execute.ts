@@ -145,10 +145,13 @@ export class Executor {
 
   private async transferBlob(src: RepositoryClient, dst: RepositoryClient, blob: Descriptor): Promise<number> {
     const { retry, progress } = this.deps;
-    const started = Date.now();
+    // The time bound measures time without progress: an attempt that moved bytes restarts the clock, so a long
+    // transfer reset late is still retried (the attempt count stays bounded).
+    let started = Date.now();
     let renewedAuth = false;
     for (let attempt = 1; ; attempt++) {
       let counted = 0;
+      const chunked = this.chunked;
       let location: URL | undefined;
       const controller = new AbortController();
       let body: Readable | undefined;
@@ -165,20 +168,25 @@ export class Executor {
         });
         // Errors on either side end both streams: the upload sees its body fail and is aborted.
         pipeline(body, verifier, () => undefined);
-        if (this.chunked) await dst.patchThenPutBlob(location, blob.digest, blob.size, verifier, controller.signal);
+        if (chunked) await dst.patchThenPutBlob(location, blob.digest, blob.size, verifier, controller.signal);
         else await dst.putBlob(location, blob.digest, blob.size, verifier, controller.signal);
         return counted;
       } catch (err) {
         progress.addBytes(-counted);
+        if (counted > 0) {
+          started = Date.now();
+          renewedAuth = false; // a token may expire again during the next long attempt
+        }
         body?.destroy();
         controller.abort();
         if (location) void dst.cancelUpload(location);
         const mismatch = findMismatch(err);
         if (mismatch) throw mismatch;
-        if (!this.chunked && err instanceof RegistryError && [405, 413, 415].includes(err.status)) {
-          // Registries behind body-size limits or without monolithic PUT: switch this run to PATCH uploads.
+        if (!chunked && err instanceof RegistryError && [405, 413, 415].includes(err.status)) {
+          // Registries behind body-size limits or without monolithic PUT: switch this run to PATCH uploads (blobs
+          // whose monolithic PUT was already under way when another blob switched also try again, chunked).
+          if (!this.chunked) this.deps.log(`switching to chunked uploads after: ${err.message}`);
           this.chunked = true;
-          this.deps.log(`switching to chunked uploads after: ${err.message}`);
           continue;
         }
         const status = err instanceof RegistryError ? err.status : undefined;

@@ -165,8 +165,17 @@ export class RepositoryClient {
       body,
       signal,
     });
-    if (patch.statusCode !== 202 && patch.statusCode !== 204) throw await failure(patch, `upload blob ${this.blobRef(digest)} (PATCH)`);
+    if (patch.statusCode !== 202 && patch.statusCode !== 204 && patch.statusCode !== 201) {
+      throw await failure(patch, `upload blob ${this.blobRef(digest)} (PATCH)`);
+    }
     await patch.body.dump();
+    // ECR accepts the blob on the last PATCH (201) and rejects a following PUT; the bytes were digest-checked
+    // while streaming, and the registry's digest, when it names one, must be ours.
+    if (patch.statusCode === 201) {
+      const stored = header(patch, "docker-content-digest");
+      if (stored && stored !== digest) throw new RegistryError(`upload blob ${this.blobRef(digest)}: the registry stored digest ${stored}`, 201);
+      return;
+    }
     const next = patch.headers.location ? resolveLocation(patch.headers.location, location, `upload of ${this.blobRef(digest)}`) : location;
     const put = await this.transport.send({
       method: "PUT",

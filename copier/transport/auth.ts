@@ -5,6 +5,7 @@ import { request, type Dispatcher } from "./undici";
 import * as z from "zod";
 import { parseChallenges, type Challenge } from "./challenge";
 import { registerSecret } from "./redact";
+import { parseRetryAfter } from "./retry";
 
 export interface Credentials {
   username?: string;
@@ -26,6 +27,10 @@ interface CachedToken {
 
 export class AuthError extends Error {
   override name = "AuthError";
+  /** The token service's HTTP status when it answered (so 5xx/429 can be retried and 401/403 not). */
+  status?: number;
+  /** The token service's Retry-After, in ms. */
+  retryAfterMs?: number;
 }
 
 /** Seconds a token lives when the server does not say (distribution's token spec). */
@@ -56,6 +61,11 @@ export class Authenticator {
     this.challenge = parsed.find((c) => c.scheme === "bearer") ?? parsed.find((c) => c.scheme === "basic") ?? null;
   }
 
+  /** The registry asked for authorization (basic or bearer), so requests carry our credentials. */
+  get wantsAuthorization(): boolean {
+    return Boolean(this.challenge);
+  }
+
   get knowsChallenge(): boolean {
     return this.challenge !== undefined;
   }
@@ -82,6 +92,11 @@ export class Authenticator {
     const parsed = parseChallenges(header);
     if (parsed.length > 0) this.setChallenge(header);
     this.tokens.delete(scopeKey(scopes));
+  }
+
+  /** One line saying the credentials were refused; names the user, never the password. */
+  refusedMessage(why: string): string {
+    return `registry ${this.registry} refused the credentials${this.hasCredentials ? ` of user "${this.credentials.username}"` : " (anonymous)"} (${why})`;
   }
 
   private basicValue(): string {
@@ -127,12 +142,12 @@ export class Authenticator {
     }
     const text = await res.body.text();
     if (res.statusCode === 401 || res.statusCode === 403) {
-      throw new AuthError(
-        `registry ${this.registry} refused the credentials${this.hasCredentials ? ` of user "${this.credentials.username}"` : " (anonymous)"} (token service answered ${res.statusCode})`,
-      );
+      throw withStatus(new AuthError(this.refusedMessage(`token service answered ${res.statusCode}`)), res.statusCode);
     }
     if (res.statusCode !== 200) {
-      throw new AuthError(`token service of ${this.registry} answered HTTP ${res.statusCode}`);
+      const err = withStatus(new AuthError(`token service of ${this.registry} answered HTTP ${res.statusCode}`), res.statusCode);
+      err.retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+      throw err;
     }
     let body: z.infer<typeof tokenResponseSchema>;
     try {
@@ -151,6 +166,11 @@ export class Authenticator {
     const margin = Math.min(30_000, lifetimeMs / 5);
     return { value, expiresAt, renewAt: expiresAt - margin };
   }
+}
+
+function withStatus(err: AuthError, status: number): AuthError {
+  err.status = status;
+  return err;
 }
 
 export function scopeKey(scopes: string[]): string {

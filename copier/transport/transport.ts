@@ -5,7 +5,7 @@
 import type { Readable } from "node:stream";
 import { request, type Dispatcher } from "./undici";
 import { createAgent, DEFAULT_TIMEOUTS } from "./agent";
-import { Authenticator, type Credentials } from "./auth";
+import { AuthError, Authenticator, type Credentials } from "./auth";
 import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter, sleep, type RetryPolicy } from "./retry";
 
 export interface TransportOptions extends Credentials {
@@ -83,6 +83,21 @@ export class RegistryTransport {
     return this.ping;
   }
 
+  /**
+   * Fails with one line when the registry refuses our credentials: GET /v2/ sent with them (after the token
+   * exchange for `scopes` on a Bearer registry) must not answer 401 or 403. Some registries answer a wrong
+   * password with 403, which a manifest HEAD cannot tell from Artifactory's "403 = absent".
+   */
+  async checkCredentials(scopes: string[]): Promise<void> {
+    await this.ensurePinged();
+    if (!this.auth.hasCredentials || !this.auth.wantsAuthorization) return;
+    const res = await this.send({ method: "GET", url: "/v2/", scopes });
+    await res.body.dump();
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new AuthError(this.auth.refusedMessage(`GET /v2/ answered ${res.statusCode}`));
+    }
+  }
+
   private async doPing(): Promise<void> {
     const started = Date.now();
     let res: Response;
@@ -124,7 +139,23 @@ export class RegistryTransport {
     let renewedAuth = false;
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
-      const authorization = await this.auth.authorization(opts.scopes);
+      let authorization: string | undefined;
+      try {
+        authorization = await this.auth.authorization(opts.scopes);
+      } catch (err) {
+        // The token service failed before any body was sent, so even a streamed request may try again; a 401/403
+        // from it (wrong credentials) is final.
+        const status = err instanceof AuthError ? err.status : undefined;
+        if (status !== undefined ? isRetryableStatus(status) : isConnectionError(err)) {
+          const delay = backoffDelay(this.retry, attempt, (err as AuthError).retryAfterMs);
+          if (mayRetry(this.retry, attempt, Date.now() - started, delay)) {
+            this.noteRetry(opts, (err as Error).message, attempt, delay);
+            await sleep(delay, opts.signal);
+            continue;
+          }
+        }
+        throw err;
+      }
       let res: Response;
       try {
         res = await this.exchange(opts, authorization);

@@ -74,9 +74,11 @@ describe("copier under injected faults", () => {
     const report = await copyRelease(options(target, logs));
     expect(rules.map((r) => r.hits)).toEqual([3, 2, 2, 2, 2, 2, 2]);
     await expectCompleteCopy(target, report);
-    // every injected failure is retried once more, and the operator sees each retry; Retry-After is honoured
+    // every injected failure is retried, and the operator sees each retry; Retry-After is honoured. The 10
+    // request-level faults each log a retry; a source reset and a target reset can hit the same blob transfer
+    // and then cost one retry between them, so the 5 body resets log at least 3.
     const retries = retryLines(logs);
-    expect(retries.length).toBeGreaterThanOrEqual(15);
+    expect(retries.length).toBeGreaterThanOrEqual(13);
     expect(retries.filter((l) => /HTTP 429.* in 1000 ms/.test(l))).toHaveLength(2);
     expect(retries.some((l) => /HTTP 503/.test(l)) && retries.some((l) => /HTTP 500/.test(l))).toBe(true);
   });

@@ -1,0 +1,354 @@
+// Failures a real registry cannot be made to show on demand: a token service answering 503 or resetting, a slow
+// link reset late in a long blob, a wrong password answered with 403, ECR's early accept of the last PATCH and
+// Harbor's 401 on a mount. A small in-memory registry on 127.0.0.1 (node:http) plays the registry.
+import { createHash, randomBytes } from "node:crypto";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import { copyRelease, type CopyReleaseOptions } from "../../copier/copy";
+import { AuthError } from "../../copier/transport/auth";
+import { RegistryTransport } from "../../copier/transport/transport";
+
+const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+/** Answers a request itself and returns true, or returns false to let the registry answer. */
+type Hook = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => boolean;
+
+interface Fake {
+  host: string;
+  /** Blobs by `repository@digest`. */
+  blobs: Map<string, Buffer>;
+  manifests: Map<string, { bytes: Buffer; type: string }>;
+  seen: string[];
+  hook?: Hook;
+  close(): Promise<void>;
+}
+
+async function startFake(hook?: Hook): Promise<Fake> {
+  const fake: Fake = { host: "", blobs: new Map(), manifests: new Map(), seen: [], hook, close: async () => undefined };
+  const uploads = new Map<string, Buffer>();
+  let nextUpload = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("error", () => undefined);
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const url = new URL(req.url ?? "/", "http://x");
+      fake.seen.push(`${req.method} ${url.pathname}${url.search}`);
+      if (fake.hook?.(req, res, body)) return;
+      if (url.pathname === "/v2/") return void res.writeHead(200).end();
+      let m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
+      if (m) {
+        const key = `${m[1]}:${m[2]}`;
+        if (req.method === "PUT") {
+          const entry = { bytes: body, type: String(req.headers["content-type"]) };
+          fake.manifests.set(key, entry);
+          fake.manifests.set(`${m[1]}:${sha(body)}`, entry);
+          return void res.writeHead(201, { "docker-content-digest": sha(body) }).end();
+        }
+        const found = fake.manifests.get(key);
+        if (!found) return void res.writeHead(404).end();
+        res.writeHead(200, { "content-type": found.type, "docker-content-digest": sha(found.bytes), "content-length": found.bytes.length });
+        return void res.end(req.method === "HEAD" ? undefined : found.bytes);
+      }
+      m = /^\/v2\/(.+)\/blobs\/uploads\/(\d*)$/.exec(url.pathname);
+      if (m) {
+        if (req.method === "POST") {
+          const id = String(++nextUpload);
+          uploads.set(id, Buffer.alloc(0));
+          return void res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${id}` }).end();
+        }
+        const id = m[2];
+        if (req.method === "DELETE") return void res.writeHead(204).end();
+        const held = Buffer.concat([uploads.get(id) ?? Buffer.alloc(0), body]);
+        if (req.method === "PATCH") {
+          uploads.set(id, held);
+          return void res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${id}`, range: `0-${held.length - 1}` }).end();
+        }
+        const digest = url.searchParams.get("digest") ?? "";
+        if (sha(held) !== digest) return void res.writeHead(400).end('{"errors":[{"code":"DIGEST_INVALID"}]}');
+        fake.blobs.set(`${m[1]}@${digest}`, held);
+        return void res.writeHead(201, { "docker-content-digest": digest }).end();
+      }
+      m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(url.pathname);
+      if (m) {
+        const blob = fake.blobs.get(`${m[1]}@${m[2]}`);
+        if (!blob) return void res.writeHead(404).end();
+        res.writeHead(200, { "content-length": blob.length });
+        return void res.end(req.method === "HEAD" ? undefined : blob);
+      }
+      res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  fake.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return fake;
+}
+
+/** One image (config + one layer of `size` random bytes) under deckhouse/ee:v1 in `fake`. */
+function seedImage(fake: Fake, size: number): { layer: string; layerBytes: Buffer } {
+  const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+  const layerBytes = randomBytes(size);
+  fake.blobs.set(`deckhouse/ee@${sha(config)}`, config);
+  fake.blobs.set(`deckhouse/ee@${sha(layerBytes)}`, layerBytes);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha(layerBytes), size: layerBytes.length }],
+    }),
+  );
+  fake.manifests.set("deckhouse/ee:v1", { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
+  return { layer: sha(layerBytes), layerBytes };
+}
+
+const fast = { baseDelayMs: 10, maxDelayMs: 20, maxAttempts: 4, maxElapsedMs: 10_000, maxRetryAfterMs: 100 };
+
+function options(src: Fake, dst: Fake, extra: Partial<CopyReleaseOptions> = {}): CopyReleaseOptions {
+  return {
+    source: { insecure: true, image: `${src.host}/deckhouse/ee:v1` },
+    target: { insecure: true, image: `${dst.host}/mirror/ee:new` },
+    images: { mod: { img: "v1" } },
+    concurrency: 4,
+    retry: fast,
+    ...extra,
+  };
+}
+
+describe("copier resilience", () => {
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((c) => c()));
+  });
+  async function fake(hook?: Hook): Promise<Fake> {
+    const f = await startFake(hook);
+    closers.push(f.close);
+    return f;
+  }
+
+  describe("token service failures", () => {
+    const password = 'p"a:ss-word';
+    /** A Bearer registry whose token endpoint answers with `token(n)` for the n-th token request. */
+    async function bearerRegistry(token: (n: number, res: http.ServerResponse, req: http.IncomingMessage) => boolean) {
+      let tokenRequests = 0;
+      let putBody: Buffer = Buffer.alloc(0);
+      const f = await fake((req, res, body) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        if (url.pathname === "/token") {
+          tokenRequests++;
+          if (!token(tokenRequests, res, req)) res.writeHead(200, { "content-type": "application/json" }).end('{"token":"tok","expires_in":300}');
+          return true;
+        }
+        if (req.headers.authorization !== "Bearer tok") {
+          res.writeHead(401, { "www-authenticate": `Bearer realm="http://${req.headers.host}/token",service="fake"` }).end();
+          return true;
+        }
+        if (req.method === "PUT") putBody = body;
+        res.writeHead(req.method === "PUT" ? 201 : 200).end("ok");
+        return true;
+      });
+      return { f, tokenRequests: () => tokenRequests, putBody: () => putBody };
+    }
+
+    it("retries a token service that answers 503 once (honouring Retry-After)", async () => {
+      const reg = await bearerRegistry((n, res) => (n === 1 ? (res.writeHead(503, { "retry-after": "0" }).end(), true) : false));
+      const retries: string[] = [];
+      const t = new RegistryTransport(reg.f.host, { insecure: true, username: "u", password, retry: fast, onRetry: (m) => retries.push(m) });
+      closers.push(() => t.close());
+      const res = await t.send({ method: "GET", url: "/v2/a/manifests/x", scopes: ["repository:a:pull"] });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+      expect(reg.tokenRequests()).toBe(2);
+      expect(retries).toEqual([expect.stringMatching(/token service .* answered HTTP 503; retry 1 of 3 in 0 ms$/)]);
+    });
+
+    it("retries a token service that resets the connection, also before a streamed upload", async () => {
+      const reg = await bearerRegistry((n, res, req) => (n === 1 ? (req.socket.destroy(), true) : false));
+      const t = new RegistryTransport(reg.f.host, { insecure: true, username: "u", password, retry: fast });
+      closers.push(() => t.close());
+      const payload = randomBytes(4096);
+      const res = await t.send({
+        method: "PUT",
+        url: "/v2/a/blobs/uploads/1",
+        scopes: ["repository:a:pull,push"],
+        headers: { "content-length": String(payload.length) },
+        body: Readable.from([payload]),
+      });
+      expect(res.statusCode).toBe(201);
+      await res.body.dump();
+      expect(reg.tokenRequests()).toBe(2);
+      expect(reg.putBody().equals(payload)).toBe(true);
+    });
+
+    it("fails fast on a 401 from the token service with one line naming the user, never the password", async () => {
+      const reg = await bearerRegistry((_n, res) => (res.writeHead(401).end(), true));
+      const t = new RegistryTransport(reg.f.host, { insecure: true, username: "u", password, retry: fast });
+      closers.push(() => t.close());
+      const err = await t.send({ method: "GET", url: "/v2/a/manifests/x", scopes: ["repository:a:pull"] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as AuthError).status).toBe(401);
+      expect((err as Error).message).toMatch(/refused the credentials of user "u" \(token service answered 401\)/);
+      expect((err as Error).message).not.toContain(password);
+      expect((err as Error).message).not.toContain("\n");
+      expect(reg.tokenRequests()).toBe(1);
+    });
+  });
+
+  describe("long blob transfers", () => {
+    it("retries a blob reset after a long attempt that moved bytes (time without progress is what is bounded)", async () => {
+      let gets = 0;
+      let layer = "";
+      const src = await fake((req, res) => {
+        if (req.method !== "GET" || !req.url?.endsWith(layer)) return false;
+        if (++gets > 1) return false;
+        // A slow link: half the layer, a long pause (longer than maxElapsedMs), then a reset.
+        res.writeHead(200, { "content-length": 256 * 1024 });
+        res.write(randomBytes(128 * 1024));
+        setTimeout(() => req.socket.destroy(), 600);
+        return true;
+      });
+      layer = seedImage(src, 256 * 1024).layer;
+      const dst = await fake();
+      const logs: string[] = [];
+      const report = await copyRelease(options(src, dst, { retry: { ...fast, maxElapsedMs: 300 }, logger: (m) => logs.push(m) }));
+      expect(report.error).toBeUndefined();
+      expect(report.status).toBe("succeeded");
+      expect(gets).toBe(2);
+      expect(dst.blobs.get(`mirror/ee@${layer}`)?.equals(src.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
+      expect(logs.some((l) => l.includes(`blob ${layer}`) && l.includes("retry 1 of 3"))).toBe(true);
+    });
+
+    it("still bounds the attempts of a blob that keeps resetting after some bytes", async () => {
+      let gets = 0;
+      let layer = "";
+      const src = await fake((req, res) => {
+        if (req.method !== "GET" || !req.url?.endsWith(layer)) return false;
+        gets++;
+        res.writeHead(200, { "content-length": 64 * 1024 });
+        res.write(randomBytes(16 * 1024), () => setTimeout(() => req.socket.destroy(), 20));
+        return true;
+      });
+      layer = seedImage(src, 64 * 1024).layer;
+      const dst = await fake();
+      const report = await copyRelease(options(src, dst));
+      expect(report.status).toBe("failed");
+      expect(gets).toBe(fast.maxAttempts);
+      expect(dst.blobs.has(`mirror/ee@${layer}`)).toBe(false);
+      expect(dst.manifests.size).toBe(0);
+    });
+  });
+
+  describe("preflight credentials", () => {
+    const password = "wr0ng:pass\"word";
+    /** Basic auth; a wrong password is answered with 403 (as some registries do), a missing manifest with 403 too. */
+    function basicRegistry(goodPassword: string): Hook {
+      const good = `Basic ${Buffer.from(`u:${goodPassword}`).toString("base64")}`;
+      return (req, res) => {
+        if (!req.headers.authorization) {
+          res.writeHead(401, { "www-authenticate": 'Basic realm="fake"' }).end();
+          return true;
+        }
+        if (req.headers.authorization !== good) {
+          res.writeHead(403).end('{"errors":[{"code":"DENIED","message":"access denied"}]}');
+          return true;
+        }
+        return false;
+      };
+    }
+
+    it("fails once, clearly, when the target answers a wrong password with 403", async () => {
+      const src = await fake();
+      seedImage(src, 1024);
+      const dst = await fake(basicRegistry("right"));
+      const report = await copyRelease({ ...options(src, dst), target: { insecure: true, image: `${dst.host}/mirror/ee:new`, username: "u", password } });
+      expect(report.status).toBe("failed");
+      expect(report.error).toMatch(/^target: registry 127\.0\.0\.1:\d+ refused the credentials of user "u" \(GET \/v2\/ answered 403\)$/);
+      expect(report.error).not.toContain(password);
+      expect(report.images).toHaveLength(0);
+      // nothing was attempted image by image
+      expect(dst.seen.filter((s) => s !== "GET /v2/")).toEqual([]);
+      expect(src.seen.some((s) => s.startsWith("GET /v2/deckhouse/ee/blobs/"))).toBe(false);
+    });
+
+    it("still takes 403 on a manifest HEAD as absent when the credentials are right (Artifactory)", async () => {
+      const src = await fake();
+      seedImage(src, 1024);
+      const dst = await fake((req, res) => {
+        if (req.method === "HEAD" && req.url?.includes("/manifests/")) {
+          res.writeHead(403).end();
+          return true;
+        }
+        return false;
+      });
+      const auth = basicRegistry("right");
+      const wrapped = dst.hook!;
+      dst.hook = (req, res, body) => auth(req, res, body) || wrapped(req, res, body);
+      const report = await copyRelease({ ...options(src, dst), target: { insecure: true, image: `${dst.host}/mirror/ee:new`, username: "u", password: "right" } });
+      expect(report.error).toBeUndefined();
+      expect(report.totals.copied).toBe(2);
+      expect(dst.manifests.has("mirror/ee:new")).toBe(true);
+    });
+  });
+
+  describe("registry upload quirks", () => {
+    it("accepts ECR's 201 on the last PATCH without the PUT it would reject", async () => {
+      const src = await fake();
+      const { layer } = seedImage(src, 8 * 1024);
+      const committed = new Map<string, Buffer>();
+      let putsAfterPatch = 0;
+      const dst = await fake((req, res, body) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        if (!url.pathname.includes("/blobs/uploads/") || req.method === "POST" || req.method === "DELETE") return false;
+        if (req.method === "PUT" && body.length > 0) {
+          res.writeHead(413).end(); // no monolithic uploads: the copier switches to PATCH
+        } else if (req.method === "PATCH") {
+          committed.set(sha(body), body);
+          res.writeHead(201, { "docker-content-digest": sha(body) }).end();
+        } else {
+          putsAfterPatch++;
+          res.writeHead(400).end('{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"upload already committed"}]}');
+        }
+        return true;
+      });
+      const report = await copyRelease(options(src, dst));
+      expect(report.error).toBeUndefined();
+      expect(report.status).toBe("succeeded");
+      expect(committed.get(layer)?.equals(src.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
+      expect(committed.size).toBe(2);
+      expect(putsAfterPatch).toBe(0);
+    });
+
+    it("falls back to a plain upload when a mount POST is answered 401 (Harbor)", async () => {
+      const reg = await fake((req, res) => {
+        if (req.method === "POST" && req.url?.includes("mount=")) {
+          res.writeHead(401).end('{"errors":[{"code":"UNAUTHORIZED","message":"project not found"}]}');
+          return true;
+        }
+        return false;
+      });
+      const { layer } = seedImage(reg, 2048);
+      // one registry for both sides, so the copier tries to mount across repositories
+      const report = await copyRelease({
+        ...options(reg, reg),
+        target: { insecure: true, image: `${reg.host}/mirror/ee:new` },
+      });
+      expect(report.error).toBeUndefined();
+      expect(report.totals.copied).toBe(2);
+      expect(reg.seen.some((s) => s.startsWith("POST /v2/mirror/ee/blobs/uploads/?mount="))).toBe(true);
+      expect(reg.seen.some((s) => s === "POST /v2/mirror/ee/blobs/uploads/")).toBe(true);
+      expect(reg.seen.some((s) => s.startsWith("PUT /v2/mirror/ee/blobs/uploads/") && s.includes(encodeURIComponent(layer)))).toBe(true);
+      expect(reg.blobs.get(`mirror/ee@${layer}`)?.equals(reg.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
+      expect(reg.manifests.has("mirror/ee:new")).toBe(true);
+    });
+  });
+});
