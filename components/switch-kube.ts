@@ -2,7 +2,7 @@
 // the old registry, and putting the captured values back on rollback.
 import { apiPath, type KubeApiError, type KubeClient } from "./kube";
 import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./switch-rollback";
-import { podsFailingToPull, podsOnOldRegistry, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./switch-rollout";
+import { podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./switch-rollout";
 
 export interface RolloutWaitOptions {
   namespace: string;
@@ -11,35 +11,80 @@ export interface RolloutWaitOptions {
   expectedImage?: string;
   timeoutMs: number;
   pollMs?: number;
+  /** Pods stuck pulling that may be deleted (each at most once) so their ReplicaSet recreates them; default 3. */
+  maxRestarts?: number;
+  log?: (line: string) => void;
 }
+
+/** Default bound on the stuck pods one wait deletes. */
+export const DEFAULT_MAX_RESTARTS = 3;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function deploymentPods(kube: KubeClient, namespace: string, deployment: { spec?: { selector?: { matchLabels?: Record<string, string> } } }): Promise<PodLike[]> {
+type SelectedDeployment = DeploymentLike & { spec?: { selector?: { matchLabels?: Record<string, string> } } };
+
+async function deploymentPods(kube: KubeClient, namespace: string, deployment: SelectedDeployment): Promise<PodLike[]> {
   const labels = deployment.spec?.selector?.matchLabels ?? {};
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
   if (!selector) return [];
   return (await kube.list<PodLike>(apiPath({ apiVersion: "v1", resource: "pods", namespace }), { labelSelector: selector })).items;
 }
 
-/** Polls the Deployment until its rollout is done; rejects on a failed rollout or the timeout, naming pods that cannot pull. */
-export async function waitForRollout(kube: KubeClient, opts: RolloutWaitOptions): Promise<void> {
+/**
+ * Deletes the Deployment's pods stuck in ImagePullBackOff/ErrImagePull that were not deleted before (by uid, else
+ * name), within the remaining budget: their ReplicaSet creates fresh pods that pull again, e.g. once the Secret's
+ * new credentials are there. Returns how many it deleted.
+ */
+async function restartStuckPods(kube: KubeClient, namespace: string, deployment: SelectedDeployment, restarted: string[], budget: number, log: (line: string) => void): Promise<number> {
+  if (budget <= 0) return 0;
+  let deleted = 0;
+  // A failed list or delete never ends the wait: the restart is a help, the rollout state is what counts.
+  for (const pod of await deploymentPods(kube, namespace, deployment).catch(() => [] as PodLike[])) {
+    if (deleted >= budget) break;
+    const name = pod.metadata?.name;
+    const key = pod.metadata?.uid ?? name;
+    if (!name || !key || restarted.includes(key)) continue;
+    const stuck = podsFailingToPull([pod], RESTARTABLE_PULL_FAILURES);
+    if (stuck.length === 0) continue;
+    restarted.push(key);
+    deleted++;
+    try {
+      await kube.delete(apiPath({ apiVersion: "v1", resource: "pods", namespace, name }));
+    } catch (err) {
+      log(`images-copier: could not restart pod ${namespace}/${name}: ${err instanceof Error ? err.message : String(err)}`);
+      continue;
+    }
+    log(`images-copier: restarted pod ${namespace}/${name} (${stuck.map((s) => s.slice(s.indexOf(": ") + 2)).join("; ")}) so it pulls again`);
+  }
+  return deleted;
+}
+
+/**
+ * Polls the Deployment until its rollout is done. A pod stuck pulling is deleted once (at most `maxRestarts` in
+ * all) and the wait goes on; rejects on a failed rollout or the timeout, naming the pods that still cannot pull.
+ */
+export async function waitForRollout(kube: KubeClient, opts: RolloutWaitOptions): Promise<{ restarts: number }> {
   const path = apiPath({ apiVersion: "apps/v1", resource: "deployments", namespace: opts.namespace, name: opts.name });
   const deadline = Date.now() + opts.timeoutMs;
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const maxRestarts = opts.maxRestarts ?? DEFAULT_MAX_RESTARTS;
+  const restarted: string[] = [];
   let reason = "not checked yet";
-  let deployment: (DeploymentLike & { spec?: { selector?: { matchLabels?: Record<string, string> } } }) | undefined;
+  let deployment: SelectedDeployment | undefined;
   while (Date.now() < deadline) {
     deployment = await kube.get(path);
     if (!deployment) throw new Error(`Deployment ${opts.namespace}/${opts.name} not found`);
     const state = rolloutState(deployment, opts.expectedImage);
-    if (state.done) return;
+    if (state.done) return { restarts: restarted.length };
     reason = state.reason;
     if (state.failed) break;
+    await restartStuckPods(kube, opts.namespace, deployment, restarted, maxRestarts - restarted.length, log);
     await sleep(Math.min(opts.pollMs ?? 2000, Math.max(deadline - Date.now(), 0)));
   }
   const stuck = deployment ? podsFailingToPull(await deploymentPods(kube, opts.namespace, deployment).catch(() => [])) : [];
   const pull = stuck.length > 0 ? `; pods that cannot pull: ${stuck.join(", ")} (delete such a pod to retry the pull)` : "";
-  throw new Error(`Deployment ${opts.namespace}/${opts.name} did not become ready: ${reason}${pull}`);
+  const restarts = restarted.length > 0 ? `; ${restarted.length} stuck pod(s) were restarted` : "";
+  throw new Error(`Deployment ${opts.namespace}/${opts.name} did not become ready: ${reason}${pull}${restarts}`);
 }
 
 /** Every pod in the cluster with an image in the old registry repository. */

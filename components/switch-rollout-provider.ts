@@ -14,6 +14,8 @@ export interface RolloutInputs {
   oldRegistry: string;
   timeoutSeconds: number;
   pollSeconds?: number;
+  /** Stuck-pulling pods the wait may delete (each once) so they pull again; default 3. */
+  maxRestarts?: number;
 }
 
 export interface RolloutOutputs extends RolloutInputs {
@@ -30,6 +32,7 @@ async function waitAndList(inputs: RolloutInputs): Promise<RolloutOutputs> {
       expectedImage: inputs.expectedImage,
       timeoutMs: inputs.timeoutSeconds * 1000,
       pollMs: (inputs.pollSeconds ?? 2) * 1000,
+      maxRestarts: inputs.maxRestarts,
     });
     const oldRegistryPods = await listOldRegistryPods(kube, inputs.oldRegistry);
     return { ...inputs, ready: true, oldRegistryPods };

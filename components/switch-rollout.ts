@@ -22,7 +22,7 @@ export interface DeploymentLike {
 }
 
 export interface PodLike {
-  metadata?: { name?: string; namespace?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string };
   spec?: { containers?: Array<{ name?: string; image?: string }>; initContainers?: Array<{ name?: string; image?: string }> };
   status?: {
     containerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
@@ -56,14 +56,17 @@ export function rolloutState(deployment: DeploymentLike, expectedImage?: string)
 // An array, not a Set: this code runs inside closure-serialized dynamic providers, which cannot carry a Set.
 const PULL_FAILURES: readonly string[] = ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"];
 
+/** The pull failures a fresh pod may get past (new credentials arrived, registry back): worth a restart. */
+export const RESTARTABLE_PULL_FAILURES: readonly string[] = ["ImagePullBackOff", "ErrImagePull"];
+
 /** Pods that cannot pull their image, as `namespace/name: image (reason)`, for the message when a rollout is stuck. */
-export function podsFailingToPull(pods: PodLike[]): string[] {
+export function podsFailingToPull(pods: PodLike[], reasons: readonly string[] = PULL_FAILURES): string[] {
   const found: string[] = [];
   for (const pod of pods) {
     const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
     for (const s of statuses) {
       const reason = s.state?.waiting?.reason;
-      if (reason && PULL_FAILURES.includes(reason)) found.push(`${pod.metadata?.namespace}/${pod.metadata?.name}: ${s.image ?? s.name} (${reason})`);
+      if (reason && reasons.includes(reason)) found.push(`${pod.metadata?.namespace}/${pod.metadata?.name}: ${s.image ?? s.name} (${reason})`);
     }
   }
   return found;
@@ -73,11 +76,6 @@ export interface OldRegistryPod {
   namespace: string;
   name: string;
   images: string[];
-}
-
-/** `host/path` of a registry from the Secret's `address` and `path` values. */
-export function registryPrefix(address: string, path: string): string {
-  return `${address.trim()}/${path.trim().replace(/^\/+|\/+$/g, "")}`.replace(/\/$/, "");
 }
 
 function inRepository(image: string, prefix: string): boolean {

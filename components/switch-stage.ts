@@ -3,14 +3,15 @@
 // Deployment patch -> rollout wait and old-registry pod listing. Destroying the stack restores the snapshot.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { formatReference, formatRepository, parseTaggedReference } from "../copier";
 import type { SwitchStageConfig } from "../stack-config";
 import type { KubeAccess } from "./kube";
 import { requireVerifiedCopy, type CopyOutcome } from "./switch-copy-check";
-import { deploymentImages, planImageChanges, referencesToCheck, type ImageChange } from "./switch-images";
+import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repositoryFromSecret, type ImageChange } from "./switch-images";
 import { requireImagesExist, type ImageChecker } from "./switch-preflight";
-import { dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges, type KeyChange } from "./switch-registry-secret";
+import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges, type KeyChange } from "./switch-registry-secret";
 import { captureImages, captureSecret, DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./switch-rollback";
-import { FOLLOW_UP_STEPS, registryPrefix } from "./switch-rollout";
+import { FOLLOW_UP_STEPS } from "./switch-rollout";
 import { DeckhouseRollout } from "./switch-rollout-provider";
 import { SwitchSnapshot } from "./switch-snapshot-provider";
 
@@ -28,6 +29,8 @@ export interface SwitchStageDeps {
 /** What the preview shows and the Patch resources apply: nothing secret in here. */
 interface SwitchPlan {
   copy: CopyOutcome;
+  /** `targetImage` as written everywhere (normalized: no surrounding spaces). */
+  targetImage: string;
   imageChanges: ImageChange[];
   secretKeys: Record<string, KeyChange>;
   /** Plain values of the non-credential keys the Secret patch writes. */
@@ -166,7 +169,7 @@ export class SwitchStage extends pulumi.ComponentResource {
         kube,
         namespace: DECKHOUSE_NAMESPACE,
         name: DECKHOUSE_DEPLOYMENT,
-        expectedImage: config.targetImage,
+        expectedImage: plan.targetImage,
         oldRegistry: snapshot.oldRegistry,
         timeoutSeconds,
       },
@@ -187,16 +190,19 @@ export class SwitchStage extends pulumi.ComponentResource {
 /** The gate: the copy stack's verdict, the new images (each must exist in the target), the Secret's new keys. */
 async function planSwitch(config: SwitchStageConfig, copy: unknown, spec: unknown, currentData: Record<string, string>, password: string, checker?: ImageChecker): Promise<SwitchPlan> {
   const outcome = requireVerifiedCopy(copy, config.targetImage, config.copyStack);
-  const imageChanges = planImageChanges(deploymentImages({ spec }, `Deployment ${DECKHOUSE_NAMESPACE}/${DECKHOUSE_DEPLOYMENT}`), config.targetImage);
+  const decode = (key: string) => (typeof currentData[key] === "string" ? decodeBase64(currentData[key]) : "");
+  const images = deploymentImages({ spec }, `Deployment ${DECKHOUSE_NAMESPACE}/${DECKHOUSE_DEPLOYMENT}`);
+  const old = oldRepository(images, repositoryFromSecret(decode("address"), decode("path")));
+  const targetImage = formatReference(parseTaggedReference(config.targetImage, "targetImage"));
+  const imageChanges = planImageChanges(images, targetImage, old);
   const access = { username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA };
   await requireImagesExist(referencesToCheck(imageChanges), access, checker);
 
-  const target = { image: config.targetImage, username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA };
+  const target = { image: targetImage, username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA };
   const values = registrySecretValues(target, Object.keys(currentData));
   const { [".dockerconfigjson"]: dockerConfig, ...plain } = values;
   const plainValues = plain as Record<string, string>;
   // `.dockerconfigjson` is compared here and only its verdict leaves this function.
   const secretKeys: Record<string, KeyChange> = { ...secretKeyChanges({ ".dockerconfigjson": dockerConfig as string }, currentData), ...secretKeyChanges(plainValues, currentData) };
-  const decode = (key: string) => (currentData[key] ? Buffer.from(currentData[key], "base64").toString("utf8") : "");
-  return { copy: outcome, imageChanges, secretKeys, plainValues, writtenKeys: Object.keys(values), oldRegistry: registryPrefix(decode("address"), decode("path")) };
+  return { copy: outcome, targetImage, imageChanges, secretKeys, plainValues, writtenKeys: Object.keys(values), oldRegistry: formatRepository(old) };
 }

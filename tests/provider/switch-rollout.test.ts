@@ -2,6 +2,8 @@
 // stores in the state) against the Kubernetes API test server on 127.0.0.1.
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { connectKube } from "../../components/kube";
+import { waitForRollout } from "../../components/switch-kube";
 import { rolloutProvider } from "../../components/switch-rollout-provider";
 
 const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
@@ -81,11 +83,73 @@ describe("DeckhouseRollout provider", () => {
       }),
     );
     try {
-      await expect(provider.create!(inputs(1))).rejects.toThrow(
+      // no restarts here: the message alone must name the stuck pod
+      await expect(provider.create!({ ...inputs(1), maxRestarts: 0 })).rejects.toThrow(
         `Deployment d8-system/deckhouse did not become ready: 1 old replicas pending termination; pods that cannot pull: d8-system/deckhouse-stuck: ${TARGET} (ImagePullBackOff)`,
       );
     } finally {
       server.remove("v1", "Pod", "d8-system", "deckhouse-stuck");
+    }
+  });
+
+  const podPath = (name: string) => `/api/v1/namespaces/d8-system/pods/${name}`;
+  const deletesOf = (name: string) => server.requests.filter((r) => r.method === "DELETE" && r.path === podPath(name)).length;
+  function stuckPod(name: string, uid: string, reason = "ImagePullBackOff"): KubeObject {
+    return {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: "d8-system", uid, labels: { app: "deckhouse" } },
+      spec: { containers: [{ name: "deckhouse", image: TARGET }] },
+      status: { containerStatuses: [{ name: "deckhouse", image: TARGET, state: { waiting: { reason, message: "pull access denied" } } }] },
+    };
+  }
+
+  it("deletes a pod stuck pulling once, so its ReplicaSet recreates it, and keeps waiting until ready", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 0 }));
+    server.put(stuckPod("deckhouse-aaa", "uid-aaa", "ErrImagePull"));
+    // The test plays the ReplicaSet controller: once the stuck pod is gone, a fresh one pulls and becomes ready.
+    let recreated = false;
+    const controller = setInterval(() => {
+      if (!recreated && !server.get("v1", "Pod", "d8-system", "deckhouse-aaa")) {
+        recreated = true;
+        server.put(pod("d8-system", "deckhouse-bbb", [TARGET], { status: { containerStatuses: [{ name: "c0", image: TARGET, ready: true, state: { running: {} } }] } }));
+        server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }));
+      }
+    }, 20);
+    try {
+      const result = await provider.create!(inputs(30));
+      expect(result.outs.ready).toBe(true);
+      expect(recreated).toBe(true);
+      expect(deletesOf("deckhouse-aaa")).toBe(1);
+      expect(deletesOf("deckhouse-bbb")).toBe(0);
+    } finally {
+      clearInterval(controller);
+      server.remove("v1", "Pod", "d8-system", "deckhouse-bbb");
+    }
+  });
+
+  it("restarts each stuck pod only once, and no more pods than maxRestarts in all, logging each restart", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 0 }));
+    const names = ["deckhouse-p1", "deckhouse-p2", "deckhouse-p3"];
+    for (const name of names) server.put(stuckPod(name, `uid-${name}`));
+    // A deleted pod that lingers (terminating, same uid) is seen again; the waiter must not delete it twice.
+    const controller = setInterval(() => {
+      for (const name of names) if (!server.get("v1", "Pod", "d8-system", name)) server.put(stuckPod(name, `uid-${name}`));
+    }, 10);
+    const kube = await connectKube({ kubeconfig: server.kubeconfigYaml });
+    const lines: string[] = [];
+    try {
+      const waiting = waitForRollout(kube, { namespace: "d8-system", name: "deckhouse", expectedImage: TARGET, timeoutMs: 1000, pollMs: 50, maxRestarts: 2, log: (line) => lines.push(line) });
+      await expect(waiting).rejects.toThrow(/did not become ready: .*pods that cannot pull: .*; 2 stuck pod\(s\) were restarted$/);
+      expect(names.map(deletesOf)).toEqual([1, 1, 0]);
+      expect(lines).toEqual([
+        `images-copier: restarted pod d8-system/deckhouse-p1 (${TARGET} (ImagePullBackOff)) so it pulls again`,
+        `images-copier: restarted pod d8-system/deckhouse-p2 (${TARGET} (ImagePullBackOff)) so it pulls again`,
+      ]);
+    } finally {
+      clearInterval(controller);
+      await kube.close();
+      for (const name of names) server.remove("v1", "Pod", "d8-system", name);
     }
   });
 

@@ -163,6 +163,29 @@ describe("switch stage (Pulumi mocks)", () => {
     expect(checkedReferences).toEqual([[`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`]]);
   });
 
+  it("re-points only images under the Secret's registry repository: a third-party sidecar is neither patched nor checked", async () => {
+    const containers = (world.deployment as any).spec.template.spec.containers;
+    containers.push({ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.19.0" }, { name: "other-deckhouse-edition", image: "registry.deckhouse.io/deckhouse/ce:v1.46.3" });
+    const { deploymentPatch, outputs } = await runStage(config());
+    expect(deploymentPatch.inputs.spec.template.spec.containers).toEqual([
+      { name: "deckhouse", image: TARGET },
+      { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` },
+    ]);
+    expect(checkedReferences).toEqual([[`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`]]);
+    expect(outputs.imageChanges.map((c: { name: string }) => c.name)).toEqual(["init-downloaded-modules", "deckhouse", "kube-rbac-proxy"]);
+  });
+
+  it("takes the old repository from the Secret (a mirror), not from where images happen to look official", async () => {
+    const MIRROR = "mirror.corp.example:5000/d8/ee";
+    world.secretData = { ...oldSecretData(), address: b64("mirror.corp.example:5000"), path: b64("d8/ee") };
+    const spec = (world.deployment as any).spec.template.spec;
+    spec.containers = [{ name: "deckhouse", image: `${MIRROR}:rock-solid` }, { name: "kube-rbac-proxy", image: `${MIRROR}:${TAG}` }, { name: "pinned", image: `${OLD}:${TAG}` }];
+    spec.initContainers = [];
+    const { deploymentPatch, outputs } = await runStage(config());
+    expect(deploymentPatch.inputs.spec.template.spec).toEqual({ containers: [{ name: "deckhouse", image: TARGET }, { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` }] });
+    expect(outputs.oldRegistry).toBe(MIRROR);
+  });
+
   it("patches the Secret with the exact keys; a password with quotes and colons survives; the credentials are secret", async () => {
     const { secretPatch, outputs } = await runStage(config());
     expect(secretPatch.inputs.metadata).toEqual({
@@ -245,6 +268,7 @@ describe("switch stage (Pulumi mocks)", () => {
     ["a failed copy", () => (world.copy = { ...goodCopy, status: "failed" }), /reports copy status "failed"/],
     ["an unverified copy", () => (world.copy = { ...goodCopy, verified: false }), /not verified/],
     ["a copy to another target", () => (world.copy = { ...goodCopy, targetImage: "other.example.com/d:rs" }), /copied to "other.example.com\/d:rs"/],
+    ["an untagged image in the old repository", () => (world.deployment as any).spec.template.spec.containers.push({ name: "sidecar", image: OLD }), /container "sidecar": image "registry\.deckhouse\.io\/deckhouse\/ee" is in the old registry repository but has neither a tag nor a digest/],
     ["a missing image", () => missing.add(`${NEW}:${TAG}`), new RegExp(`1 of 3 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:${TAG} \\(manifest unknown\\)`)],
   ];
   for (const [what, arrange, message] of refusals) {

@@ -1,4 +1,4 @@
-import { podsFailingToPull, podsOnOldRegistry, registryPrefix, rolloutState } from "../../components/switch-rollout";
+import { podsFailingToPull, podsOnOldRegistry, rolloutState } from "../../components/switch-rollout";
 
 const deployment = (status: Record<string, unknown>, image = "new.example.com/d:rs") => ({
   metadata: { generation: 3 },
@@ -33,9 +33,7 @@ describe("pods", () => {
     { metadata: { namespace: "d8-system", name: "new" }, spec: { containers: [{ image: "new.example.com/d:rs" }] } },
   ];
   it("lists pods with images in the old repository or below it, sorted", () => {
-    const prefix = registryPrefix("registry.deckhouse.io", "/deckhouse/ee");
-    expect(prefix).toBe("registry.deckhouse.io/deckhouse/ee");
-    expect(podsOnOldRegistry(pods, prefix).map((p) => `${p.namespace}/${p.name}`)).toEqual(["app/a", "d8-system/b"]);
+    expect(podsOnOldRegistry(pods, "registry.deckhouse.io/deckhouse/ee").map((p) => `${p.namespace}/${p.name}`)).toEqual(["app/a", "d8-system/b"]);
   });
   it("names pods that cannot pull", () => {
     const stuck = [{ metadata: { namespace: "d8-system", name: "deckhouse-1" }, status: { containerStatuses: [{ name: "deckhouse", image: "new.example.com/d:rs", state: { waiting: { reason: "ImagePullBackOff" } } }] } }];
