@@ -2,7 +2,9 @@
 # ConfigMap on a stock Node image. Build and push it to a registry the cluster can pull from, then:
 #   docker build -t registry.customer.example/tools/images-copier:0.1.0 .
 #   pulumi config set copierImage registry.customer.example/tools/images-copier:0.1.0
-# The Job's command is the same either way (`node /opt/images-copier/images-copier.cjs copy …`).
+#   pulumi config set copierBundled true      # no ConfigMap: the Job runs the copier baked in below
+# The Job's command is the same either way (`node /opt/images-copier/images-copier.cjs copy …`); the path below must
+# stay /opt/images-copier/images-copier.cjs.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /src

@@ -11,6 +11,8 @@ const targetImage = z.string({ error: "targetImage is required, e.g. registry.ex
   }
 });
 
+const DEFAULT_COPIER_IMAGE = "node:20-bookworm-slim";
+
 const common = {
   targetImage,
   targetUsername: z.string({ error: "targetUsername is required" }).min(1, "targetUsername must not be empty"),
@@ -22,11 +24,16 @@ const common = {
 export const copyStageConfigSchema = z.object({
   stage: z.literal("copy"),
   ...common,
-  copierImage: z.string().min(1).default("node:20-bookworm-slim"),
+  copierImage: z.string().min(1).default(DEFAULT_COPIER_IMAGE),
+  /** true: copierImage already holds the copier (the Dockerfile's image), so no ConfigMap is shipped or mounted. */
+  copierBundled: z.boolean().default(false),
   runId: z.string().min(1).default("1"),
   concurrency: z.number().int().min(1).max(64).default(8),
   timeoutMinutes: z.number().int().min(1).max(7 * 24 * 60).default(360),
   imagesFile: z.string().min(1).optional(),
+}).refine((c) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE), {
+  message: `copierBundled needs copierImage set to an image built from the Dockerfile (the stock ${DEFAULT_COPIER_IMAGE} holds no copier)`,
+  path: ["copierBundled"],
 });
 
 export const switchStageConfigSchema = z.object({
@@ -58,7 +65,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   throw new StackConfigError(problems.join("\n"));
 }
 
-const BOOLEAN_KEYS = ["targetInsecure"] as const;
+const BOOLEAN_KEYS = ["targetInsecure", "copierBundled"] as const;
 const NUMBER_KEYS = ["concurrency", "timeoutMinutes"] as const;
 const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "copyStack"] as const;
 

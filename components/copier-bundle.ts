@@ -11,13 +11,13 @@ export function loadCopierBundle(root = resolve(__dirname, ".."), override = pro
   if (!existsSync(file)) {
     if (override) throw new Error(`IMAGES_COPIER_BUNDLE=${override} does not exist`);
     const bundler = join(root, "scripts", "bundle.js");
-    if (!existsSync(bundler)) throw new Error(`the copier bundle ${file} is missing; run \`node scripts/bundle.js\``);
+    if (!existsSync(bundler)) throw new Error(`the copier bundle ${file} is missing; run \`node scripts/bundle.js\` (or set copierBundled with an image built from the Dockerfile)`);
     (require(bundler) as { bundleCopier(): string }).bundleCopier();
   }
   const text = readFileSync(file, "utf8");
   const size = Buffer.byteLength(text);
   if (size > CONFIG_MAP_LIMIT_BYTES) {
-    throw new Error(`the copier bundle is ${size} bytes, more than a ConfigMap holds (${CONFIG_MAP_LIMIT_BYTES}); use the Dockerfile's image instead`);
+    throw new Error(`the copier bundle is ${size} bytes, more than a ConfigMap holds (${CONFIG_MAP_LIMIT_BYTES}); build the Dockerfile's image and set copierBundled to true`);
   }
   return text;
 }

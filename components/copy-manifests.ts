@@ -24,13 +24,61 @@ export interface CopyRunSpec {
   source: RepoConfigJson;
   /** Set when the stack's `imagesFile` replaces the release's own list. */
   images?: Record<string, Record<string, string>>;
-  copierBundle: string;
+  /** The bundled copier shipped in a ConfigMap; undefined when `copierImage` carries it (the Dockerfile's image). */
+  copierBundle?: string;
 }
 
 export interface CopyRunManifests {
   secret: V1Secret;
-  configMap: V1ConfigMap;
+  /** Absent when the copier image brings its own copier (`copierBundled`). */
+  configMap?: V1ConfigMap;
   job: V1Job;
+}
+
+/** Kubernetes stops the Job a little after Pulumi gives up waiting, so a forgotten run cannot go on forever. */
+export const JOB_DEADLINE_SLACK_SECONDS = 60;
+
+export function withActiveDeadline(job: V1Job, timeoutMinutes: number): V1Job {
+  return { ...job, spec: { ...job.spec!, activeDeadlineSeconds: timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS } };
+}
+
+/** What a run will do, without any credential: shown as plain outputs so `pulumi preview` is readable. */
+export interface CopyRunPlan {
+  namespace: string;
+  jobName: string;
+  runId: string;
+  copierImage: string;
+  /** The image of the init container that lists the release's images; absent with `imagesFile`. */
+  initImage?: string;
+  command: string[];
+  secretName: string;
+  secretKeys: string[];
+  /** Name and size of the ConfigMap carrying the copier; absent when the copier image brings its own. */
+  copierConfigMap?: { name: string; bytes: number };
+  targetImage?: string;
+  concurrency?: number;
+  activeDeadlineSeconds: number;
+}
+
+export function describeCopyRun(manifests: CopyRunManifests, timeoutMinutes: number, targetImage?: string, concurrency?: number): CopyRunPlan {
+  const pod = manifests.job.spec?.template.spec;
+  const copier = pod?.containers[0];
+  const init = pod?.initContainers?.[0];
+  const bundle = manifests.configMap?.data?.[BUNDLE_KEY];
+  return {
+    namespace: manifests.job.metadata?.namespace ?? NAMESPACE,
+    jobName: manifests.job.metadata?.name ?? JOB_NAME,
+    runId: manifests.job.metadata?.annotations?.[RUN_ID_ANNOTATION] ?? "",
+    copierImage: copier?.image ?? "",
+    ...(init?.image ? { initImage: init.image } : {}),
+    command: [...(copier?.command ?? []), ...(copier?.args ?? [])],
+    secretName: manifests.secret.metadata?.name ?? SECRET_NAME,
+    secretKeys: Object.keys(manifests.secret.data ?? {}).sort(),
+    ...(manifests.configMap ? { copierConfigMap: { name: manifests.configMap.metadata?.name ?? CONFIG_MAP_NAME, bytes: Buffer.byteLength(bundle ?? "") } } : {}),
+    ...(targetImage ? { targetImage } : {}),
+    ...(concurrency ? { concurrency } : {}),
+    activeDeadlineSeconds: timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS,
+  };
 }
 
 const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
@@ -70,6 +118,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
   if (spec.images) secretData["d8-images.json"] = base64(JSON.stringify(spec.images));
 
   const listFromRelease = spec.images === undefined;
+  const fromConfigMap = spec.copierBundle !== undefined;
   const command = ["node", `/opt/images-copier/${BUNDLE_KEY}`, "copy", "--config-dir", "/config"];
   if (listFromRelease) command.push("--images", "/images/images.json");
   command.push("--concurrency", String(spec.concurrency));
@@ -87,7 +136,8 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
     resources,
     volumeMounts: [
       { name: "config", mountPath: "/config", readOnly: true },
-      { name: "copier", mountPath: "/opt/images-copier", readOnly: true },
+      // Without the ConfigMap the image's own copier at the same path runs (the Dockerfile puts it there).
+      ...(fromConfigMap ? [{ name: "copier", mountPath: "/opt/images-copier", readOnly: true }] : []),
       { name: "tmp", mountPath: "/tmp" },
       ...(listFromRelease ? [{ name: "images", mountPath: "/images", readOnly: true }] : []),
     ],
@@ -126,7 +176,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
           containers: [copier],
           volumes: [
             { name: "config", secret: { secretName: SECRET_NAME, defaultMode: 0o400 } },
-            { name: "copier", configMap: { name: CONFIG_MAP_NAME, defaultMode: 0o444 } },
+            ...(fromConfigMap ? [{ name: "copier", configMap: { name: CONFIG_MAP_NAME, defaultMode: 0o444 } }] : []),
             { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
             ...(listFromRelease ? [{ name: "images", emptyDir: { sizeLimit: "16Mi" } }] : []),
           ],
@@ -137,7 +187,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
 
   return {
     secret: { apiVersion: "v1", kind: "Secret", metadata: metadata(SECRET_NAME), type: "Opaque", data: secretData },
-    configMap: { apiVersion: "v1", kind: "ConfigMap", metadata: metadata(CONFIG_MAP_NAME), data: { [BUNDLE_KEY]: spec.copierBundle } },
+    ...(fromConfigMap ? { configMap: { apiVersion: "v1", kind: "ConfigMap", metadata: metadata(CONFIG_MAP_NAME), data: { [BUNDLE_KEY]: spec.copierBundle! } } } : {}),
     job,
   };
 }

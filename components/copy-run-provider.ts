@@ -4,7 +4,7 @@
 // It is closure-serialized by Pulumi: npm packages are required inside functions, credentials arrive only as inputs.
 import type * as pulumi from "@pulumi/pulumi";
 import { findResultLine, formatBytes, type CopierResult } from "./copier-result";
-import { CONFIG_MAP_NAME, JOB_NAME, SECRET_NAME, type CopyRunManifests } from "./copy-manifests";
+import { CONFIG_MAP_NAME, JOB_NAME, SECRET_NAME, withActiveDeadline, type CopyRunManifests, type CopyRunPlan } from "./copy-manifests";
 import { jobPods, waitForJob } from "./job-waiter";
 import { apiPath, connectKube, kubeAccessFromConfig, type KubeAccess, type KubeClient } from "./kube";
 
@@ -16,6 +16,8 @@ export interface CopyRunInputs {
   runId: string;
   timeoutMinutes: number;
   manifests: CopyRunManifests;
+  /** What the run does, without credentials (shown by preview; not used to decide anything). */
+  plan?: CopyRunPlan;
   /** Fallback cluster access when the provider is not configured with `kubernetes:*` (and KUBECONFIG is not set). */
   kube?: KubeAccess;
 }
@@ -44,6 +46,8 @@ export interface CopyRunProviderOptions {
   rewatchDelayMs?: number;
   /** Minutes are the unit of `timeoutMinutes`; tests shrink it. */
   msPerMinute?: number;
+  /** How long a pod may sit in ImagePullBackOff and the like before the run fails (default 5 minutes). */
+  stuckGraceMs?: number;
 }
 
 /** An error the engine records as "created but failed to initialize": state keeps it, so destroy cleans up. */
@@ -80,6 +84,12 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The manifests with the ConfigMap's copier text left out (its presence still counts). */
+function withoutBundleText(manifests: CopyRunManifests | undefined): unknown {
+  if (!manifests?.configMap) return manifests;
+  return { ...manifests, configMap: { ...manifests.configMap, data: Object.keys(manifests.configMap.data ?? {}) } };
+}
+
 function paths(namespace: string) {
   return {
     job: apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace, name: JOB_NAME }),
@@ -112,23 +122,48 @@ async function runCopy(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRunPro
   const { namespace } = inputs;
   const p = paths(namespace);
 
+  // The failed run's record holds no credential: the next `pulumi up` sees the manifests differ and replaces it.
+  const { manifests: _manifests, kube: _kube, ...record } = inputs;
+  const failed = (status: CopyRunOutputs["status"], message: string) =>
+    new CopyRunFailed(message, id, { ...record, status, message, finishedAt: new Date().toISOString(), __provider: providerRef }, [message]);
+
   // Leftovers of an earlier failed run are replaced: the new run starts from a clean slate.
   await removeRunObjects(kube, namespace);
-  await kube.create(p.configMaps, inputs.manifests.configMap);
-  await kube.create(p.secrets, inputs.manifests.secret);
-  const job = await kube.create<{ metadata?: { uid?: string } }>(p.jobs, inputs.manifests.job);
+  let job: { metadata?: { uid?: string } };
+  try {
+    if (inputs.manifests.configMap) await kube.create(p.configMaps, inputs.manifests.configMap);
+    await kube.create(p.secrets, inputs.manifests.secret);
+    job = await kube.create<{ metadata?: { uid?: string } }>(p.jobs, withActiveDeadline(inputs.manifests.job, inputs.timeoutMinutes));
+  } catch (error) {
+    // Nothing may stay behind unrecorded: the Secret holds credentials. Remove what was created; if even that
+    // fails, record the run (with its id) so `pulumi destroy` removes it.
+    const reason = `images-copier: could not start Job ${namespace}/${JOB_NAME}: ${(error as Error).message}`;
+    try {
+      await removeRunObjects(kube, namespace);
+    } catch (cleanup) {
+      throw failed("failed", `${reason}; removing the Secret ${SECRET_NAME} created for it failed too (${(cleanup as Error).message}): run \`pulumi destroy\` or delete it by hand`);
+    }
+    throw new Error(`${reason}; the Secret and ConfigMap created for it were removed`);
+  }
   log(`images-copier: Job ${namespace}/${JOB_NAME} started (run ${inputs.runId}); progress follows`);
 
   const timeoutMs = inputs.timeoutMinutes * (opts.msPerMinute ?? 60_000);
-  const outcome = await waitForJob(kube, {
-    namespace,
-    jobName: JOB_NAME,
-    jobUid: job.metadata?.uid,
-    timeoutMs,
-    onLogLine: log,
-    logPollMs: opts.logPollMs,
-    rewatchDelayMs: opts.rewatchDelayMs,
-  });
+  let outcome: Awaited<ReturnType<typeof waitForJob>>;
+  try {
+    outcome = await waitForJob(kube, {
+      namespace,
+      jobName: JOB_NAME,
+      jobUid: job.metadata?.uid,
+      timeoutMs,
+      onLogLine: log,
+      logPollMs: opts.logPollMs,
+      rewatchDelayMs: opts.rewatchDelayMs,
+      stuckGraceMs: opts.stuckGraceMs,
+    });
+  } catch (error) {
+    // e.g. RBAC forbids reading the Job: the objects stay (recorded, so destroy removes them)
+    throw failed("failed", `${(error as Error).message}. Job ${namespace}/${JOB_NAME} and Secret ${SECRET_NAME} are kept; \`pulumi destroy\` removes them.`);
+  }
   const podName = outcome.podName ?? (await jobPods(kube, namespace, JOB_NAME, job.metadata?.uid).catch(() => []))[0]?.metadata.name;
   const finishedAt = new Date().toISOString();
 
@@ -150,9 +185,7 @@ async function runCopy(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRunPro
       ? `Image copier did not finish within ${inputs.timeoutMinutes} minute${inputs.timeoutMinutes === 1 ? "" : "s"} (timeoutMinutes); Job ${namespace}/${JOB_NAME} and Secret ${SECRET_NAME} are kept. Follow it with \`${where}\`, then raise timeoutMinutes and run \`pulumi up\` again (the copier skips what is already copied).`
       : `${FAILURE_MESSAGE}\nJob ${namespace}/${JOB_NAME}: ${outcome.reason}. Job, Pod and Secret ${SECRET_NAME} are kept (\`${where}\`).`;
   const full = tail ? `${message}\nLast lines of pod ${podName}:\n${tail}` : message;
-  // The failed run's record holds no credential: the next `pulumi up` sees the manifests differ and replaces it.
-  const { manifests: _manifests, kube: _kube, ...record } = inputs;
-  throw new CopyRunFailed(full, id, { ...record, status: outcome.kind, message: full, finishedAt, __provider: providerRef }, [full]);
+  throw failed(outcome.kind, full);
 }
 
 export function makeCopyRunProvider(opts: CopyRunProviderOptions = {}): pulumi.dynamic.ResourceProvider<CopyRunInputs, CopyRunOutputs> & { access?: KubeAccess } {
@@ -167,13 +200,16 @@ export function makeCopyRunProvider(opts: CopyRunProviderOptions = {}): pulumi.d
     async diff(_id: string, olds: CopyRunOutputs, news: CopyRunInputs) {
       const replaces: string[] = [];
       if (olds.runId !== news.runId) replaces.push("runId");
-      if (canonical(olds.manifests) !== canonical(news.manifests)) replaces.push("manifests");
+      // After a success, a rebuilt copier bundle alone (a copier change) is no reason to copy everything again.
+      const compared = (m: CopyRunManifests | undefined) => (olds.status === "succeeded" ? withoutBundleText(m) : m);
+      if (canonical(compared(olds.manifests)) !== canonical(compared(news.manifests))) replaces.push("manifests");
       const changes =
         replaces.length > 0 ||
         olds.status !== "succeeded" ||
         olds.timeoutMinutes !== news.timeoutMinutes ||
         olds.namespace !== news.namespace ||
-        canonical(olds.kube) !== canonical(news.kube);
+        canonical(olds.kube) !== canonical(news.kube) ||
+        canonical(olds.manifests) !== canonical(news.manifests);
       return { changes, replaces, deleteBeforeReplace: true };
     },
 

@@ -1,6 +1,6 @@
 // `images-copier:index:CopyRun`: one copy run in the cluster, owned by the dynamic provider in copy-run-provider.ts.
 import * as pulumi from "@pulumi/pulumi";
-import type { CopyRunManifests } from "./copy-manifests";
+import type { CopyRunManifests, CopyRunPlan } from "./copy-manifests";
 import { makeCopyRunProvider, type CopySummary } from "./copy-run-provider";
 import type { KubeAccess } from "./kube";
 
@@ -10,6 +10,8 @@ export interface CopyRunArgs {
   timeoutMinutes: pulumi.Input<number>;
   /** Holds credentials: pass it as a Pulumi secret. */
   manifests: pulumi.Input<CopyRunManifests>;
+  /** What the run does, without credentials (a plain input, so preview shows it). */
+  plan?: pulumi.Input<CopyRunPlan>;
   kube?: pulumi.Input<KubeAccess>;
 }
 
@@ -21,6 +23,7 @@ export class CopyRun extends pulumi.dynamic.Resource {
   declare readonly finishedAt: pulumi.Output<string>;
   declare readonly summary: pulumi.Output<CopySummary | undefined>;
   declare readonly runId: pulumi.Output<string>;
+  declare readonly plan: pulumi.Output<CopyRunPlan | undefined>;
 
   constructor(name: string, args: CopyRunArgs, opts?: pulumi.CustomResourceOptions) {
     super(

@@ -4,14 +4,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CopyStageConfig } from "../stack-config";
 import { loadCopierBundle } from "./copier-bundle";
-import { buildCopyRunManifests, NAMESPACE } from "./copy-manifests";
+import { buildCopyRunManifests, describeCopyRun, NAMESPACE } from "./copy-manifests";
 import { CopyRun } from "./copy-run";
 import { readImagesFile } from "./images-file";
 import type { KubeAccess } from "./kube";
 import { deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
 
 export interface CopyStageOptions extends pulumi.ComponentResourceOptions {
-  /** The bundled copier's text; loaded from dist/images-copier.cjs when not given. */
+  /** The bundled copier's text; loaded from dist/images-copier.cjs when not given (unused with `copierBundled`). */
   copierBundle?: string;
 }
 
@@ -21,9 +21,11 @@ export class CopyStage extends pulumi.ComponentResource {
 
   constructor(name: string, config: CopyStageConfig, opts: CopyStageOptions = {}) {
     const { copierBundle, ...componentOpts } = opts;
-    super("images-copier:index:CopyStage", name, {}, componentOpts);
-    const bundle = copierBundle ?? loadCopierBundle();
+    // Local inputs are read and validated before anything is registered, so bad input declares nothing.
+    // With `copierBundled` the copier image carries the copier itself: no bundle, no ConfigMap.
+    const bundle = config.copierBundled ? undefined : (copierBundle ?? loadCopierBundle());
     const images = config.imagesFile ? readImagesFile(config.imagesFile) : undefined;
+    super("images-copier:index:CopyStage", name, {}, componentOpts);
 
     const registrySecret = k8s.core.v1.Secret.get("deckhouse-registry", `${NAMESPACE}/deckhouse-registry`, { parent: this });
     const deckhouse = k8s.apps.v1.Deployment.get("deckhouse", `${NAMESPACE}/deckhouse`, { parent: this });
@@ -52,6 +54,10 @@ export class CopyStage extends pulumi.ComponentResource {
       ),
     );
 
+    // Everything the run will do except the credentials, as plain values: `pulumi preview` shows it unmasked.
+    // Only images, the command, key names and sizes are copied out of the secret manifests, so unsecret is safe.
+    const plan = pulumi.unsecret(manifests.apply((m) => describeCopyRun(m, config.timeoutMinutes, config.targetImage, config.concurrency)));
+
     const kubeConfig = new pulumi.Config("kubernetes");
     const kube: KubeAccess = { kubeconfig: kubeConfig.get("kubeconfig"), context: kubeConfig.get("context") };
     this.run = new CopyRun(
@@ -61,6 +67,7 @@ export class CopyStage extends pulumi.ComponentResource {
         runId: config.runId,
         timeoutMinutes: config.timeoutMinutes,
         manifests,
+        plan,
         ...(kube.kubeconfig || kube.context ? { kube: pulumi.secret(kube) } : {}),
       },
       { parent: this },
@@ -69,6 +76,7 @@ export class CopyStage extends pulumi.ComponentResource {
     this.outputs = {
       targetImage: config.targetImage,
       sourceImage: deckhouseImage,
+      plan: this.run.plan,
       runId: this.run.runId,
       status: this.run.status,
       message: this.run.message,

@@ -1,25 +1,26 @@
-// An image list given by file (`imagesFile`): the same two-level shape as the release's images_digests.json.
+// An image list given by file (`imagesFile`), checked with the copier's own parser, so a list the copier would
+// refuse fails here, at preview, before anything is created in the cluster.
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import { parseImagesList, type ImagesList } from "../copier";
 
-const imagesListSchema = z.record(z.string().min(1), z.record(z.string().min(1), z.string().min(1)));
-
-export function readImagesFile(path: string): Record<string, Record<string, string>> {
+export function readImagesFile(path: string): ImagesList {
+  const what = `images-copier:imagesFile: ${path}`;
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new Error(`images-copier:imagesFile: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new Error(`${what}: cannot read it: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`images-copier:imagesFile: ${path} is not JSON`);
+    throw new Error(`${what}: not JSON`);
   }
-  const parsed = imagesListSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new Error(`images-copier:imagesFile: ${path} must be {"<module>": {"<image>": "<tag or sha256 digest>"}} (exactly two levels)`);
+  try {
+    return parseImagesList(json, what);
+  } catch (error) {
+    // one line: the copier's reason, without a stack of issues
+    throw new Error(`${(error as Error).message.split("\n")[0]} (expected {"<module>": {"<image>": "<tag or sha256 digest>"}}, exactly two levels)`);
   }
-  return parsed.data;
 }

@@ -49,6 +49,8 @@ export interface KubeApiServer {
   onCreate(kind: string, handler: (object: KubeObject) => void): void;
   /** The next `count` watch connections are cut (socket destroyed) right after their initial events. */
   dropNextWatches(count: number): void;
+  /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
+  rejectRequests(match: { method: string; kind: string }, code: number, reason: string, message: string): () => void;
   stop(): Promise<void>;
 }
 
@@ -245,6 +247,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     return socket.authorized === true && Boolean(socket.getPeerCertificate()?.subject);
   }
 
+  const rejections: Array<{ method: string; kind: string; code: number; reason: string; message: string }> = [];
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const query = Object.fromEntries(url.searchParams);
@@ -256,6 +260,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     const route = parseRoute(url.pathname);
     if (!route) return status(res, 404, "NotFound", `the server could not find the requested resource ${url.pathname}`);
     const { apiVersion, kind, namespace, name, sub } = route;
+    const rejection = rejections.find((r) => r.method === method && r.kind === kind && !sub);
+    if (rejection) return status(res, rejection.code, rejection.reason, rejection.message);
 
     if (sub === "log" && kind === "Pod" && method === "GET") {
       if (!store.has(key("v1", "Pod", namespace, name as string))) return status(res, 404, "NotFound", `pods "${name}" not found`);
@@ -387,6 +393,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     },
     dropNextWatches(count) {
       watchesToDrop = count;
+    },
+    rejectRequests(match, code, reason, message) {
+      const rejection = { ...match, code, reason, message };
+      rejections.push(rejection);
+      return () => void rejections.splice(rejections.indexOf(rejection), 1);
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

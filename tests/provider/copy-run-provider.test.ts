@@ -4,6 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { buildCopyRunManifests } from "../../components/copy-manifests";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunInputs, type CopyRunOutputs } from "../../components/copy-run-provider";
+import { waitForJob } from "../../components/job-waiter";
+import { connectKube } from "../../components/kube";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 
 const TARGET_PASSWORD = "target-secret-Pa55";
@@ -64,7 +66,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function inputs(runId = "1", timeoutMinutes = 5): CopyRunInputs & { __provider: string } {
+function inputs(runId = "1", timeoutMinutes = 5, copierBundle: string | null = "console.log('copier')"): CopyRunInputs & { __provider: string } {
   return {
     namespace: "d8-system",
     runId,
@@ -77,14 +79,14 @@ function inputs(runId = "1", timeoutMinutes = 5): CopyRunInputs & { __provider: 
       concurrency: 4,
       target: { username: "robot", password: TARGET_PASSWORD, insecure: false, image: "r.example/d8/ee:t1" },
       source: { username: "license-token", password: SOURCE_PASSWORD, insecure: false, image: "registry.deckhouse.io/deckhouse/ee:v1.46.3" },
-      copierBundle: "console.log('copier')",
+      copierBundle: copierBundle ?? undefined, // null: the copier image brings its own copier
     }),
     __provider: "serialized-provider-text",
   };
 }
 
-function provider(lines: string[], msPerMinute?: number) {
-  const p = makeCopyRunProvider({ log: (line) => lines.push(line), logPollMs: 40, rewatchDelayMs: 20, msPerMinute });
+function provider(lines: string[], msPerMinute?: number, stuckGraceMs?: number) {
+  const p = makeCopyRunProvider({ log: (line) => lines.push(line), logPollMs: 40, rewatchDelayMs: 20, msPerMinute, stuckGraceMs });
   return p;
 }
 
@@ -111,8 +113,10 @@ function kinds(): string[] {
 test("success: Secret, ConfigMap and Job are applied, progress relayed, everything deleted, summary returned", async () => {
   const lines: string[] = [];
   let seenSecret: KubeObject | undefined;
+  let deadline: unknown;
   scenario = (job, pod) => {
     seenSecret = server.get("v1", "Secret", "d8-system", "images-copier-config");
+    deadline = (job.spec as any).activeDeadlineSeconds;
     succeedAfterLog(job, pod);
   };
   const p = await configured(provider(lines));
@@ -125,6 +129,7 @@ test("success: Secret, ConfigMap and Job are applied, progress relayed, everythi
   expect(outs.summary).toEqual({ images: 42, copied: 40, skipped: 2, failed: 0, bytes: 5 * 1024 ** 3, bytesHuman: "5.00 GiB", durationSeconds: 61.5, target: "r.example/d8/ee:t1" });
   expect(Object.keys((seenSecret as any).data).sort()).toEqual(["d8-repo.json", "dest-repo.json"]);
   expect(kinds()).toEqual([]);
+  expect(deadline).toBe(5 * 60 + 60); // Kubernetes stops the Job a minute after timeoutMinutes
   expect(lines).toContain(progress(10));
   expect(lines).toContain(progress(30));
   expect(lines).not.toContain("some other line");
@@ -249,4 +254,155 @@ test("serialized like the engine does it: no credentials in the text, and the ev
   const result = await revived.create!(inputs("serialized"));
   expect((result.outs as CopyRunOutputs).summary?.images).toBe(42);
   expect(kinds()).toEqual([]);
+});
+
+test("a Job the API server refuses (admission 403): the Secret and ConfigMap created for it are removed", async () => {
+  const allow = server.rejectRequests({ method: "POST", kind: "Job" }, 403, "Forbidden", 'admission webhook "policy.example" denied the request: image not allowed');
+  try {
+    const p = await configured(provider([]));
+    const error = (await p.create!(inputs()).catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe(
+      'images-copier: could not start Job d8-system/copy-images: Kubernetes API POST /apis/batch/v1/namespaces/d8-system/jobs: 403 admission webhook "policy.example" denied the request: image not allowed; the Secret and ConfigMap created for it were removed',
+    );
+    expect(kinds()).toEqual([]);
+    expect(server.requests.some((r) => r.method === "POST" && r.path.endsWith("/secrets"))).toBe(true);
+  } finally {
+    allow();
+  }
+});
+
+test("a pod stuck in ImagePullBackOff fails the run after the grace period, naming pod, container, image and reason", async () => {
+  let podName = "";
+  scenario = (_job, pod) => {
+    podName = pod;
+    const stored = server.get("v1", "Pod", "d8-system", pod) as KubeObject;
+    server.put({ ...stored, status: { phase: "Pending", containerStatuses: [{ name: "copier", image: "node:20-bookworm-slim", state: { waiting: { reason: "ErrImagePull", message: "pull access denied" } } }] } });
+    later(100, () => {
+      const again = server.get("v1", "Pod", "d8-system", pod) as KubeObject;
+      server.put({ ...again, status: { phase: "Pending", containerStatuses: [{ name: "copier", state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } } }] } });
+    });
+  };
+  // the run's own timeout is far away (10 "minutes" of 5 s): only the stuck pod can end it
+  const p = await configured(provider([], 5000, 300));
+  const error = (await p.create!(inputs("stuck", 10)).catch((e: unknown) => e)) as Error & { id?: string; properties?: Record<string, unknown> };
+  expect(error.message.startsWith(FAILURE_MESSAGE)).toBe(true);
+  expect(error.message).toContain(`pod ${podName}: container copier (image node:20-bookworm-slim) has been waiting for 0s: ImagePullBackOff: Back-off pulling image`);
+  expect(error.properties?.status).toBe("failed");
+  expect(error.id).toBe("d8-system/copy-images/stuck");
+  expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]); // kept for inspection
+});
+
+test("RBAC refusing to read the Job fails at once with a clear message; the run is recorded so destroy cleans up", async () => {
+  let allow = () => {};
+  scenario = () => {
+    allow = server.rejectRequests({ method: "GET", kind: "Job" }, 403, "Forbidden", 'jobs.batch "copy-images" is forbidden: User "robot" cannot get resource "jobs"');
+  };
+  try {
+    const p = await configured(provider([], 5000)); // a 5-"minute" (25 s) timeout that must not be reached
+    const error = (await p.create!(inputs("rbac")).catch((e: unknown) => e)) as Error & { id?: string; properties?: CopyRunOutputs };
+    expect(error.message).toMatch(/^images-copier: cannot read Job d8-system\/copy-images: Kubernetes API GET .*: 403 jobs\.batch "copy-images" is forbidden: .* \(check the credentials and RBAC of the Kubernetes account in use\)/);
+    expect(error.id).toBe("d8-system/copy-images/rbac");
+    expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+    allow();
+    await p.delete!(error.id!, error.properties!);
+    expect(kinds()).toEqual([]);
+  } finally {
+    allow();
+  }
+});
+
+test("a malformed Job status from the API server fails the run instead of being read as 'not finished'", async () => {
+  scenario = (job) =>
+    later(50, () => {
+      const stored = server.get("batch/v1", "Job", "d8-system", job.metadata.name) as KubeObject;
+      server.put({ ...stored, status: { conditions: [{ type: "Complete", status: true }] } });
+    });
+  const p = await configured(provider([], 5000));
+  const error = (await p.create!(inputs("malformed")).catch((e: unknown) => e)) as Error;
+  expect(error.message).toMatch(/^images-copier: unexpected Job from the Kubernetes API: status\.conditions\.0\.status: /);
+});
+
+test("copierBundled: no ConfigMap is created, the Job runs the image's own copier, the run succeeds", async () => {
+  let volumes: Array<{ name: string }> = [];
+  scenario = (job, pod) => {
+    volumes = (job.spec as any).template.spec.volumes;
+    succeedAfterLog(job, pod);
+  };
+  const p = await configured(provider([]));
+  const before = server.requests.length;
+  const result = await p.create!(inputs("bundled", 5, null));
+  expect((result.outs as CopyRunOutputs).status).toBe("succeeded");
+  expect(volumes.map((v) => v.name)).not.toContain("copier");
+  expect(server.requests.slice(before).some((r) => r.method === "POST" && r.path.endsWith("/configmaps"))).toBe(false);
+});
+
+test("diff after success: a rebuilt copier bundle alone updates in place (no new copy); a failed run still re-runs", async () => {
+  const p = await configured(provider([]));
+  const done = { ...inputs(), status: "succeeded", message: SUCCESS_MESSAGE, finishedAt: "2026-01-01T00:00:00.000Z" } as unknown as CopyRunOutputs;
+  const rebuilt = inputs();
+  rebuilt.manifests.configMap!.data = { "images-copier.cjs": "console.log('copier v2')" };
+  expect(await p.diff!("id", done, rebuilt)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: true });
+  const count = server.requests.length;
+  const updated = await p.update!("id", done, rebuilt);
+  expect(updated.outs).toMatchObject({ status: "succeeded", finishedAt: "2026-01-01T00:00:00.000Z" });
+  expect((updated.outs as CopyRunOutputs).manifests.configMap?.data).toEqual({ "images-copier.cjs": "console.log('copier v2')" });
+  expect(server.requests.length).toBe(count); // nothing ran
+  // anything else in the manifests still replaces, and so does switching to the bundled image
+  const otherImage = inputs();
+  otherImage.manifests.job.spec!.template.spec!.containers[0].image = "node:22";
+  expect((await p.diff!("id", done, otherImage)).replaces).toEqual(["manifests"]);
+  expect((await p.diff!("id", done, inputs("1", 5, null))).replaces).toEqual(["manifests"]);
+  expect((await p.diff!("id", { ...done, status: "failed" }, rebuilt)).replaces).toEqual(["manifests"]);
+});
+
+test("transient API errors (503) are retried and the run finishes; a lasting outage gives up after a bounded number of tries", async () => {
+  let allow = () => {};
+  scenario = (job, pod) => {
+    allow = server.rejectRequests({ method: "GET", kind: "Job" }, 503, "ServiceUnavailable", "etcd leader changed");
+    later(200, () => {
+      allow();
+      succeedAfterLog(job, pod);
+    });
+  };
+  try {
+    const p = await configured(provider([], 5000));
+    expect(((await p.create!(inputs("blip"))).outs as CopyRunOutputs).status).toBe("succeeded");
+
+    server.put({ apiVersion: "batch/v1", kind: "Job", metadata: { name: "copy-images", namespace: "d8-system" }, spec: {} });
+    allow = server.rejectRequests({ method: "GET", kind: "Job" }, 503, "ServiceUnavailable", "etcd leader changed");
+    const kube = await connectKube({ kubeconfig: server.kubeconfigYaml });
+    try {
+      const error = await waitForJob(kube, { namespace: "d8-system", jobName: "copy-images", timeoutMs: 20_000, rewatchDelayMs: 5, maxTransientErrors: 3 }).catch((e: Error) => e);
+      expect((error as Error).message).toMatch(/^images-copier: cannot read Job d8-system\/copy-images: .*503 etcd leader changed \(3 attempts in a row failed\)$/);
+    } finally {
+      await kube.close();
+    }
+  } finally {
+    allow();
+  }
+});
+
+test("if removing the Secret after a refused Job fails too, the run is recorded (with its id) so destroy removes it", async () => {
+  const undo: Array<() => void> = [];
+  let armed = true;
+  server.onCreate("Secret", () => {
+    if (!armed) return;
+    armed = false;
+    undo.push(server.rejectRequests({ method: "DELETE", kind: "Secret" }, 500, "InternalError", "etcdserver: request timed out"));
+  });
+  undo.push(server.rejectRequests({ method: "POST", kind: "Job" }, 422, "Invalid", "spec.template.spec.containers[0].image: Required value"));
+  try {
+    const p = await configured(provider([]));
+    const error = (await p.create!(inputs("leak")).catch((e: unknown) => e)) as Error & { id?: string; properties?: CopyRunOutputs };
+    expect(error.message).toMatch(/^images-copier: could not start Job d8-system\/copy-images: .*422 spec\.template.*; removing the Secret images-copier-config created for it failed too \(.*500 etcdserver: request timed out\): run `pulumi destroy`/);
+    expect(error.id).toBe("d8-system/copy-images/leak");
+    expect(error.properties).not.toHaveProperty("manifests");
+    expect(kinds()).toContain("Secret");
+    for (const allow of undo.splice(0)) allow();
+    await p.delete!(error.id!, error.properties!);
+    expect(kinds()).toEqual([]);
+  } finally {
+    armed = false;
+    for (const allow of undo) allow();
+  }
 });

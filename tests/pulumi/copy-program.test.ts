@@ -98,3 +98,14 @@ test("the real bundled copier (built by scripts/bundle.js when missing) fits the
   expect(text.startsWith("#!/usr/bin/env node")).toBe(true);
   expect(() => loadCopierBundle(join(__dirname, "../.."), join(dir, "missing.cjs"))).toThrow(/IMAGES_COPIER_BUNDLE=.*missing\.cjs does not exist/);
 });
+
+test("copierBundled is read as a boolean and needs a copierImage other than the stock Node image", () => {
+  const values: Record<string, string> = { stage: "copy", targetImage: "r.example/d/ee:t", targetUsername: "u", targetPassword: "p", copierBundled: "true" };
+  expect(() => readStackConfig({ get: (key) => values[key] })).toThrow(
+    /^images-copier: copierBundled needs copierImage set to an image built from the Dockerfile/,
+  );
+  values.copierImage = "registry.customer.example/tools/images-copier:0.1.0";
+  expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ copierBundled: true, copierImage: values.copierImage });
+  values.copierBundled = "false";
+  expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ copierBundled: false });
+});

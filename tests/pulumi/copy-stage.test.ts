@@ -214,11 +214,27 @@ test("imagesFile puts d8-images.json into the Secret and drops the init containe
     expect(pod.containers[0].command).not.toContain("--images");
     expect(pod.volumes.map((v: { name: string }) => v.name)).not.toContain("images");
 
-    writeFileSync(join(dir, "bad.json"), JSON.stringify({ common: "not-two-levels" }));
-    mockCluster(registrySecretData({}));
-    expect(() => new CopyStage("bad", config({ imagesFile: join(dir, "bad.json") }), { copierBundle: BUNDLE })).toThrow(
-      /images-copier:imagesFile: .*bad\.json must be .*exactly two levels/,
-    );
+    // a list the copier would refuse fails while the program runs (preview too), with one line, before anything is declared
+    const bad: Array<[unknown, RegExp]> = [
+      [{ common: "not-two-levels" }, /^images-copier:imagesFile: .*bad\.json: common: .*exactly two levels\)$/],
+      [{ common: { kubeRbacProxy: "not a tag!" } }, /^images-copier:imagesFile: .*bad\.json: common\.kubeRbacProxy: must be a tag or a sha256 digest/],
+      [{ common: { kubeRbacProxy: "sha256:abc" } }, /^images-copier:imagesFile: .*bad\.json: common\.kubeRbacProxy: must be a tag or a sha256 digest/],
+      [{}, /^images-copier:imagesFile: .*bad\.json: the image list is empty/],
+    ];
+    for (const [list, message] of bad) {
+      writeFileSync(join(dir, "bad.json"), JSON.stringify(list));
+      const seen = mockCluster(registrySecretData({}));
+      let error: Error | undefined;
+      try {
+        new CopyStage(`bad${++counter}`, config({ imagesFile: join(dir, "bad.json") }), { copierBundle: BUNDLE });
+      } catch (e) {
+        error = e as Error;
+      }
+      expect(error?.message).toMatch(message);
+      expect(error?.message).not.toContain("\n");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(seen.filter((d) => d.type !== "images-copier:index:CopyStage")).toEqual([]);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -253,7 +269,7 @@ test("credentials are Pulumi secrets and absent from the serialized provider", a
     expect(providerText).not.toContain(secret);
   }
   // the stage's own outputs carry no credential
-  expect(Object.keys(stage.outputs).sort()).toEqual(["copy", "finishedAt", "message", "runId", "sourceImage", "status", "summary", "targetImage"]);
+  expect(Object.keys(stage.outputs).sort()).toEqual(["copy", "finishedAt", "message", "plan", "runId", "sourceImage", "status", "summary", "targetImage"]);
   expect(await value(pulumi.output(stage.outputs.sourceImage))).toBe(DECKHOUSE_IMAGE);
 });
 
@@ -290,4 +306,52 @@ test("the copy output is what the switch stack's gate accepts after a successful
   expect(copy).toMatchObject({ status: "succeeded", verified: true, targetImage: "registry.customer.example/deckhouse/ee:rock-solid-1.46", images: 3, copied: 2, skipped: 1, durationMs: 4000 });
   expect(requireVerifiedCopy(copy, "registry.customer.example/deckhouse/ee:rock-solid-1.46", "copy").verified).toBe(true);
   expect(() => requireVerifiedCopy(copy, "registry.customer.example/deckhouse/ee:other-tag", "copy")).toThrow(/refusing to switch/);
+});
+
+test("copierBundled: no bundle is loaded, no ConfigMap, no copier volume; the image's own copier runs at the same path", async () => {
+  const saved = process.env.IMAGES_COPIER_BUNDLE;
+  process.env.IMAGES_COPIER_BUNDLE = "/nonexistent/images-copier.cjs"; // loading a bundle would throw
+  try {
+    const declared = mockCluster(registrySecretData({ auth: b64(`license-token:${SOURCE_PASSWORD}`) }));
+    const stage = new CopyStage(`bundled${++counter}`, config({ copierBundled: true, copierImage: "registry.customer.example/tools/images-copier:0.1.0" }));
+    const manifests = await value((stage.run as any).manifests as pulumi.Output<any>);
+    await value(stage.run.urn);
+    expect(manifests.configMap).toBeUndefined();
+    const pod = manifests.job.spec.template.spec;
+    expect(pod.volumes.map((v: { name: string }) => v.name)).not.toContain("copier");
+    expect(pod.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath)).not.toContain("/opt/images-copier");
+    expect(pod.containers[0].image).toBe("registry.customer.example/tools/images-copier:0.1.0");
+    expect(pod.containers[0].command.slice(0, 3)).toEqual(["node", "/opt/images-copier/images-copier.cjs", "copy"]);
+    expect(declared.filter((d) => d.type === "pulumi-nodejs:dynamic:CopyRun")).toHaveLength(1);
+  } finally {
+    if (saved === undefined) delete process.env.IMAGES_COPIER_BUNDLE;
+    else process.env.IMAGES_COPIER_BUNDLE = saved;
+  }
+});
+
+test("plan: what will run, as plain (non-secret) values without any credential", async () => {
+  const { stage, declared } = await declare({ overrides: { concurrency: 5, runId: "3" } });
+  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
+  // the engine receives the plan unwrapped: preview shows it
+  expect(run?.inputs.plan[pulumi.runtime.specialSigKey]).toBeUndefined();
+  expect(await pulumi.isSecret(pulumi.output(stage.outputs.plan))).toBe(false);
+  const plan = await value(pulumi.output(stage.outputs.plan) as pulumi.Output<any>);
+  expect(plan).toEqual({
+    namespace: "d8-system",
+    jobName: "copy-images",
+    runId: "3",
+    copierImage: "node:20-bookworm-slim",
+    initImage: DECKHOUSE_IMAGE,
+    command: ["node", "/opt/images-copier/images-copier.cjs", "copy", "--config-dir", "/config", "--images", "/images/images.json", "--concurrency", "5"],
+    secretName: "images-copier-config",
+    secretKeys: ["d8-repo.json", "dest-repo.json"],
+    copierConfigMap: { name: "images-copier-bundle", bytes: Buffer.byteLength(BUNDLE) },
+    targetImage: "registry.customer.example/deckhouse/ee:rock-solid-1.46",
+    concurrency: 5,
+    activeDeadlineSeconds: 360 * 60 + 60,
+  });
+  const text = JSON.stringify(run?.inputs.plan);
+  for (const secret of [TARGET_PASSWORD, SOURCE_PASSWORD, b64(`license-token:${SOURCE_PASSWORD}`), "robot", "license-token"]) {
+    expect(text).not.toContain(secret);
+  }
 });
