@@ -31,6 +31,8 @@ export const copyStageConfigSchema = z.object({
   concurrency: z.number().int().min(1).max(64).default(8),
   timeoutMinutes: z.number().int().min(1).max(7 * 24 * 60).default(360),
   imagesFile: z.string().min(1).optional(),
+  /** Also copy the update sub-repositories (release channels, the running version's installer). */
+  copyUpdateImages: z.boolean().default(false),
 }).refine((c) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE), {
   message: `copierBundled needs copierImage set to an image built from the Dockerfile (the stock ${DEFAULT_COPIER_IMAGE} holds no copier)`,
   path: ["copierBundled"],
@@ -65,7 +67,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   throw new StackConfigError(problems.join("\n"));
 }
 
-const BOOLEAN_KEYS = ["targetInsecure", "copierBundled"] as const;
+const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
 const NUMBER_KEYS = ["concurrency", "timeoutMinutes"] as const;
 const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "copyStack"] as const;
 

@@ -20,6 +20,8 @@ export interface CopyRunSpec {
   /** The current Deckhouse image: its init container copies the release's image list. */
   deckhouseImage: string;
   concurrency: number;
+  /** Adds `--with-update-images`: the release-channel and install sub-repositories are copied too. */
+  withUpdateImages?: boolean;
   target: RepoConfigJson;
   source: RepoConfigJson;
   /** Set when the stack's `imagesFile` replaces the release's own list. */
@@ -122,6 +124,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
   const command = ["node", `/opt/images-copier/${BUNDLE_KEY}`, "copy", "--config-dir", "/config"];
   if (listFromRelease) command.push("--images", "/images/images.json");
   command.push("--concurrency", String(spec.concurrency));
+  if (spec.withUpdateImages) command.push("--with-update-images");
 
   const copier: V1Container = {
     name: "copier",

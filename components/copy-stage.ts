@@ -46,6 +46,7 @@ export class CopyStage extends pulumi.ComponentResource {
           copierImage: config.copierImage,
           deckhouseImage: image,
           concurrency: config.concurrency,
+          withUpdateImages: config.copyUpdateImages,
           target,
           source: sourceRepoConfig(data, image),
           images,

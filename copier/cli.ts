@@ -19,6 +19,7 @@ interface CopyFlags {
   report?: string;
   concurrency: number;
   dryRun?: boolean;
+  withUpdateImages?: boolean;
   sourceImage?: string;
   targetImage?: string;
   dockerConfig?: string;
@@ -48,6 +49,7 @@ export async function runCli(argv: string[], io: { stdout?: NodeJS.WritableStrea
     .option("--report <file>", "write a JSON report of every image to this file")
     .option("--concurrency <n>", "concurrent network operations", positiveInt, 16)
     .option("--dry-run", "only print what the target lacks; write nothing")
+    .option("--with-update-images", "also copy <repo>/release-channel:<channel> and <repo>/install:<tag> (updates from the target)")
     .option("--source-image <ref>", "the Deckhouse image to copy (overrides d8-repo.json image)")
     .option("--target-image <ref>", "the target image with its tag (overrides dest-repo.json image)")
     .option("--docker-config <file>", "docker config.json with credentials for registries lacking them")
@@ -105,6 +107,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       images,
       concurrency: flags.concurrency,
       dryRun: flags.dryRun,
+      withUpdateImages: flags.withUpdateImages,
       ...(flags.timeout ? { timeouts: { headersMs: flags.timeout * 1000, bodyMs: flags.timeout * 1000 } } : {}),
       onProgress: progress.update,
       logger: (message) => out.stderr.write(`images-copier: warning: ${redact(message)}\n`),
@@ -120,13 +123,15 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
 
   for (const image of report.images) {
     if (image.status === "failed") out.say(`failed: ${image.source} -> ${image.target}: ${image.reason ?? "unknown reason"}`);
+    if (image.status === "absent") out.say(`absent in the source (not copied): ${image.source}: ${image.reason ?? "not found"}`);
     if (image.status === "missing") out.say(`would copy: ${image.source} -> ${image.target} (${formatBytes(image.bytes)} of missing blobs)`);
   }
   const t = report.totals;
+  const absent = t.absent > 0 ? `, ${t.absent} absent in the source` : "";
   if (report.dryRun) {
-    out.say(`dry run: ${t.missing} of ${t.images} images missing in the target (${formatBytes(t.bytes)} of blobs), ${t.skipped} already present; nothing written`);
+    out.say(`dry run: ${t.missing} of ${t.images} images missing in the target (${formatBytes(t.bytes)} of blobs), ${t.skipped} already present${absent}; nothing written`);
   } else {
-    out.say(`${t.images} images: ${t.copied} copied, ${t.skipped} already present, ${t.failed} failed; ${formatBytes(t.bytes)} in ${(report.durationMs / 1000).toFixed(1)}s`);
+    out.say(`${t.images} images: ${t.copied} copied, ${t.skipped} already present, ${t.failed} failed${absent}; ${formatBytes(t.bytes)} in ${(report.durationMs / 1000).toFixed(1)}s`);
   }
 
   let reportError: string | undefined;

@@ -4,7 +4,7 @@
 
 import type { ImagesList, RepoConfig } from "./config";
 import { Executor, type ImageResult } from "./execute";
-import { planRelease } from "./plan";
+import { planRelease, planUpdateImages } from "./plan";
 import { Pool } from "./pool";
 import { ProgressTracker, type ProgressSnapshot } from "./progress";
 import { formatReference, parseImageReference } from "./reference";
@@ -23,6 +23,8 @@ export interface CopyReleaseOptions {
   /** Concurrent network operations across all images and blobs (default 16). */
   concurrency?: number;
   dryRun?: boolean;
+  /** Also copy `<repo>/release-channel:<channel>` and `<repo>/install:<tag>`, so Deckhouse finds updates in the target. */
+  withUpdateImages?: boolean;
   onProgress?: (snapshot: ProgressSnapshot) => void;
   logger?: (message: string) => void;
   retry?: Partial<RetryPolicy>;
@@ -38,7 +40,8 @@ export interface CopyReport {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  totals: { images: number; copied: number; skipped: number; failed: number; missing: number; bytes: number };
+  /** `absent`: update images (release channel, installer) the source does not have; not failures. */
+  totals: { images: number; copied: number; skipped: number; failed: number; missing: number; absent: number; bytes: number };
   /** The first failure, one line (absent on success). */
   error?: string;
   images: ImageResult[];
@@ -47,7 +50,9 @@ export interface CopyReport {
 export async function copyRelease(options: CopyReleaseOptions): Promise<CopyReport> {
   const startedAt = new Date();
   const log = (message: string) => options.logger?.(redact(message));
-  const jobs = planRelease(options.source.image, options.target.image, options.images);
+  const releaseJobs = planRelease(options.source.image, options.target.image, options.images);
+  const deckhouseJob = releaseJobs[releaseJobs.length - 1];
+  const jobs = options.withUpdateImages ? [...releaseJobs, ...planUpdateImages(options.source.image, options.target.image)] : releaseJobs;
   const sourceRef = parseImageReference(options.source.image);
   const targetRef = parseImageReference(options.target.image);
   const concurrency = options.concurrency ?? 16;
@@ -96,7 +101,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   const ticker = options.onProgress ? setInterval(() => options.onProgress!(progress.snapshot()), 1000) : undefined;
   ticker?.unref();
   try {
-    await preflight(jobs[jobs.length - 1].source, source, target(targetRef.repository), formatReference(targetRef));
+    await preflight(deckhouseJob.source, source, target(targetRef.repository), formatReference(targetRef));
     const executor = new Executor({ pool, progress, retry, source, target, sameRegistry, dryRun: options.dryRun ?? false, log });
     // A window of images in flight (the network pool stays full) so that images finish steadily and the
     // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
@@ -130,6 +135,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
       skipped: count("skipped"),
       failed: failedCount,
       missing: count("missing"),
+      absent: count("absent"),
       bytes: results.reduce((sum, r) => sum + r.bytes, 0),
     },
     ...(error ? { error: redact(error) } : {}),

@@ -13,7 +13,8 @@ import type { RepositoryClient } from "./registry/client";
 import { RegistryError } from "./registry/errors";
 import { isConnectionError, isRetryableStatus, backoffDelay, mayRetry, sleep, type RetryPolicy } from "./transport/retry";
 
-export type ImageStatus = "copied" | "skipped" | "failed" | "missing";
+/** `absent`: an optional (update) image the source does not have; not a failure. */
+export type ImageStatus = "copied" | "skipped" | "failed" | "missing" | "absent";
 
 export interface ImageResult {
   source: string;
@@ -56,7 +57,9 @@ export class Executor {
       // Skip check: the target holds the very manifest the source has. A tag's manifest is fetched right away
       // (one GET instead of HEAD + GET), in parallel with the target's HEAD.
       const [byTag, held] = await Promise.all([
-        job.source.digest ? undefined : pool.run(() => src.getManifest(srcRef)),
+        job.source.digest ? undefined : pool.run(() => src.getManifest(srcRef)).catch((err) => {
+          throw job.optional && isAbsentInSource(err) ? new AbsentInSourceError(err) : err;
+        }),
         pool.run(() => dst.headManifest(dstRef, true)),
       ]);
       const sourceDigest = job.source.digest ?? byTag!.digest;
@@ -91,8 +94,8 @@ export class Executor {
       result.status = "copied";
       return result;
     } catch (err) {
-      result.status = "failed";
-      result.reason = reasonOf(err, result.source);
+      result.status = err instanceof AbsentInSourceError ? "absent" : "failed";
+      result.reason = reasonOf(err instanceof AbsentInSourceError ? err.cause : err, result.source);
       return result;
     } finally {
       this.deps.progress.imageFinished(result.status);
@@ -236,6 +239,19 @@ function findMismatch(err: unknown): DigestMismatchError | undefined {
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** An optional image's tag is not in the SOURCE (only the source manifest fetch raises it, never a target error). */
+class AbsentInSourceError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/** The registry says the tag or the whole repository does not exist (404 MANIFEST_UNKNOWN / NAME_UNKNOWN). */
+function isAbsentInSource(err: unknown): boolean {
+  if (!(err instanceof RegistryError) || err.status !== 404) return false;
+  return err.codes.length === 0 || err.codes.some((code) => code === "MANIFEST_UNKNOWN" || code === "NAME_UNKNOWN");
 }
 
 function reasonOf(err: unknown, image: string): string {

@@ -15,7 +15,12 @@ import {
 export interface ImageJob {
   source: ImageReference;
   target: ImageReference;
+  /** An update image (release channel, installer): its absence in the source is reported, not a failure. */
+  optional?: boolean;
 }
+
+/** Release channels Deckhouse looks up in `<repo>/release-channel` to find updates. */
+export const RELEASE_CHANNELS = ["alpha", "beta", "early-access", "stable", "rock-solid"] as const;
 
 export function planRelease(sourceImage: string, targetImage: string, images: ImagesList): ImageJob[] {
   const source = parseImageReference(sourceImage);
@@ -33,6 +38,25 @@ export function planRelease(sourceImage: string, targetImage: string, images: Im
     jobs.push(job);
   }
   jobs.push({ source, target: { registry: target.registry, repository: target.repository, tag: target.tag } });
+  return jobs;
+}
+
+/**
+ * The update sub-repositories (opt-in): every release channel tag, and the installer of the running version
+ * (`<repo>/install:<tag of the Deckhouse image>`; none when that image is addressed by digest only).
+ */
+export function planUpdateImages(sourceImage: string, targetImage: string): ImageJob[] {
+  const source = parseImageReference(sourceImage);
+  const target = parseTaggedReference(targetImage, "target image");
+  const sourceRepo = moduleRepository(source);
+  const at = (repo: { registry: string; repository: string }, sub: string, tag: string): ImageReference => ({
+    registry: repo.registry,
+    repository: `${repo.repository}/${sub}`,
+    tag,
+  });
+  const pair = (sub: string, tag: string): ImageJob => ({ source: at(sourceRepo, sub, tag), target: at(target, sub, tag), optional: true });
+  const jobs = RELEASE_CHANNELS.map((channel) => pair("release-channel", channel));
+  if (source.tag) jobs.push(pair("install", source.tag));
   return jobs;
 }
 

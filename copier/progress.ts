@@ -28,7 +28,8 @@ export class ProgressTracker {
     this.bytes += n;
   }
 
-  imageFinished(status: "copied" | "skipped" | "failed" | "missing"): void {
+  /** `missing` (dry run) and `absent` (an optional image the source lacks) count as skipped. */
+  imageFinished(status: "copied" | "skipped" | "failed" | "missing" | "absent"): void {
     if (status === "copied") this.copied++;
     else if (status === "failed") this.failed++;
     else this.skipped++;

@@ -109,3 +109,12 @@ test("copierBundled is read as a boolean and needs a copierImage other than the 
   values.copierBundled = "false";
   expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ copierBundled: false });
 });
+
+test("copyUpdateImages is read as a boolean, false by default", () => {
+  const values: Record<string, string> = { stage: "copy", targetImage: "r.example/d/ee:t", targetUsername: "u", targetPassword: "p" };
+  expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ copyUpdateImages: false });
+  values.copyUpdateImages = "true";
+  expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ copyUpdateImages: true });
+  values.copyUpdateImages = "yes";
+  expect(() => readStackConfig({ get: (key) => values[key] })).toThrow(/copyUpdateImages/);
+});

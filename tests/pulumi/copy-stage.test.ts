@@ -355,3 +355,15 @@ test("plan: what will run, as plain (non-secret) values without any credential",
     expect(text).not.toContain(secret);
   }
 });
+
+test("copyUpdateImages: the Job's copier also copies the release-channel and install sub-repositories", async () => {
+  const without = await declare();
+  expect(without.manifests.job.spec.template.spec.containers[0].command).not.toContain("--with-update-images");
+  const { manifests, declared } = await declare({ overrides: { copyUpdateImages: true } });
+  expect(manifests.job.spec.template.spec.containers[0].command).toEqual([
+    "node", "/opt/images-copier/images-copier.cjs", "copy", "--config-dir", "/config", "--images", "/images/images.json", "--concurrency", "8", "--with-update-images",
+  ]);
+  // the plain plan shown by `pulumi preview` says so too
+  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
+  expect(run?.inputs.plan.command).toContain("--with-update-images");
+});
