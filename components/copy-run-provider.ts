@@ -3,7 +3,7 @@
 // historical fact, so `pulumi refresh` never starts a second copy); delete() removes whatever is left.
 // It is closure-serialized by Pulumi: npm packages are required inside functions, credentials arrive only as inputs.
 import type * as pulumi from "@pulumi/pulumi";
-import { findResultLine, formatBytes, type CopierResult } from "./copier-result";
+import { formatBytes, parseResultLine, type ResultSummary } from "../copier";
 import { CONFIG_MAP_NAME, JOB_NAME, SECRET_NAME, withActiveDeadline, type CopyRunManifests, type CopyRunPlan } from "./copy-manifests";
 import { jobPods, waitForJob } from "./job-waiter";
 import { apiPath, connectKube, kubeAccessFromConfig, type KubeAccess, type KubeClient } from "./kube";
@@ -62,7 +62,7 @@ class CopyRunFailed extends Error {
   }
 }
 
-function summaryOf(result: CopierResult): CopySummary {
+function summaryOf(result: ResultSummary): CopySummary {
   return {
     images: result.images,
     copied: result.copied,
@@ -168,7 +168,7 @@ async function runCopy(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRunPro
   const finishedAt = new Date().toISOString();
 
   if (outcome.kind === "succeeded") {
-    const result = findResultLine(await logTail(kube, namespace, podName, 50));
+    const result = parseResultLine(await logTail(kube, namespace, podName, 50));
     await removeRunObjects(kube, namespace);
     log(SUCCESS_MESSAGE);
     const summary = result ? summaryOf(result) : undefined;

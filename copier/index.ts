@@ -17,4 +17,4 @@ export { checkImagesExist, type ExistenceResult } from "./check-images";
 export { RESULT_LINE_PREFIX, PROGRESS_LINE_PREFIX, formatResultLine, parseResultLine, type ResultSummary } from "./result-line";
 export { runCli } from "./cli";
 export { decodeAuth, credentialsFor } from "./docker-config";
-export { formatProgress, type ProgressSnapshot } from "./progress";
+export { formatBytes, formatProgress, type ProgressSnapshot } from "./progress";

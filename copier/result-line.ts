@@ -6,21 +6,28 @@ import * as z from "zod";
 export const RESULT_LINE_PREFIX = "images-copier result: ";
 export const PROGRESS_LINE_PREFIX = "images-copier progress: ";
 
-export const resultSummarySchema = z.object({
-  status: z.enum(["succeeded", "failed"]),
-  images: z.number().int().nonnegative(),
-  copied: z.number().int().nonnegative(),
-  skipped: z.number().int().nonnegative(),
-  failed: z.number().int().nonnegative(),
-  bytes: z.number().nonnegative(),
-  durationMs: z.number().nonnegative(),
-  target: z.string(),
-  /** Dry run only: images the target lacks. */
-  missing: z.number().int().nonnegative().optional(),
-  /** On failure: the first reason, one line. */
-  error: z.string().optional(),
-});
-export type ResultSummary = z.infer<typeof resultSummarySchema>;
+/**
+ * Built per call, not held at module level: the copy stack's dynamic provider calls parseResultLine, and Pulumi's
+ * closure serialization can carry a function that requires zod but not a zod schema object.
+ */
+export function resultSummarySchema() {
+  return z.object({
+    status: z.enum(["succeeded", "failed"]),
+    images: z.number().int().nonnegative(),
+    copied: z.number().int().nonnegative(),
+    skipped: z.number().int().nonnegative(),
+    failed: z.number().int().nonnegative(),
+    bytes: z.number().nonnegative(),
+    durationMs: z.number().nonnegative(),
+    target: z.string(),
+    /** Dry run only: images the target lacks. */
+    missing: z.number().int().nonnegative().optional(),
+    /** On failure: the first reason, one line. */
+    error: z.string().optional(),
+  });
+}
+
+export type ResultSummary = z.infer<ReturnType<typeof resultSummarySchema>>;
 
 export function formatResultLine(summary: ResultSummary): string {
   return `${RESULT_LINE_PREFIX}${JSON.stringify(summary)}`;
@@ -33,7 +40,7 @@ export function parseResultLine(text: string): ResultSummary | undefined {
     const at = line.indexOf(RESULT_LINE_PREFIX);
     if (at < 0) continue;
     try {
-      const parsed = resultSummarySchema.safeParse(JSON.parse(line.slice(at + RESULT_LINE_PREFIX.length)));
+      const parsed = resultSummarySchema().safeParse(JSON.parse(line.slice(at + RESULT_LINE_PREFIX.length)));
       if (parsed.success) return parsed.data;
     } catch {
       // not JSON: keep looking

@@ -1,5 +1,5 @@
 import { formatResultLine, parseResultLine, RESULT_LINE_PREFIX } from "../../copier/result-line";
-import { formatProgress } from "../../copier/progress";
+import { formatBytes, formatProgress } from "../../copier/progress";
 import { PROGRESS_LINE_PREFIX } from "../../copier";
 import { Pool } from "../../copier/pool";
 
@@ -13,6 +13,17 @@ describe("result and progress lines", () => {
     expect(parseResultLine(log)).toEqual(summary);
     expect(parseResultLine("no result here")).toBeUndefined();
     expect(parseResultLine(`${RESULT_LINE_PREFIX}{broken`)).toBeUndefined();
+  });
+
+  it("ignores a result line that does not carry the whole summary", () => {
+    expect(parseResultLine(`${RESULT_LINE_PREFIX}{"status":"succeeded"}\n`)).toBeUndefined();
+    expect(parseResultLine(`${PROGRESS_LINE_PREFIX}images 1/3\n`)).toBeUndefined();
+  });
+
+  it("prints sizes in binary units", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.50 KiB");
+    expect(formatBytes(5 * 1024 ** 3)).toBe("5.00 GiB");
   });
 
   it("prints progress in the contract's shape", () => {
