@@ -1,7 +1,7 @@
 /**
  * BENCH_PROFILE=1: where our copier's time goes. Copies the release once fresh and once again (nothing to do)
  * through counting proxies in front of the source and the target, prints requests per image by kind and client
- * connections, and writes a V8 CPU profile of the fresh run with its top functions by self time.
+ * connections, and prints the top functions by self time of a V8 CPU profile of each run.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -65,21 +65,21 @@ export async function profileCopier(p: {
     });
     const dir = join(p.work, "profile-config");
     copierConfigDir(dir, viaProxy(p.source, srcProxy) as unknown as TestRegistry, viaProxy(target, dstProxy), p.repoAndTag, p.imagesTags);
-    const profDir = join(p.work, "cpu-prof");
     for (const phase of ["fresh", "rerun"]) {
       srcProxy.resetCounters();
       dstProxy.resetCounters();
-      const args = phase === "fresh" ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
+      const profDir = join(p.work, `cpu-prof-${phase}`);
+      const args = ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
       const m = await measure(process.execPath, [...args, p.bundle, "copy", "--config-dir", dir], { timeFile: join(p.work, "time-prof.txt"), timeoutMs: 30 * 60_000 });
       if (m.code !== 0) throw new Error(`profiled copy (${phase}) failed: ${m.stderr.slice(-1500)}`);
       console.log(`profile ${phase}: ${(m.ms / 1000).toFixed(2)} s through proxies; per image (${p.images}):`);
       console.log(`  source: ${perImage(srcProxy, p.images)}; connections ${srcProxy.connections()}`);
       console.log(`  target: ${perImage(dstProxy, p.images)}; connections ${dstProxy.connections()}`);
-    }
-    const prof = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
-    if (prof) {
-      console.log(`cpu profile of the fresh run (${join(profDir, prof)}), top self time:`);
-      for (const line of topSelfTime(join(profDir, prof), 15)) console.log(`  ${line}`);
+      const prof = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+      if (prof) {
+        console.log(`  cpu profile (${m.selfCpu.toFixed(1)} CPU s), top self time:`);
+        for (const line of topSelfTime(join(profDir, prof), 12)) console.log(`    ${line}`);
+      }
     }
   } finally {
     await Promise.all([srcProxy.stop(), dstProxy.stop()]);

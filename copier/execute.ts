@@ -42,6 +42,8 @@ export interface ExecutorDeps {
 export class Executor {
   private readonly blobs = new Map<string, Promise<number>>();
   private readonly children = new Map<string, Promise<number>>();
+  /** Tags of each target repository as listed at the start of the run (undefined: not listable). */
+  private readonly targetTags = new Map<string, Promise<Set<string> | undefined>>();
   private chunked = false;
 
   constructor(private readonly deps: ExecutorDeps) {}
@@ -60,7 +62,7 @@ export class Executor {
         job.source.digest ? undefined : pool.run(() => src.getManifest(srcRef)).catch((err) => {
           throw job.optional && isAbsentInSource(err) ? new AbsentInSourceError(err) : err;
         }),
-        pool.run(() => dst.headManifest(dstRef, true)),
+        this.targetHolds(dst, job.target.tag, dstRef),
       ]);
       const sourceDigest = job.source.digest ?? byTag!.digest;
       result.digest = sourceDigest;
@@ -100,6 +102,24 @@ export class Executor {
     } finally {
       this.deps.progress.imageFinished(result.status);
     }
+  }
+
+  /**
+   * The digest the target holds under `ref`. A tag missing from the repository's tag list (read once per run)
+   * needs no HEAD: on a fresh target that saves one request per image. The list only ever saves a HEAD; a tag
+   * it shows (or a registry that will not list) is checked with a HEAD as before.
+   */
+  private async targetHolds(dst: RepositoryClient, tag: string | undefined, ref: string): Promise<string | undefined> {
+    if (tag && ref === tag) {
+      let listed = this.targetTags.get(dst.repository);
+      if (!listed) {
+        listed = this.deps.pool.run(() => dst.listTags()).catch(() => undefined);
+        this.targetTags.set(dst.repository, listed);
+      }
+      const tags = await listed;
+      if (tags && !tags.has(tag)) return undefined;
+    }
+    return this.deps.pool.run(() => dst.headManifest(ref, true));
   }
 
   /** A child manifest of an index, pushed by digest once per run; returns the bytes moved for it. */

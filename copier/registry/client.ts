@@ -2,6 +2,7 @@
 // upload monolithic or chunked, cross-repository mount), each answer checked and errors named after the image.
 
 import type { Readable } from "node:stream";
+import * as z from "zod";
 import { MANIFEST_ACCEPT } from "../manifest";
 import { digestWithAlgorithmOf } from "../digest-verifier";
 import type { RegistryTransport, Response } from "../transport/transport";
@@ -16,6 +17,8 @@ export interface ManifestData {
 }
 
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+const MAX_TAG_PAGES = 100;
+const tagListSchema = z.object({ tags: z.array(z.string()).nullish() }).loose();
 
 export class RepositoryClient {
   constructor(
@@ -91,6 +94,35 @@ export class RepositoryClient {
     }
     await res.body.dump();
     return header(res, "docker-content-digest");
+  }
+
+  /**
+   * Every tag of the repository (following `Link: rel="next"` pages), an empty set for a repository the registry
+   * does not know (404 NAME_UNKNOWN), or undefined when the registry will not list them.
+   */
+  async listTags(): Promise<Set<string> | undefined> {
+    const tags = new Set<string>();
+    let url: string | URL = `/v2/${this.repository}/tags/list?n=1000`;
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const res = await this.transport.send({ method: "GET", url, scopes: this.scopes });
+      if (res.statusCode !== 200) {
+        const error = await failure(res, `list tags of ${this.name}`);
+        return res.statusCode === 404 && error.codes.includes("NAME_UNKNOWN") ? tags : undefined;
+      }
+      const body = await readLimited(res, MAX_MANIFEST_BYTES, `tag list of ${this.name}`);
+      let parsed;
+      try {
+        parsed = tagListSchema.safeParse(JSON.parse(body.toString("utf8")));
+      } catch {
+        return undefined;
+      }
+      if (!parsed.success) return undefined;
+      for (const tag of parsed.data.tags ?? []) tags.add(tag);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "")?.[1];
+      if (!next) return tags;
+      url = new URL(next, new URL(url, this.transport.baseUrl));
+    }
+    return undefined;
   }
 
   /** Whether the blob exists here (its size when it does). */
