@@ -1,37 +1,9 @@
 // Transport behaviour a real registry cannot be made to show on demand (429 with Retry-After, a token rejected
 // mid-run, redirects to another host), against a tiny HTTP server on 127.0.0.1.
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { RegistryTransport } from "../../copier/transport/transport";
 import { redact } from "../../copier/transport/redact";
 import { describeErrorBody } from "../../copier/registry/errors";
-
-interface Seen {
-  method: string;
-  url: string;
-  authorization?: string;
-}
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, seen: Seen[]) => void;
-
-async function serve(handler: Handler): Promise<{ host: string; seen: Seen[]; close: () => Promise<void> }> {
-  const seen: Seen[] = [];
-  const server = http.createServer((req, res) => {
-    seen.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization });
-    handler(req, res, seen);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    host,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+import { serveStub as serve } from "../helpers/http-stub";
 
 const fast = { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 4, maxElapsedMs: 10_000, maxRetryAfterMs: 2_000 };
 
