@@ -3,7 +3,7 @@
 // Deployment patch -> rollout wait and old-registry pod listing. Destroying the stack restores the snapshot.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { formatReference, formatRepository, parseTaggedReference } from "../copier";
+import { formatReference, formatRepository, parseTaggedReference, proxySettingsFromEnv } from "../copier";
 import type { SwitchStageConfig } from "../stack-config";
 import type { KubeAccess } from "./kube";
 import { requireVerifiedCopy, type CopyOutcome } from "./switch-copy-check";
@@ -195,7 +195,7 @@ async function planSwitch(config: SwitchStageConfig, copy: unknown, spec: unknow
   const old = oldRepository(images, repositoryFromSecret(decode("address"), decode("path")));
   const targetImage = formatReference(parseTaggedReference(config.targetImage, "targetImage"));
   const imageChanges = planImageChanges(images, targetImage, old);
-  const access = { username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA };
+  const access = { username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA, proxy: proxySettingsFromEnv() };
   await requireImagesExist(referencesToCheck(imageChanges), access, checker);
 
   const target = { image: targetImage, username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA };

@@ -5,6 +5,7 @@ import { Pool } from "./pool";
 import { parseImageReference } from "./reference";
 import { RepositoryClient } from "./registry/client";
 import { pullScope } from "./transport/auth";
+import type { ProxySettings } from "./transport/proxy";
 import { redact } from "./transport/redact";
 import { RegistryTransport } from "./transport/transport";
 
@@ -20,6 +21,8 @@ export interface RegistryAccess {
   password?: string;
   insecure?: boolean;
   ca?: string;
+  /** The environment's proxy (proxySettingsFromEnv); direct without it. */
+  proxy?: ProxySettings;
 }
 
 export async function checkImagesExist(
@@ -37,6 +40,7 @@ export async function checkImagesExist(
         password: access.password || undefined,
         insecure: access.insecure,
         ca: access.ca,
+        proxy: access.proxy,
         connections: (opts.concurrency ?? 8) + 2,
       });
       transports.set(registry, t);

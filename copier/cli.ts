@@ -11,6 +11,7 @@ import { formatBytes, formatProgress, type ProgressSnapshot } from "./progress";
 import { InvalidReferenceError, parseImageReference, parseTaggedReference } from "./reference";
 import { writeReport } from "./report";
 import { formatResultLine, PROGRESS_LINE_PREFIX } from "./result-line";
+import { describeProxy, ProxyConfigError, ProxyRoutes, proxySettingsFromEnv, type ProxySettings } from "./transport/proxy";
 import { redact } from "./transport/redact";
 
 interface CopyFlags {
@@ -88,15 +89,18 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
   let source: RepoConfig;
   let target: RepoConfig;
   let images: ImagesList;
+  let proxy: ProxySettings | undefined;
   const started = Date.now();
   try {
     ({ source, target, images } = await readInputs(flags));
+    proxy = proxySettingsFromEnv();
   } catch (err) {
     const message = (err as Error).message;
     out.complain(message);
     out.say(formatResultLine({ status: "failed", images: 0, copied: 0, skipped: 0, failed: 0, bytes: 0, durationMs: Date.now() - started, target: flags.targetImage ?? "", error: redact(message) }));
-    return err instanceof ConfigError || err instanceof InvalidReferenceError || err instanceof UsageError ? 2 : 1;
+    return err instanceof ConfigError || err instanceof InvalidReferenceError || err instanceof UsageError || err instanceof ProxyConfigError ? 2 : 1;
   }
+  if (proxy) for (const line of proxyRoutesOf([source, target], proxy)) out.stderr.write(`images-copier: ${line}\n`);
 
   const progress = startProgress(out, flags.progressInterval * 1000);
   let report: CopyReport;
@@ -109,6 +113,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       dryRun: flags.dryRun,
       withUpdateImages: flags.withUpdateImages,
       ...(flags.timeout ? { timeouts: { headersMs: flags.timeout * 1000, bodyMs: flags.timeout * 1000 } } : {}),
+      proxy,
       onProgress: progress.update,
       logger: (message) => out.stderr.write(`images-copier: warning: ${redact(message)}\n`),
     });
@@ -198,6 +203,16 @@ async function readInputs(flags: CopyFlags): Promise<{ source: RepoConfig; targe
     }
   }
   return { source, target, images };
+}
+
+/** One line per registry saying how it is reached, so an operator behind a proxy sees which path each takes. */
+function proxyRoutesOf(repos: RepoConfig[], proxy: ProxySettings): string[] {
+  const routes = new ProxyRoutes(proxy);
+  const registries = new Map(repos.map((r) => [parseImageReference(r.image).registry, r.insecure]));
+  return [...registries].map(([registry, insecure]) => {
+    const via = routes.proxyFor(new URL(`${insecure ? "http" : "https"}://${registry}/`));
+    return via ? `${registry}: through proxy ${describeProxy(via)}` : `${registry}: direct (NO_PROXY or no proxy for its scheme)`;
+  });
 }
 
 function startProgress(out: Output, intervalMs: number): { update: (s: ProgressSnapshot) => void; stop: () => void } {

@@ -10,6 +10,7 @@ import { ProgressTracker, type ProgressSnapshot } from "./progress";
 import { formatReference, parseImageReference } from "./reference";
 import { RepositoryClient } from "./registry/client";
 import { pullScope, pushScope } from "./transport/auth";
+import type { ProxySettings } from "./transport/proxy";
 import { redact } from "./transport/redact";
 import { DEFAULT_RETRY, type RetryPolicy } from "./transport/retry";
 import { RegistryTransport } from "./transport/transport";
@@ -30,6 +31,8 @@ export interface CopyReleaseOptions {
   retry?: Partial<RetryPolicy>;
   /** Stalled-server limits (defaults: 120 s for headers and between body chunks). */
   timeouts?: { headersMs?: number; bodyMs?: number; connectMs?: number };
+  /** The environment's proxy (proxySettingsFromEnv); both registries are reached directly without it. */
+  proxy?: ProxySettings;
 }
 
 export interface CopyReport {
@@ -72,6 +75,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     retry,
     onWarning: log,
     onRetry: log,
+    proxy: options.proxy,
   });
   const sourceTransport = new RegistryTransport(sourceRef.registry, transportOptions(options.source));
   const targetTransport = new RegistryTransport(targetRef.registry, transportOptions(options.target));

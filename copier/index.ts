@@ -14,6 +14,7 @@ export {
 } from "./config";
 export { copyRelease, type CopyReleaseOptions, type CopyReport, type ImageResult } from "./copy";
 export { checkImagesExist, type ExistenceResult } from "./check-images";
+export { proxySettingsFromEnv, ProxyConfigError, type ProxySettings } from "./transport/proxy";
 export { RESULT_LINE_PREFIX, PROGRESS_LINE_PREFIX, formatResultLine, parseResultLine, type ResultSummary } from "./result-line";
 export { runCli } from "./cli";
 export { decodeAuth, credentialsFor } from "./docker-config";

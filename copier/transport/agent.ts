@@ -1,9 +1,10 @@
-// The one undici Agent per registry: keep-alive connections, TLS verification with an optional extra CA, timeouts
-// for stalled servers (headers and body), and a bounded number of sockets.
+// The one undici dispatcher per registry: keep-alive connections, TLS verification with an optional extra CA,
+// timeouts for stalled servers (headers and body), a bounded number of sockets, and the environment's proxy.
 
-import * as tls from "node:tls";
+import { createSecureContext, rootCertificates } from "node:tls";
 import { X509Certificate } from "node:crypto";
-import { Agent } from "./undici";
+import { Agent, DispatcherBase, ProxyAgent, type Dispatcher } from "./undici";
+import { ProxyRoutes, type ProxySettings } from "./proxy";
 
 export interface AgentOptions {
   ca?: string;
@@ -11,6 +12,8 @@ export interface AgentOptions {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   connectTimeoutMs: number;
+  /** From HTTPS_PROXY / HTTP_PROXY / NO_PROXY; requests go direct without it. */
+  proxy?: ProxySettings;
 }
 
 export const DEFAULT_TIMEOUTS = { headersTimeoutMs: 120_000, bodyTimeoutMs: 120_000, connectTimeoutMs: 15_000 };
@@ -25,19 +28,67 @@ export function checkCaPem(pem: string, what: string): void {
   }
 }
 
-export function createAgent(opts: AgentOptions): Agent {
-  return new Agent({
+export function createAgent(opts: AgentOptions): Dispatcher {
+  // Node's `ca` replaces the default roots; keep them and add the custom one. One secure context for all
+  // connections: building it parses every root certificate, which per connection cost more CPU than the copy.
+  const tls = opts.ca ? { secureContext: createSecureContext({ ca: [...rootCertificates, opts.ca] }) } : {};
+  const pool = {
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 120_000,
     connections: opts.connections,
     headersTimeout: opts.headersTimeoutMs,
     bodyTimeout: opts.bodyTimeoutMs,
-    connect: {
-      timeout: opts.connectTimeoutMs,
-      noDelay: true,
-      // Node's `ca` replaces the default roots; keep them and add the custom one. One secure context for all
-      // connections: building it parses every root certificate, which per connection cost more CPU than the copy.
-      ...(opts.ca ? { secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, opts.ca] }) } : {}),
-    },
-  });
+  };
+  const connect = { timeout: opts.connectTimeoutMs, noDelay: true, ...tls };
+  const direct = new Agent({ ...pool, connect });
+  const routes = opts.proxy && new ProxyRoutes(opts.proxy);
+  if (!routes) return direct;
+  const proxies = new Map<string, ProxyAgent>();
+  // Plain-http registries are reached through a CONNECT tunnel too, so one proxy path serves both schemes.
+  const viaProxy = (uri: string) => {
+    let agent = proxies.get(uri);
+    if (!agent) {
+      agent = new ProxyAgent({ ...pool, uri, requestTls: connect, proxyTls: { timeout: opts.connectTimeoutMs } });
+      proxies.set(uri, agent);
+    }
+    return agent;
+  };
+  return new ProxyRouter((origin) => {
+    const proxy = routes.proxyFor(origin);
+    return proxy ? viaProxy(proxy) : direct;
+  }, () => [direct, ...proxies.values()]);
+}
+
+/** Sends each request direct or through a proxy by its origin (a redirect to blob storage may take another path). */
+class ProxyRouter extends DispatcherBase {
+  constructor(
+    private readonly route: (origin: URL) => Dispatcher,
+    private readonly all: () => Dispatcher[],
+  ) {
+    super();
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return this.route(new URL(String(options.origin))).dispatch(options, handler);
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    const done = Promise.all(this.all().map((d) => d.close())).then(() => undefined);
+    if (!callback) return done;
+    void done.then(callback, callback);
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+    const err = typeof errOrCallback === "function" ? null : (errOrCallback ?? null);
+    const cb = typeof errOrCallback === "function" ? errOrCallback : callback;
+    const done = Promise.all(this.all().map((d) => d.destroy(err))).then(() => undefined);
+    if (!cb) return done;
+    void done.then(cb, cb);
+  }
 }

@@ -5,6 +5,7 @@
 import type { Readable } from "node:stream";
 import { request, type Dispatcher } from "./undici";
 import { createAgent, DEFAULT_TIMEOUTS } from "./agent";
+import type { ProxySettings } from "./proxy";
 import { AuthError, Authenticator, type Credentials } from "./auth";
 import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter, sleep, type RetryPolicy } from "./retry";
 
@@ -20,6 +21,8 @@ export interface TransportOptions extends Credentials {
   /** Told about every retry (what failed, which attempt, the wait), so an operator sees transient failures. */
   onRetry?: (message: string) => void;
   userAgent?: string;
+  /** The environment's proxy (proxySettingsFromEnv); requests go direct without it. */
+  proxy?: ProxySettings;
 }
 
 export interface SendOptions {
@@ -64,6 +67,7 @@ export class RegistryTransport {
       headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_TIMEOUTS.headersTimeoutMs,
       bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_TIMEOUTS.bodyTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectTimeoutMs,
+      proxy: options.proxy,
     });
     this.auth = new Authenticator(registry, options, this.dispatcher, this.userAgent);
   }

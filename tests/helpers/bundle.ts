@@ -31,9 +31,10 @@ export interface CliRun {
 }
 
 /** `node dist/images-copier.cjs ...args`, killed after timeoutMs; `echo` also streams its output to this process. */
-export function runBundle(args: string[], opts: { timeoutMs?: number; echo?: boolean } = {}): Promise<CliRun> {
+export function runBundle(args: string[], opts: { timeoutMs?: number; echo?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+    const child = spawn(process.execPath, [BUNDLE, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {

@@ -1,6 +1,6 @@
-// A throw-away CA, a server certificate for 127.0.0.1/localhost and an RSA token-signing certificate, made with the
-// openssl CLI once and kept in a per-user temp dir, so test workers, bench and demo share one set instead of each
-// leaving its own behind.
+// A throw-away CA, a server certificate for 127.0.0.1, localhost and registry.proxy.test (a name only the test
+// proxy resolves) and an RSA token-signing certificate, made with the openssl CLI once and kept in a per-user temp
+// dir, so test workers, bench and demo share one set instead of each leaving its own behind.
 import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,7 +44,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 }
 
 // Bump when the files or their contents change.
-const LAYOUT = "v1";
+const LAYOUT = "v2";
 const FILES = ["ca.crt", "server.crt", "server.key", "signer.crt", "signer.key", "ca-dir/ca.crt"];
 
 function usable(dir: string): boolean {
@@ -98,7 +98,7 @@ async function generateInto(dir: string): Promise<void> {
   await openssl(["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"], dir);
   writeFileSync(
     join(dir, "server.ext"),
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:registry.proxy.test\nbasicConstraints=CA:FALSE\n" +
       "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
   );
   await openssl(
