@@ -1,6 +1,6 @@
 // The Kubernetes objects of one copy run, built with typed code: the Secret the copier reads at /config, the
 // ConfigMap carrying the bundled copier, and the hardened Job `copy-images` (names and labels as Deckhouse had them).
-import type { V1ConfigMap, V1Container, V1Job, V1Secret, V1SecurityContext } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Container, V1EnvVar, V1Job, V1Secret, V1SecurityContext } from "@kubernetes/client-node";
 import type { RepoConfigJson } from "./registry-credentials";
 
 export const NAMESPACE = "d8-system";
@@ -28,6 +28,8 @@ export interface CopyRunSpec {
   images?: Record<string, Record<string, string>>;
   /** The bundled copier shipped in a ConfigMap; undefined when `copierImage` carries it (the Dockerfile's image). */
   copierBundle?: string;
+  /** HTTP_PROXY / HTTPS_PROXY / NO_PROXY of the deckhouse container, passed on to the copier. */
+  proxyEnv?: V1EnvVar[];
 }
 
 export interface CopyRunManifests {
@@ -60,6 +62,8 @@ export interface CopyRunPlan {
   targetImage?: string;
   concurrency?: number;
   activeDeadlineSeconds: number;
+  /** Names of the proxy variables the copier inherits from the deckhouse container (values stay secret). */
+  proxyEnv?: string[];
 }
 
 export function describeCopyRun(manifests: CopyRunManifests, timeoutMinutes: number, targetImage?: string, concurrency?: number): CopyRunPlan {
@@ -67,6 +71,7 @@ export function describeCopyRun(manifests: CopyRunManifests, timeoutMinutes: num
   const copier = pod?.containers[0];
   const init = pod?.initContainers?.[0];
   const bundle = manifests.configMap?.data?.[BUNDLE_KEY];
+  const proxyNames = (copier?.env ?? []).map((e) => e.name).filter((name) => /^(https?|no)_proxy$/i.test(name));
   return {
     namespace: manifests.job.metadata?.namespace ?? NAMESPACE,
     jobName: manifests.job.metadata?.name ?? JOB_NAME,
@@ -80,6 +85,7 @@ export function describeCopyRun(manifests: CopyRunManifests, timeoutMinutes: num
     ...(targetImage ? { targetImage } : {}),
     ...(concurrency ? { concurrency } : {}),
     activeDeadlineSeconds: timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS,
+    ...(proxyNames.length > 0 ? { proxyEnv: proxyNames } : {}),
   };
 }
 
@@ -134,6 +140,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
     env: [
       { name: "HOME", value: "/tmp" },
       { name: "NODE_ENV", value: "production" },
+      ...(spec.proxyEnv ?? []),
     ],
     securityContext: containerSecurityContext,
     resources,

@@ -7,6 +7,7 @@ import { loadCopierBundle } from "./copier-bundle";
 import { buildCopyRunManifests, describeCopyRun, NAMESPACE } from "./copy-manifests";
 import { CopyRun } from "./copy-run";
 import { readImagesFile } from "./images-file";
+import { deckhouseProxyEnv } from "./proxy-env";
 import type { KubeAccess } from "./kube";
 import { deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
 
@@ -30,6 +31,7 @@ export class CopyStage extends pulumi.ComponentResource {
     const registrySecret = k8s.core.v1.Secret.get("deckhouse-registry", `${NAMESPACE}/deckhouse-registry`, { parent: this });
     const deckhouse = k8s.apps.v1.Deployment.get("deckhouse", `${NAMESPACE}/deckhouse`, { parent: this });
     const deckhouseImage = deckhouse.spec.apply((spec) => deckhouseImageOf({ spec }));
+    const proxyEnv = deckhouse.spec.apply((spec) => deckhouseProxyEnv(spec));
 
     const target: RepoConfigJson = {
       username: config.targetUsername,
@@ -39,7 +41,7 @@ export class CopyStage extends pulumi.ComponentResource {
       ...(config.targetCA ? { ca: config.targetCA } : {}),
     };
     const manifests = pulumi.secret(
-      pulumi.all([registrySecret.data, deckhouseImage]).apply(([data, image]) =>
+      pulumi.all([registrySecret.data, deckhouseImage, proxyEnv]).apply(([data, image, proxy]) =>
         buildCopyRunManifests({
           namespace: NAMESPACE,
           runId: config.runId,
@@ -51,6 +53,7 @@ export class CopyStage extends pulumi.ComponentResource {
           source: sourceRepoConfig(data, image),
           images,
           copierBundle: bundle,
+          proxyEnv: proxy,
         }),
       ),
     );

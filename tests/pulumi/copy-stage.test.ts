@@ -34,6 +34,7 @@ interface Declared {
 const PREVIEW = process.env.COPY_STAGE_PREVIEW === "1";
 let declared: Declared[] = [];
 let clusterSecretData: Record<string, string> = {};
+let deckhouseEnv: Array<Record<string, unknown>> | undefined;
 
 pulumi.runtime.setMocks(
   {
@@ -49,7 +50,7 @@ pulumi.runtime.setMocks(
             apiVersion: "apps/v1",
             kind: "Deployment",
             metadata: { name: "deckhouse", namespace: "d8-system" },
-            spec: { template: { spec: { containers: [{ name: "kube-rbac-proxy", image: "other:1" }, { name: "deckhouse", image: DECKHOUSE_IMAGE }] } } },
+            spec: { template: { spec: { containers: [{ name: "kube-rbac-proxy", image: "other:1" }, { name: "deckhouse", image: DECKHOUSE_IMAGE, env: deckhouseEnv }] } } },
           },
         };
       }
@@ -366,4 +367,34 @@ test("copyUpdateImages: the Job's copier also copies the release-channel and ins
   // the plain plan shown by `pulumi preview` says so too
   const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
   expect(run?.inputs.plan.command).toContain("--with-update-images");
+});
+
+test("the copier inherits the deckhouse container's proxy variables; the plan names them, never their values", async () => {
+  const proxyUrl = "http://proxy-user:Pr0xy-pass@squid.corp:3128";
+  deckhouseEnv = [
+    { name: "ADDON_OPERATOR_NAMESPACE", value: "d8-system" },
+    { name: "HTTP_PROXY", value: proxyUrl },
+    { name: "HTTPS_PROXY", value: proxyUrl },
+    { name: "no_proxy", value: "127.0.0.1,169.254.169.254,cluster.local,10.222.0.0/16" },
+    { name: "HTTPS_PROXY_CA", valueFrom: { secretKeyRef: { name: "proxy", key: "ca" } } },
+  ];
+  try {
+    const { manifests, declared } = await declare();
+    const env = manifests.job.spec.template.spec.containers[0].env;
+    expect(env).toEqual([
+      { name: "HOME", value: "/tmp" },
+      { name: "NODE_ENV", value: "production" },
+      { name: "HTTP_PROXY", value: proxyUrl },
+      { name: "HTTPS_PROXY", value: proxyUrl },
+      { name: "no_proxy", value: "127.0.0.1,169.254.169.254,cluster.local,10.222.0.0/16" },
+    ]);
+    const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
+    expect(run?.inputs.plan.proxyEnv).toEqual(["HTTP_PROXY", "HTTPS_PROXY", "no_proxy"]);
+    expect(JSON.stringify(run?.inputs.plan)).not.toContain("Pr0xy-pass");
+    expect(run?.inputs.manifests[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+  } finally {
+    deckhouseEnv = undefined;
+  }
+  const { manifests } = await declare();
+  expect(manifests.job.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name)).toEqual(["HOME", "NODE_ENV"]);
 });
