@@ -33,6 +33,8 @@ export const copyStageConfigSchema = z.object({
   imagesFile: z.string().min(1).optional(),
   /** Also copy the update sub-repositories (release channels, the running version's installer). */
   copyUpdateImages: z.boolean().default(false),
+  /** Upload blobs in chunks of this many MiB from the start (`--chunk-size`); 0: only after a registry refuses a whole blob. */
+  uploadChunkMiB: z.number().int().min(0).max(256).default(0),
 }).refine((c) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE), {
   message: `copierBundled needs copierImage set to an image built from the Dockerfile (the stock ${DEFAULT_COPIER_IMAGE} holds no copier)`,
   path: ["copierBundled"],
@@ -68,7 +70,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 }
 
 const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
-const NUMBER_KEYS = ["concurrency", "timeoutMinutes"] as const;
+const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB"] as const;
 const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "copyStack"] as const;
 
 /** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */

@@ -22,6 +22,8 @@ export interface CopyRunSpec {
   concurrency: number;
   /** Adds `--with-update-images`: the release-channel and install sub-repositories are copied too. */
   withUpdateImages?: boolean;
+  /** Adds `--chunk-size`: chunked uploads of this many MiB from the start. */
+  uploadChunkMiB?: number;
   target: RepoConfigJson;
   source: RepoConfigJson;
   /** Set when the stack's `imagesFile` replaces the release's own list. */
@@ -131,6 +133,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
   if (listFromRelease) command.push("--images", "/images/images.json");
   command.push("--concurrency", String(spec.concurrency));
   if (spec.withUpdateImages) command.push("--with-update-images");
+  if (spec.uploadChunkMiB) command.push("--chunk-size", String(spec.uploadChunkMiB));
 
   const copier: V1Container = {
     name: "copier",

@@ -49,6 +49,7 @@ export class CopyStage extends pulumi.ComponentResource {
           deckhouseImage: image,
           concurrency: config.concurrency,
           withUpdateImages: config.copyUpdateImages,
+          uploadChunkMiB: config.uploadChunkMiB,
           target,
           source: sourceRepoConfig(data, image),
           images,

@@ -26,6 +26,7 @@ interface CopyFlags {
   dockerConfig?: string;
   progressInterval: number;
   timeout?: number;
+  chunkSize?: number;
 }
 
 class UsageError extends Error {}
@@ -55,6 +56,7 @@ export async function runCli(argv: string[], io: { stdout?: NodeJS.WritableStrea
     .option("--target-image <ref>", "the target image with its tag (overrides dest-repo.json image)")
     .option("--docker-config <file>", "docker config.json with credentials for registries lacking them")
     .option("--progress-interval <seconds>", "seconds between progress lines when not on a TTY", positiveInt, 5)
+    .option("--chunk-size <MiB>", "upload blobs in chunks of this size from the start (otherwise only after a registry refuses a whole blob)", positiveInt)
     .option("--timeout <seconds>", "give up on a stalled request (no headers or no body bytes) after this long, then retry", positiveInt)
     .action(async (flags: CopyFlags) => {
       exitCode = await copyCommand(flags, { say, complain, stdout, stderr });
@@ -114,6 +116,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       withUpdateImages: flags.withUpdateImages,
       ...(flags.timeout ? { timeouts: { headersMs: flags.timeout * 1000, bodyMs: flags.timeout * 1000 } } : {}),
       proxy,
+      ...(flags.chunkSize ? { uploadChunkBytes: flags.chunkSize * 1024 * 1024 } : {}),
       onProgress: progress.update,
       logger: (message) => out.stderr.write(`images-copier: warning: ${redact(message)}\n`),
     });

@@ -31,6 +31,8 @@ export interface CopyReleaseOptions {
   retry?: Partial<RetryPolicy>;
   /** Stalled-server limits (defaults: 120 s for headers and between body chunks). */
   timeouts?: { headersMs?: number; bodyMs?: number; connectMs?: number };
+  /** Upload blobs in chunks of this many bytes from the start (registries that need PATCH uploads, small body limits). */
+  uploadChunkBytes?: number;
   /** The environment's proxy (proxySettingsFromEnv); both registries are reached directly without it. */
   proxy?: ProxySettings;
 }
@@ -106,7 +108,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   ticker?.unref();
   try {
     await preflight(deckhouseJob.source, source, target(targetRef.repository), formatReference(targetRef));
-    const executor = new Executor({ pool, progress, retry, source, target, sameRegistry, dryRun: options.dryRun ?? false, log });
+    const executor = new Executor({ pool, progress, retry, source, target, sameRegistry, dryRun: options.dryRun ?? false, log, chunkBytes: options.uploadChunkBytes });
     // A window of images in flight (the network pool stays full) so that images finish steadily and the
     // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
     const images = new Pool(Math.max(64, concurrency * 8));

@@ -7,7 +7,7 @@ import { DigestMismatchError, DigestVerifier } from "./digest-verifier";
 import { parseManifest, type Descriptor, ManifestError } from "./manifest";
 import { manifestRef, type ImageJob } from "./plan";
 import { Pool } from "./pool";
-import type { ProgressTracker } from "./progress";
+import { formatBytes, type ProgressTracker } from "./progress";
 import { formatReference } from "./reference";
 import type { RepositoryClient } from "./registry/client";
 import { RegistryError } from "./registry/errors";
@@ -37,16 +37,26 @@ export interface ExecutorDeps {
   sameRegistry: boolean;
   dryRun: boolean;
   log(message: string): void;
+  /** Upload in chunks of this many bytes from the start (else monolithic, chunked only after a refusal). */
+  chunkBytes?: number;
 }
+
+/** Chunk size after a monolithic PUT is refused; below Cloudflare's 100 MB request limit. */
+export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+/** A 413 on a chunk halves the chunk size of the run, down to this. */
+export const MIN_CHUNK_BYTES = 1024 * 1024;
 
 export class Executor {
   private readonly blobs = new Map<string, Promise<number>>();
   private readonly children = new Map<string, Promise<number>>();
   /** Tags of each target repository as listed at the start of the run (undefined: not listable). */
   private readonly targetTags = new Map<string, Promise<Set<string> | undefined>>();
-  private chunked = false;
+  /** Undefined: monolithic uploads; else the chunk size of the run's chunked uploads. */
+  private chunkBytes: number | undefined;
 
-  constructor(private readonly deps: ExecutorDeps) {}
+  constructor(private readonly deps: ExecutorDeps) {
+    this.chunkBytes = deps.chunkBytes;
+  }
 
   async copyImage(job: ImageJob): Promise<ImageResult> {
     const result: ImageResult = { source: formatReference(job.source), target: formatReference(job.target), status: "failed", bytes: 0 };
@@ -172,9 +182,10 @@ export class Executor {
     // transfer reset late is still retried (the attempt count stays bounded).
     let started = Date.now();
     let renewedAuth = false;
-    for (let attempt = 1; ; attempt++) {
+    // A switch to another upload way is not an attempt: it happens a bounded number of times (see switchUploads).
+    for (let attempt = 1; ; ) {
       let counted = 0;
-      const chunked = this.chunked;
+      const chunkBytes = this.chunkBytes;
       let location: URL | undefined;
       const controller = new AbortController();
       let body: Readable | undefined;
@@ -183,7 +194,7 @@ export class Executor {
         const mount = this.deps.sameRegistry && src.repository !== dst.repository ? { digest: blob.digest, from: src.repository } : undefined;
         const session = await dst.startUpload(mount);
         if (session === "mounted") return 0;
-        location = session;
+        location = session.location;
         body = await src.getBlob(blob.digest, controller.signal);
         const verifier = new DigestVerifier(blob.digest, blob.size, (n) => {
           counted += n;
@@ -191,7 +202,7 @@ export class Executor {
         });
         // Errors on either side end both streams: the upload sees its body fail and is aborted.
         pipeline(body, verifier, () => undefined);
-        if (chunked) await dst.patchThenPutBlob(location, blob.digest, blob.size, verifier, controller.signal);
+        if (chunkBytes) await dst.chunkedUpload(session, blob.digest, blob.size, verifier, chunkBytes, controller.signal);
         else await dst.putBlob(location, blob.digest, blob.size, verifier, controller.signal);
         return counted;
       } catch (err) {
@@ -205,13 +216,8 @@ export class Executor {
         if (location) void dst.cancelUpload(location);
         const mismatch = findMismatch(err);
         if (mismatch) throw mismatch;
-        if (!chunked && err instanceof RegistryError && [405, 413, 415].includes(err.status)) {
-          // Registries behind body-size limits or without monolithic PUT: switch this run to PATCH uploads (blobs
-          // whose monolithic PUT was already under way when another blob switched also try again, chunked).
-          if (!this.chunked) this.deps.log(`switching to chunked uploads after: ${err.message}`);
-          this.chunked = true;
-          continue;
-        }
+        const sent = chunkBytes === undefined ? undefined : Math.min(chunkBytes, blob.size);
+        if (err instanceof RegistryError && this.switchUploads(sent, err)) continue;
         const status = err instanceof RegistryError ? err.status : undefined;
         // A 401 mid-transfer usually means the token expired during a long upload: one more try with a fresh one.
         const retryAuth = status === 401 && !renewedAuth;
@@ -221,8 +227,33 @@ export class Executor {
         if (!retryable || !mayRetry(retry, attempt, Date.now() - started, delay)) throw err;
         this.deps.log(`blob ${blob.digest}: ${(err as Error).message}; retry ${attempt} of ${retry.maxAttempts - 1} in ${Math.round(delay)} ms`);
         await sleep(delay);
+        attempt++;
       }
     }
+  }
+
+  /**
+   * Whether a refused upload should be tried again another way: a monolithic PUT refused as too large or not
+   * allowed switches the run to chunked uploads; a chunk of `sent` bytes refused as too large sets the run's chunk
+   * size to half of it. Blobs already under way with the old way meet the same refusal and follow.
+   */
+  private switchUploads(sent: number | undefined, err: RegistryError): boolean {
+    if (sent === undefined && [405, 413, 415].includes(err.status)) {
+      if (this.chunkBytes === undefined) {
+        this.chunkBytes = DEFAULT_CHUNK_BYTES;
+        this.deps.log(`switching to chunked uploads of ${formatBytes(DEFAULT_CHUNK_BYTES)} after: ${err.message}`);
+      }
+      return true;
+    }
+    if (sent !== undefined && err.status === 413 && sent > MIN_CHUNK_BYTES) {
+      const smaller = Math.max(MIN_CHUNK_BYTES, Math.floor(sent / 2));
+      if (this.chunkBytes === undefined || this.chunkBytes > smaller) {
+        this.chunkBytes = smaller;
+        this.deps.log(`an upload chunk of ${formatBytes(sent)} was refused as too large; chunks of ${formatBytes(smaller)} from now on`);
+      }
+      return true;
+    }
+    return false;
   }
 
   /** Dry run: the bytes of blobs the target lacks for this image (reads only). */

@@ -7,6 +7,7 @@ import { MANIFEST_ACCEPT } from "../manifest";
 import { digestWithAlgorithmOf } from "../digest-verifier";
 import type { RegistryTransport, Response } from "../transport/transport";
 import { parseRetryAfter } from "../transport/retry";
+import { ByteCursor } from "./byte-cursor";
 import { describeErrorBody, RegistryError, STATUS_TEXT } from "./errors";
 import { resolveLocation, withQuery } from "./location";
 
@@ -150,22 +151,22 @@ export class RepositoryClient {
 
   /**
    * Starts an upload, or mounts the blob from `from` in the same registry. Returns "mounted" when the registry
-   * mounted it, else the session Location to upload to.
+   * mounted it, else the session to upload to (with the registry's minimum chunk size, when it names one).
    */
-  async startUpload(mount?: { digest: string; from: string }): Promise<URL | "mounted"> {
+  async startUpload(mount?: { digest: string; from: string }): Promise<UploadSession | "mounted"> {
     const base = new URL(`/v2/${this.repository}/blobs/uploads/`, this.transport.baseUrl);
     if (mount) {
       const url = withQuery(base, { mount: mount.digest, from: mount.from });
       const res = await this.transport.send({ method: "POST", url, scopes: this.scopes, headers: { "content-length": "0" } });
       await res.body.dump();
       if (res.statusCode === 201) return "mounted";
-      if (res.statusCode === 202) return resolveLocation(res.headers.location, url, `upload of ${this.blobRef(mount.digest)}`);
+      if (res.statusCode === 202) return session(res, url, `upload of ${this.blobRef(mount.digest)}`);
       // 400/401/403/404 (Harbor, ECR…): fall through to a plain upload.
     }
     const res = await this.transport.send({ method: "POST", url: base, scopes: this.scopes, headers: { "content-length": "0" } });
     if (res.statusCode !== 202 && res.statusCode !== 201) throw await failure(res, `start upload to ${this.name}`);
     await res.body.dump();
-    return resolveLocation(res.headers.location, base, `upload to ${this.name}`);
+    return session(res, base, `upload to ${this.name}`);
   }
 
   /** Monolithic upload: one PUT `<location>&digest=` with the whole body streamed and its length declared. */
@@ -183,35 +184,46 @@ export class RepositoryClient {
     await res.body.dump();
   }
 
-  /** Chunked upload as one PATCH with the whole stream, then PUT `?digest=` with no body. */
-  async patchThenPutBlob(location: URL, digest: string, size: number, body: Readable, signal?: AbortSignal): Promise<void> {
-    const patch = await this.transport.send({
-      method: "PATCH",
-      url: location,
-      scopes: this.scopes,
-      headers: {
-        "content-type": "application/octet-stream",
-        "content-length": String(size),
-        ...(size > 0 ? { "content-range": `0-${size - 1}` } : {}),
-      },
-      body,
-      signal,
-    });
-    if (patch.statusCode !== 202 && patch.statusCode !== 204 && patch.statusCode !== 201) {
-      throw await failure(patch, `upload blob ${this.blobRef(digest)} (PATCH)`);
+  /**
+   * Chunked upload (the spec's protocol): PATCHes of `chunkBytes` (at least the registry's minimum) with
+   * Content-Range, each to the Location the previous one returned, then PUT `?digest=` with no body. For registries
+   * without monolithic PUT and for proxies with a request-size limit (Cloudflare's 100 MB, GHCR's chunk limit).
+   */
+  async chunkedUpload(upload: UploadSession, digest: string, size: number, body: Readable, chunkBytes: number, signal?: AbortSignal): Promise<void> {
+    const chunk = Math.max(chunkBytes, upload.minChunkBytes ?? 0);
+    const cursor = new ByteCursor(body);
+    let location = upload.location;
+    for (let offset = 0; offset < size; ) {
+      const length = Math.min(chunk, size - offset);
+      const patch = await this.transport.send({
+        method: "PATCH",
+        url: location,
+        scopes: this.scopes,
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": String(length),
+          "content-range": `${offset}-${offset + length - 1}`,
+        },
+        body: cursor.take(length),
+        signal,
+      });
+      const what = `upload blob ${this.blobRef(digest)} (PATCH ${offset}-${offset + length - 1} of ${size})`;
+      if (patch.statusCode !== 202 && patch.statusCode !== 204 && patch.statusCode !== 201) throw await failure(patch, what);
+      await patch.body.dump();
+      offset += length;
+      // ECR accepts the blob on the last PATCH (201) and rejects a following PUT; the bytes were digest-checked
+      // while streaming, and the registry's digest, when it names one, must be ours.
+      if (patch.statusCode === 201) {
+        if (offset < size) throw new RegistryError(`${what}: the registry closed the upload before its last chunk`, 201);
+        const stored = header(patch, "docker-content-digest");
+        if (stored && stored !== digest) throw new RegistryError(`upload blob ${this.blobRef(digest)}: the registry stored digest ${stored}`, 201);
+        return;
+      }
+      if (patch.headers.location) location = resolveLocation(patch.headers.location, location, `upload of ${this.blobRef(digest)}`);
     }
-    await patch.body.dump();
-    // ECR accepts the blob on the last PATCH (201) and rejects a following PUT; the bytes were digest-checked
-    // while streaming, and the registry's digest, when it names one, must be ours.
-    if (patch.statusCode === 201) {
-      const stored = header(patch, "docker-content-digest");
-      if (stored && stored !== digest) throw new RegistryError(`upload blob ${this.blobRef(digest)}: the registry stored digest ${stored}`, 201);
-      return;
-    }
-    const next = patch.headers.location ? resolveLocation(patch.headers.location, location, `upload of ${this.blobRef(digest)}`) : location;
     const put = await this.transport.send({
       method: "PUT",
-      url: withQuery(next, { digest }),
+      url: withQuery(location, { digest }),
       scopes: this.scopes,
       headers: { "content-type": "application/octet-stream", "content-length": "0" },
       body: Buffer.alloc(0),
@@ -237,6 +249,18 @@ export class RepositoryClient {
   private blobRef(digest: string): string {
     return `${this.name}@${digest}`;
   }
+}
+
+export interface UploadSession {
+  location: URL;
+  /** `OCI-Chunk-Min-Length` of the POST: every chunk but the last should be at least this long. */
+  minChunkBytes?: number;
+}
+
+function session(res: Response, requestUrl: URL, what: string): UploadSession {
+  const location = resolveLocation(res.headers.location, requestUrl, what);
+  const min = Number(header(res, "oci-chunk-min-length"));
+  return Number.isSafeInteger(min) && min > 0 ? { location, minChunkBytes: min } : { location };
 }
 
 function header(res: Response, name: string): string | undefined {

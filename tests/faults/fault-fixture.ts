@@ -2,7 +2,7 @@
 // the copier's repo configs pointing at the proxies, and a byte-for-byte check of every blob in the target.
 import { createHash } from "node:crypto";
 import { testCerts } from "../helpers/certs";
-import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy";
+import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy";
 import { startRegistry, type RegistryOptions, type TestRegistry } from "../helpers/registry";
 import { fixtureClient, type SeededRelease } from "../helpers/images";
 
@@ -17,12 +17,14 @@ export interface ProxiedRegistry {
   stop(): Promise<void>;
 }
 
-export async function proxied(reg: TestRegistry, opts: { enforceTokenExpiry?: boolean } = {}): Promise<ProxiedRegistry> {
+export type ProxyOptions = Pick<FaultProxyOptions, "enforceTokenExpiry" | "maxBodyBytes">;
+
+export async function proxied(reg: TestRegistry, opts: ProxyOptions = {}): Promise<ProxiedRegistry> {
   const certs = await testCerts();
   const proxy = await startFaultProxy({
     upstream: { host: reg.host, scheme: reg.scheme, caPem: reg.caPem },
     tls: reg.scheme === "https" ? { key: certs.keyPem, cert: certs.certPem } : undefined,
-    enforceTokenExpiry: opts.enforceTokenExpiry,
+    ...opts,
   });
   return {
     reg,
@@ -35,7 +37,7 @@ export async function proxied(reg: TestRegistry, opts: { enforceTokenExpiry?: bo
   };
 }
 
-export async function proxiedRegistry(opts: RegistryOptions, proxyOpts: { enforceTokenExpiry?: boolean } = {}): Promise<ProxiedRegistry> {
+export async function proxiedRegistry(opts: RegistryOptions, proxyOpts: ProxyOptions = {}): Promise<ProxiedRegistry> {
   const reg = await startRegistry(opts);
   try {
     return await proxied(reg, proxyOpts);

@@ -65,6 +65,8 @@ export interface ProxiedRequest {
   bytesOut: number;
   /** request body bytes received from the client */
   bytesIn: number;
+  /** the request's Content-Range (chunked uploads) */
+  contentRange?: string;
 }
 
 export interface FaultProxyOptions {
@@ -77,6 +79,8 @@ export interface FaultProxyOptions {
    * leeway), which would make an expiring-token test last over a minute; this enforces the token's own expiry.
    */
   enforceTokenExpiry?: boolean;
+  /** Refuse a request whose Content-Length is above this with 413, as Cloudflare does above 100 MB. */
+  maxBodyBytes?: number;
 }
 
 export interface FaultProxy {
@@ -250,6 +254,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     const method = (req.method ?? "GET").toUpperCase();
     const path = req.url ?? "/";
     const record: ProxiedRequest = { method, path, kind: classifyPath(path), bytesIn: 0, bytesOut: 0 };
+    if (typeof req.headers["content-range"] === "string") record.contentRange = req.headers["content-range"];
     records.push(record);
     const fault = pickFault(method, path);
     if (fault) record.fault = fault.type;
@@ -294,6 +299,16 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         "www-authenticate": `Bearer realm="${bearerChallenge.realm}",service="${bearerChallenge.service}"${scope},error="invalid_token"`,
       });
       res.end(method === "HEAD" ? undefined : body);
+      return;
+    }
+
+    if (opts.maxBodyBytes !== undefined && Number(req.headers["content-length"] ?? 0) > opts.maxBodyBytes) {
+      // read the body first so the client sees the answer rather than a write error
+      req.on("data", (chunk: Buffer) => (record.bytesIn += chunk.length));
+      req.once("end", () => {
+        record.status = 413;
+        res.writeHead(413, { "content-type": "text/html" }).end("<html><body>413 Request Entity Too Large</body></html>");
+      });
       return;
     }
 

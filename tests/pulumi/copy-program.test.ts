@@ -118,3 +118,14 @@ test("copyUpdateImages is read as a boolean, false by default", () => {
   values.copyUpdateImages = "yes";
   expect(() => readStackConfig({ get: (key) => values[key] })).toThrow(/copyUpdateImages/);
 });
+
+test("uploadChunkMiB is read as a whole number from 0 to 256, 0 by default", () => {
+  const values: Record<string, string> = { stage: "copy", targetImage: "r.example/d/ee:t", targetUsername: "u", targetPassword: "p" };
+  expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ uploadChunkMiB: 0 });
+  values.uploadChunkMiB = "50";
+  expect(readStackConfig({ get: (key) => values[key] })).toMatchObject({ uploadChunkMiB: 50 });
+  for (const bad of ["1.5", "-1", "1000", "big"]) {
+    values.uploadChunkMiB = bad;
+    expect(() => readStackConfig({ get: (key) => values[key] })).toThrow(/^images-copier:uploadChunkMiB: /);
+  }
+});

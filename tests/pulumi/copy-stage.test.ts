@@ -398,3 +398,12 @@ test("the copier inherits the deckhouse container's proxy variables; the plan na
   const { manifests } = await declare();
   expect(manifests.job.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name)).toEqual(["HOME", "NODE_ENV"]);
 });
+
+test("uploadChunkMiB: the copier uploads in chunks of that size from the start", async () => {
+  const without = await declare();
+  expect(without.manifests.job.spec.template.spec.containers[0].command).not.toContain("--chunk-size");
+  const { manifests, declared } = await declare({ overrides: { uploadChunkMiB: 50 } });
+  expect(manifests.job.spec.template.spec.containers[0].command.slice(-2)).toEqual(["--chunk-size", "50"]);
+  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
+  expect(run?.inputs.plan.command.slice(-2)).toEqual(["--chunk-size", "50"]);
+});

@@ -328,6 +328,106 @@ describe("copier resilience", () => {
       expect(putsAfterPatch).toBe(0);
     });
 
+    /** A target that takes only PATCH uploads up to `maxPatch` bytes (413 above), recording each PATCH. */
+    async function patchOnlyTarget(maxPatch: number, minChunk?: number) {
+      const patches: Array<{ range: string; length: number; status: number }> = [];
+      let monolithic = 0;
+      let nextId = 0;
+      const dst = await fake((req, res, body) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        if (!url.pathname.includes("/blobs/uploads/")) return false;
+        if (req.method === "POST" && !url.search.includes("mount=")) {
+          const headers: Record<string, string> = { location: `/v2/mirror/ee/blobs/uploads/${9000 + ++nextId}` };
+          if (minChunk) headers["oci-chunk-min-length"] = String(minChunk);
+          res.writeHead(202, headers).end();
+          return true;
+        }
+        if (req.method === "PUT" && body.length > 0) {
+          monolithic++;
+          res.writeHead(413).end("<html>413 Request Entity Too Large</html>");
+          return true;
+        }
+        if (req.method === "PATCH") {
+          const status = body.length > maxPatch ? 413 : 202;
+          patches.push({ range: String(req.headers["content-range"]), length: body.length, status });
+          if (status === 413) {
+            res.writeHead(413).end();
+            return true;
+          }
+        }
+        return false;
+      });
+      return { dst, patches, monolithic: () => monolithic };
+    }
+
+    it("sends chunks of at least OCI-Chunk-Min-Length with contiguous Content-Range, then PUT ?digest", async () => {
+      const src = await fake();
+      const { layer } = seedImage(src, 100 * 1024);
+      const { dst, patches, monolithic } = await patchOnlyTarget(1024 * 1024, 40 * 1024);
+      const report = await copyRelease(options(src, dst, { uploadChunkBytes: 16 * 1024 }));
+      expect(report.error).toBeUndefined();
+      expect(monolithic()).toBe(0);
+      expect(dst.blobs.get(`mirror/ee@${layer}`)?.equals(src.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
+      const layerPatches = patches.filter((p) => p.length > 1024);
+      expect(layerPatches).toEqual([
+        { range: "0-40959", length: 40960, status: 202 },
+        { range: "40960-81919", length: 40960, status: 202 },
+        { range: "81920-102399", length: 20480, status: 202 },
+      ]);
+    });
+
+    it("switches to chunks after a 413 on the whole blob and halves them while chunks are refused", async () => {
+      const src = await fake();
+      const { layer } = seedImage(src, 3 * 1024 * 1024);
+      const { dst, patches, monolithic } = await patchOnlyTarget(1.5 * 1024 * 1024);
+      const logs: string[] = [];
+      // maxAttempts 4: switching the way of uploading must not use up the retries
+      const report = await copyRelease(options(src, dst, { logger: (m) => logs.push(m) }));
+      expect(report.error).toBeUndefined();
+      expect(dst.blobs.get(`mirror/ee@${layer}`)?.equals(src.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
+      expect(monolithic()).toBeGreaterThanOrEqual(1);
+      expect(logs.filter((l) => l.startsWith("switching to chunked uploads of 64.00 MiB"))).toHaveLength(1);
+      // the 3 MiB blob went whole as one chunk, was refused, and half of what was sent then passed
+      expect(logs.filter((l) => l.includes("refused as too large"))).toEqual([
+        "an upload chunk of 3.00 MiB was refused as too large; chunks of 1.50 MiB from now on",
+      ]);
+      const accepted = patches.filter((p) => p.status === 202 && p.length > 1024);
+      expect(accepted.map((p) => p.range)).toEqual(["0-1572863", "1572864-3145727"]);
+    });
+
+    it("fails the blob, bounded, when even 1 MiB chunks are refused", async () => {
+      const src = await fake();
+      const { layer } = seedImage(src, 3 * 1024 * 1024);
+      const { dst, patches } = await patchOnlyTarget(512 * 1024);
+      const report = await copyRelease(options(src, dst));
+      expect(report.status).toBe("failed");
+      expect(report.error).toMatch(/413/);
+      expect(report.error).toContain("PATCH 0-1048575 of 3145728");
+      expect(patches.filter((p) => p.length > 1024).length).toBeLessThanOrEqual(8);
+      expect(dst.blobs.has(`mirror/ee@${layer}`)).toBe(false);
+      expect(dst.manifests.size).toBe(0);
+    });
+
+    it("never commits a chunked blob whose bytes do not match its digest", async () => {
+      let layer = "";
+      const src = await fake((req, res) => {
+        if (req.method !== "GET" || !req.url?.endsWith(layer)) return false;
+        const bytes = Buffer.from(src.blobs.get(`deckhouse/ee@${layer}`)!);
+        bytes[bytes.length - 10] ^= 0xff;
+        res.writeHead(200, { "content-length": bytes.length }).end(bytes);
+        return true;
+      });
+      layer = seedImage(src, 100 * 1024).layer;
+      const { dst, patches } = await patchOnlyTarget(1024 * 1024);
+      const report = await copyRelease(options(src, dst, { uploadChunkBytes: 32 * 1024 }));
+      expect(report.status).toBe("failed");
+      expect(report.error).toMatch(/digest/i);
+      // the chunks before the last went out; the last (held back until the digest is proven) and the commit did not
+      expect(patches.filter((p) => p.length > 1024).map((p) => p.range)).not.toContain("98304-102399");
+      expect(dst.seen.some((l) => l.startsWith("PUT /v2/mirror/ee/blobs/uploads/") && l.includes(encodeURIComponent(layer)))).toBe(false);
+      expect(dst.blobs.has(`mirror/ee@${layer}`)).toBe(false);
+    });
+
     it("falls back to a plain upload when a mount POST is answered 401 (Harbor)", async () => {
       const reg = await fake((req, res) => {
         if (req.method === "POST" && req.url?.includes("mount=")) {
