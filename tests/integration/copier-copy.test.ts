@@ -3,43 +3,32 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { copyRelease, runCli, RESULT_LINE_PREFIX } from "../../copier";
-import { startRegistry, type TestRegistry } from "../helpers/registry";
-import { seedRelease, type SeededRelease } from "../helpers/images";
 import {
-  acceptedBlobUploads, captureOutput, countLoggedRequests, lastLine, removeDir, storedBlobBytes, tempDir, verifyCopiedRelease, writeConfigDir, WRITES,
+  acceptedBlobUploads, captureOutput, countLoggedRequests, lastLine, storedBlobBytes, verifyCopiedRelease, writeConfigDir, WRITES,
 } from "../helpers/copy-fixture";
 import { reportStatuses } from "../helpers/copy-report";
 import { skopeoManifestDigest } from "../helpers/skopeo";
+import { useCopyPair } from "../helpers/copy-pair";
 
 const TARGET_PASSWORD = 'Tg"t:pa"ss:w0rd';
 const SOURCE_PASSWORD = 'license"token:key:42';
 
 describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
-  let source: TestRegistry;
-  let target: TestRegistry;
-  let release: SeededRelease;
-  let work: string;
-
-  beforeAll(async () => {
-    [source, target] = await Promise.all([
-      startRegistry({ tls: true, auth: "token", username: "license-token", password: SOURCE_PASSWORD }),
-      startRegistry({ tls: true, auth: "basic", username: "customer", password: TARGET_PASSWORD }),
-    ]);
-    release = await seedRelease(source, "deckhouse/ee", { tagged: 5, digestOnly: 2, multiArch: 2, layerSize: 48 * 1024 });
-    work = tempDir("copy-test");
-  });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), target?.stop()]);
-    removeDir(work);
+  const pair = useCopyPair({
+    source: { tls: true, auth: "token", username: "license-token", password: SOURCE_PASSWORD },
+    target: { tls: true, auth: "basic", username: "customer", password: TARGET_PASSWORD },
+    repo: "deckhouse/ee",
+    seed: { tagged: 5, digestOnly: 2, multiArch: 2, layerSize: 48 * 1024 },
+    name: "copy-test",
   });
 
   const targetImage = "customer/deckhouse:rock-solid-1.46";
-  const distinctImages = () => release.references.length;
+  const distinctImages = () => pair.release.references.length;
 
   function configDir(name: string, image = targetImage): string {
-    const dir = join(work, name);
+    const dir = join(pair.work, name);
     mkdirSync(dir);
-    return writeConfigDir({ dest: target.repoConfig(image), source: source.repoConfig(release.deckhouseImage), images: release.images }, dir);
+    return writeConfigDir({ dest: pair.target.repoConfig(image), source: pair.source.repoConfig(pair.release.deckhouseImage), images: pair.release.images }, dir);
   }
 
   function expectNoSecrets(...texts: string[]): void {
@@ -52,7 +41,7 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
   }
 
   it("copies every image via the CLI; skopeo sees the source digests and the deckhouse image at the new tag", async () => {
-    const report = join(work, "report-1.json");
+    const report = join(pair.work, "report-1.json");
     const run = await captureOutput(() => runCli(["copy", "--config-dir", configDir("cli-1"), "--report", report]));
     expect({ exit: run.result, stderr: run.stderr }).toEqual({ exit: 0, stderr: expect.any(String) });
 
@@ -62,16 +51,16 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     expect(summary).toMatchObject({ status: "succeeded", images: distinctImages(), copied: distinctImages(), skipped: 0, failed: 0 });
     expect(summary.bytes).toBeGreaterThan(0);
     // A fresh target: bytes moved cannot exceed what it now stores (shared layers move once).
-    expect(summary.bytes).toBeLessThanOrEqual(storedBlobBytes(target));
-    const uploads = acceptedBlobUploads(target);
+    expect(summary.bytes).toBeLessThanOrEqual(storedBlobBytes(pair.target));
+    const uploads = acceptedBlobUploads(pair.target);
     expect(uploads.length).toBeGreaterThan(0);
     expect(uploads.length).toBe(new Set(uploads).size);
 
-    const check = await verifyCopiedRelease(target, "customer/deckhouse", targetImage, release);
+    const check = await verifyCopiedRelease(pair.target, "customer/deckhouse", targetImage, pair.release);
     expect(check.problems).toEqual([]);
     // module images + index children + deckhouse
     expect(check.verified).toBeGreaterThan(distinctImages());
-    expect(await skopeoManifestDigest(target, targetImage)).toEqual(release.deckhouseDigest);
+    expect(await skopeoManifestDigest(pair.target, targetImage)).toEqual(pair.release.deckhouseDigest);
 
     const reportText = readFileSync(report, "utf8");
     const statuses = reportStatuses(JSON.parse(reportText));
@@ -81,8 +70,8 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
   });
 
   it("re-runs with nothing to do: every image skipped, nothing written to the target", async () => {
-    const writesBefore = countLoggedRequests(target, WRITES);
-    const report = join(work, "report-2.json");
+    const writesBefore = countLoggedRequests(pair.target, WRITES);
+    const report = join(pair.work, "report-2.json");
     const run = await captureOutput(() => runCli(["copy", "--config-dir", configDir("cli-2"), "--report", report]));
     expect(run.result).toBe(0);
     const summary = JSON.parse(lastLine(run.stdout).slice(RESULT_LINE_PREFIX.length));
@@ -90,22 +79,22 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     const statuses = reportStatuses(JSON.parse(readFileSync(report, "utf8")));
     expect(statuses).toHaveLength(distinctImages());
     expect(new Set(statuses)).toEqual(new Set(["skipped"]));
-    expect(countLoggedRequests(target, WRITES)).toBe(writesBefore);
+    expect(countLoggedRequests(pair.target, WRITES)).toBe(writesBefore);
   });
 
   it("copies through the API into another repository and reports per-image results", async () => {
-    const image = target.ref("mirror/api/deckhouse:v1.46.3-copy");
+    const image = pair.target.ref("mirror/api/deckhouse:v1.46.3-copy");
     const progress: unknown[] = [];
     const report = await copyRelease({
-      source: { ...source.repoConfig(release.deckhouseImage) },
-      target: { ...target.repoConfig(image) },
-      images: release.images,
+      source: { ...pair.source.repoConfig(pair.release.deckhouseImage) },
+      target: { ...pair.target.repoConfig(image) },
+      images: pair.release.images,
       concurrency: 3,
       onProgress: (p: unknown) => progress.push(p),
     });
     expect(reportStatuses(report)).toHaveLength(distinctImages());
     expect(new Set(reportStatuses(report))).toEqual(new Set(["copied"]));
-    const check = await verifyCopiedRelease(target, "mirror/api/deckhouse", "mirror/api/deckhouse:v1.46.3-copy", release);
+    const check = await verifyCopiedRelease(pair.target, "mirror/api/deckhouse", "mirror/api/deckhouse:v1.46.3-copy", pair.release);
     expect(check.problems).toEqual([]);
     expect(progress.length).toBeGreaterThan(0);
   });

@@ -4,51 +4,40 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, RESULT_LINE_PREFIX } from "../../copier";
-import { startRegistry, type TestRegistry } from "../helpers/registry";
-import { seedRelease, type SeededRelease } from "../helpers/images";
 import {
-  captureOutput, countLoggedRequests, lastLine, removeDir, tempDir, writeConfigDir, WRITES, type ConfigDirFiles,
+  captureOutput, countLoggedRequests, lastLine, writeConfigDir, WRITES, type ConfigDirFiles,
 } from "../helpers/copy-fixture";
 import { skopeoListTags } from "../helpers/skopeo";
+import { useCopyPair } from "../helpers/copy-pair";
 
 const TARGET_PASSWORD = 'right"pass:word';
 const SOURCE_PASSWORD = 'src"secret:value';
 const WRONG_PASSWORD = 'wrong"guess:attempt';
 
 describe("copier input errors and dry runs", () => {
-  let source: TestRegistry;
-  let target: TestRegistry;
-  let release: SeededRelease;
-  let work: string;
+  const pair = useCopyPair({
+    source: { tls: true, auth: "token", username: "license-token", password: SOURCE_PASSWORD },
+    target: { tls: true, auth: "basic", username: "customer", password: TARGET_PASSWORD },
+    repo: "deckhouse/ee",
+    seed: { tagged: 3, digestOnly: 1, multiArch: 1 },
+    name: "input-test",
+  });
   let counter = 0;
-
-  beforeAll(async () => {
-    [source, target] = await Promise.all([
-      startRegistry({ tls: true, auth: "token", username: "license-token", password: SOURCE_PASSWORD }),
-      startRegistry({ tls: true, auth: "basic", username: "customer", password: TARGET_PASSWORD }),
-    ]);
-    release = await seedRelease(source, "deckhouse/ee", { tagged: 3, digestOnly: 1, multiArch: 1 });
-    work = tempDir("input-test");
-  });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), target?.stop()]);
-    removeDir(work);
-  });
 
   function files(overrides: Partial<ConfigDirFiles> = {}): ConfigDirFiles {
     return {
-      dest: target.repoConfig("customer/deckhouse:v1.46.3-mirror"),
-      source: source.repoConfig(release.deckhouseImage),
-      images: release.images,
+      dest: pair.target.repoConfig("customer/deckhouse:v1.46.3-mirror"),
+      source: pair.source.repoConfig(pair.release.deckhouseImage),
+      images: pair.release.images,
       ...overrides,
     };
   }
 
   async function runWith(config: ConfigDirFiles, extra: string[] = []) {
-    const dir = join(work, `config-${++counter}`);
+    const dir = join(pair.work, `config-${++counter}`);
     mkdirSync(dir);
     writeConfigDir(config, dir);
-    const report = join(work, `report-${counter}.json`);
+    const report = join(pair.work, `report-${counter}.json`);
     const run = await captureOutput(() => runCli(["copy", "--config-dir", dir, "--report", report, ...extra]));
     const reportText = existsSync(report) ? readFileSync(report, "utf8") : "";
     const errorLines = run.stderr.split("\n").filter((l) => l.startsWith("images-copier: error:"));
@@ -65,50 +54,50 @@ describe("copier input errors and dry runs", () => {
   }
 
   async function expectTargetUntouched(writesBefore: number): Promise<void> {
-    expect(countLoggedRequests(target, WRITES, /^2/)).toBe(writesBefore);
-    expect(await skopeoListTags(target, "customer/deckhouse")).toEqual([]);
+    expect(countLoggedRequests(pair.target, WRITES, /^2/)).toBe(writesBefore);
+    expect(await skopeoListTags(pair.target, "customer/deckhouse")).toEqual([]);
   }
 
   it("refuses a wrong target password with one clear line, exit 1 and no password anywhere", async () => {
-    const writes = countLoggedRequests(target, WRITES, /^2/);
-    const dest = { ...target.repoConfig("customer/deckhouse:v1.46.3-mirror"), password: WRONG_PASSWORD };
+    const writes = countLoggedRequests(pair.target, WRITES, /^2/);
+    const dest = { ...pair.target.repoConfig("customer/deckhouse:v1.46.3-mirror"), password: WRONG_PASSWORD };
     const run = await runWith(files({ dest }));
     expect(run.result).toBe(1);
     expect(run.errorLines).toHaveLength(1);
     expect(run.errorLines[0]).toMatch(/unauthori[sz]ed|authenticat|credential|denied|401|password/i);
-    expect(run.errorLines[0]).toContain(target.host);
+    expect(run.errorLines[0]).toContain(pair.target.host);
     expect(lastLine(run.stdout)).toContain(`${RESULT_LINE_PREFIX}{"status":"failed"`);
     expectNoSecrets(run.stdout, run.stderr, run.reportText);
     await expectTargetUntouched(writes);
   });
 
   it("refuses a wrong source password (token server) the same way", async () => {
-    const writes = countLoggedRequests(target, WRITES, /^2/);
-    const src = { ...source.repoConfig(release.deckhouseImage), password: WRONG_PASSWORD };
+    const writes = countLoggedRequests(pair.target, WRITES, /^2/);
+    const src = { ...pair.source.repoConfig(pair.release.deckhouseImage), password: WRONG_PASSWORD };
     const run = await runWith(files({ source: src }));
     expect(run.result).toBe(1);
     expect(run.errorLines).toHaveLength(1);
     expect(run.errorLines[0]).toMatch(/unauthori[sz]ed|authenticat|credential|denied|401|password/i);
-    expect(run.errorLines[0]).toContain(source.host);
+    expect(run.errorLines[0]).toContain(pair.source.host);
     expectNoSecrets(run.stdout, run.stderr, run.reportText);
     await expectTargetUntouched(writes);
   });
 
   it("refuses a TLS target whose CA it was not given, naming the certificate problem", async () => {
-    const writes = countLoggedRequests(target, WRITES, /^2/);
-    const { ca: _ca, ...dest } = target.repoConfig("customer/deckhouse:v1.46.3-mirror");
+    const writes = countLoggedRequests(pair.target, WRITES, /^2/);
+    const { ca: _ca, ...dest } = pair.target.repoConfig("customer/deckhouse:v1.46.3-mirror");
     const run = await runWith(files({ dest }));
     expect(run.result).toBe(1);
     expect(run.errorLines).toHaveLength(1);
     expect(run.errorLines[0]).toMatch(/certificate|x509|tls|self[- ]signed|\bca\b/i);
-    expect(run.errorLines[0]).toContain(target.host);
+    expect(run.errorLines[0]).toContain(pair.target.host);
     expectNoSecrets(run.stdout, run.stderr, run.reportText);
     await expectTargetUntouched(writes);
   });
 
   it("refuses a target image without a tag: exit 2, a clear error, nothing copied", async () => {
-    const writes = countLoggedRequests(target, WRITES, /^2/);
-    const run = await runWith(files({ dest: target.repoConfig("customer/deckhouse") }));
+    const writes = countLoggedRequests(pair.target, WRITES, /^2/);
+    const run = await runWith(files({ dest: pair.target.repoConfig("customer/deckhouse") }));
     expect(run.result).toBe(2);
     expect(run.errorLines).toHaveLength(1);
     expect(run.errorLines[0]).toMatch(/tag/i);
@@ -122,7 +111,7 @@ describe("copier input errors and dry runs", () => {
     ["three levels deep", JSON.stringify({ common: { kubeRbacProxy: { nested: "v1" } } })],
     ["a value that is neither tag nor digest", JSON.stringify({ common: { kubeRbacProxy: "bad tag value!" } })],
   ])("refuses a malformed d8-images.json (%s) with a one-line error and exit 2", async (_what, text) => {
-    const writes = countLoggedRequests(target, WRITES, /^2/);
+    const writes = countLoggedRequests(pair.target, WRITES, /^2/);
     const run = await runWith(files({ images: text }));
     expect(run.result).toBe(2);
     expect(run.errorLines).toHaveLength(1);
@@ -132,11 +121,11 @@ describe("copier input errors and dry runs", () => {
   });
 
   it("--dry-run lists what would be copied and writes nothing to the target", async () => {
-    const writes = countLoggedRequests(target, WRITES, /^2/);
+    const writes = countLoggedRequests(pair.target, WRITES, /^2/);
     const run = await runWith(files(), ["--dry-run"]);
     expect({ exit: run.result, stderr: run.stderr }).toEqual({ exit: 0, stderr: expect.any(String) });
     const listed = run.stdout + run.reportText;
-    for (const entry of release.entries) expect(listed).toContain(entry.value);
+    for (const entry of pair.release.entries) expect(listed).toContain(entry.value);
     expect(listed).toContain("customer/deckhouse:v1.46.3-mirror");
     expectNoSecrets(run.stdout, run.stderr, run.reportText);
     await expectTargetUntouched(writes);

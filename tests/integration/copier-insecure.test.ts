@@ -3,43 +3,32 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, RESULT_LINE_PREFIX } from "../../copier";
-import { startRegistry, type TestRegistry } from "../helpers/registry";
-import { seedRelease, type SeededRelease } from "../helpers/images";
-import { captureOutput, lastLine, removeDir, tempDir, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
+import { captureOutput, lastLine, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
+import { useCopyPair } from "../helpers/copy-pair";
 
 describe("copy to a plain-HTTP registry with insecure: true", () => {
-  let source: TestRegistry;
-  let target: TestRegistry;
-  let release: SeededRelease;
-  let dir: string;
-
-  beforeAll(async () => {
-    [source, target] = await Promise.all([
-      startRegistry({ tls: false, auth: "token" }),
-      startRegistry({ tls: false, auth: "basic", password: 'http"pass:word' }),
-    ]);
-    release = await seedRelease(source, "deckhouse/ce", { tagged: 2, digestOnly: 1, multiArch: 2, seed: "insecure" });
-    dir = tempDir("insecure-test");
-  });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), target?.stop()]);
-    removeDir(dir);
+  const pair = useCopyPair({
+    source: { tls: false, auth: "token" },
+    target: { tls: false, auth: "basic", password: 'http"pass:word' },
+    repo: "deckhouse/ce",
+    seed: { tagged: 2, digestOnly: 1, multiArch: 2, seed: "insecure" },
+    name: "insecure-test",
   });
 
   it("copies every image and skopeo agrees on each digest", async () => {
-    const dest = target.repoConfig("registry/deckhouse:mirrored");
+    const dest = pair.target.repoConfig("registry/deckhouse:mirrored");
     expect(dest.insecure).toBe(true);
-    expect(dest.image.startsWith(`${target.host}/`)).toBe(true);
-    const configDir = join(dir, "config");
+    expect(dest.image.startsWith(`${pair.target.host}/`)).toBe(true);
+    const configDir = join(pair.work, "config");
     mkdirSync(configDir);
-    writeConfigDir({ dest, source: source.repoConfig(release.deckhouseImage) }, configDir);
-    const imagesFile = join(dir, "images.json");
-    writeFileSync(imagesFile, JSON.stringify(release.images));
+    writeConfigDir({ dest, source: pair.source.repoConfig(pair.release.deckhouseImage) }, configDir);
+    const imagesFile = join(pair.work, "images.json");
+    writeFileSync(imagesFile, JSON.stringify(pair.release.images));
     const run = await captureOutput(() => runCli(["copy", "--config-dir", configDir, "--images", imagesFile, "--concurrency", "2"]));
     expect({ exit: run.result, stderr: run.stderr }).toEqual({ exit: 0, stderr: expect.any(String) });
     const summary = JSON.parse(lastLine(run.stdout).slice(RESULT_LINE_PREFIX.length));
-    expect(summary).toMatchObject({ status: "succeeded", failed: 0, images: release.references.length });
-    const check = await verifyCopiedRelease(target, "registry/deckhouse", "registry/deckhouse:mirrored", release);
+    expect(summary).toMatchObject({ status: "succeeded", failed: 0, images: pair.release.references.length });
+    const check = await verifyCopiedRelease(pair.target, "registry/deckhouse", "registry/deckhouse:mirrored", pair.release);
     expect(check.problems).toEqual([]);
   });
 });

@@ -1,33 +1,30 @@
 // The copier behind a corporate proxy: HTTPS_PROXY with credentials, both registries reachable only through the
 // proxy's CONNECT tunnels (their name resolves nowhere else), the result checked with skopeo directly.
-import { startRegistry, type TestRegistry } from "../helpers/registry";
-import { seedRelease, type SeededRelease } from "../helpers/images";
+import type { TestRegistry } from "../helpers/registry";
 import { lastLine, removeDir, tempDir, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
 import { ensureBundle, runBundle } from "../helpers/bundle";
 import { PROXIED_HOST, startConnectProxy, type ConnectProxy } from "../helpers/connect-proxy";
+import { useCopyPair } from "../helpers/copy-pair";
 
 const RESULT_PREFIX = "images-copier result: ";
 const PROXY_USER = "proxy-user";
 const PROXY_PASSWORD = 'pr"ox:y@pw';
 
 describe("copy through an HTTPS_PROXY", () => {
-  let source: TestRegistry;
-  let target: TestRegistry;
   let proxy: ConnectProxy;
-  let release: SeededRelease;
   const dirs: string[] = [];
-
-  beforeAll(async () => {
-    [source, target, proxy] = await Promise.all([
-      startRegistry({ tls: true, auth: "basic", password: 'src"px:pw' }),
-      startRegistry({ tls: true, auth: "basic", password: 'dst"px:pw' }),
-      startConnectProxy({ username: PROXY_USER, password: PROXY_PASSWORD }),
-      ensureBundle(),
-    ]);
-    release = await seedRelease(source, "deckhouse/ee", { tagged: 3, digestOnly: 1, multiArch: 1, seed: "proxy" });
+  const pair = useCopyPair({
+    source: { tls: true, auth: "basic", password: 'src"px:pw' },
+    target: { tls: true, auth: "basic", password: 'dst"px:pw' },
+    repo: "deckhouse/ee",
+    seed: { tagged: 3, digestOnly: 1, multiArch: 1, seed: "proxy" },
+    name: "proxy-test",
+    alongside: async () => {
+      [proxy] = await Promise.all([startConnectProxy({ username: PROXY_USER, password: PROXY_PASSWORD }), ensureBundle()]);
+    },
   });
   afterAll(async () => {
-    await Promise.all([source?.stop(), target?.stop(), proxy?.close()]);
+    await proxy?.close();
     dirs.forEach(removeDir);
   });
 
@@ -35,7 +32,7 @@ describe("copy through an HTTPS_PROXY", () => {
   const behindProxy = (reg: TestRegistry, image: string) => ({ ...reg.repoConfig(image), image: reg.ref(image).replace(/^127\.0\.0\.1:/, `${PROXIED_HOST}:`) });
   const proxyUrl = (password: string) => `http://${PROXY_USER}:${encodeURIComponent(password)}@${proxy.host}`;
   const configDir = (targetTag: string) => {
-    const dir = writeConfigDir({ dest: behindProxy(target, `client/deckhouse:${targetTag}`), source: behindProxy(source, release.deckhouseImage), images: release.images }, tempDir("proxy-config"));
+    const dir = writeConfigDir({ dest: behindProxy(pair.target, `client/deckhouse:${targetTag}`), source: behindProxy(pair.source, pair.release.deckhouseImage), images: pair.release.images }, tempDir("proxy-config"));
     dirs.push(dir);
     return dir;
   };
@@ -45,12 +42,12 @@ describe("copy through an HTTPS_PROXY", () => {
     const run = await runBundle(["copy", "--config-dir", configDir("test")], { env: { HTTPS_PROXY: proxyUrl(PROXY_PASSWORD), NO_PROXY: "" } });
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`${PROXIED_HOST}:`) });
     expect(run.stderr).toContain(`through proxy http://${proxy.host}`);
-    expect(JSON.parse(lastLine(run.stdout).slice(RESULT_PREFIX.length))).toMatchObject({ status: "succeeded", failed: 0, images: release.references.length });
+    expect(JSON.parse(lastLine(run.stdout).slice(RESULT_PREFIX.length))).toMatchObject({ status: "succeeded", failed: 0, images: pair.release.references.length });
     const used = new Set(proxy.tunnels.slice(tunnelsBefore));
-    expect(used).toEqual(new Set([`${PROXIED_HOST}:${source.host.split(":")[1]}`, `${PROXIED_HOST}:${target.host.split(":")[1]}`]));
+    expect(used).toEqual(new Set([`${PROXIED_HOST}:${pair.source.host.split(":")[1]}`, `${PROXIED_HOST}:${pair.target.host.split(":")[1]}`]));
     expect(run.stdout + run.stderr).not.toContain("ox:y@pw");
     expect(run.stdout + run.stderr).not.toContain(encodeURIComponent(PROXY_PASSWORD));
-    const check = await verifyCopiedRelease(target, "client/deckhouse", "client/deckhouse:test", release);
+    const check = await verifyCopiedRelease(pair.target, "client/deckhouse", "client/deckhouse:test", pair.release);
     expect(check.problems).toEqual([]);
   });
 

@@ -1,12 +1,12 @@
 // The CopyRun dynamic provider's methods against the loopback Kubernetes API test server (TLS, bearer token).
 // The test plays the job controller and the kubelet: on a Job's creation it adds the Pod, writes its log and
 // finally sets the Job's Complete/Failed condition, as a real cluster would.
-import * as pulumi from "@pulumi/pulumi";
 import { buildCopyRunManifests } from "../../components/copy-manifests";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunInputs, type CopyRunOutputs } from "../../components/copy-run-provider";
 import { waitForJob } from "../../components/job-waiter";
 import { connectKube } from "../../components/kube";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { serializeAndRevive } from "../helpers/serialized-provider";
 
 const TARGET_PASSWORD = "target-secret-Pa55";
 const SOURCE_PASSWORD = "license-key-0123456789";
@@ -242,13 +242,10 @@ test("delete removes whatever is left: Job (with its Pods), Secret and ConfigMap
 
 test("serialized like the engine does it: no credentials in the text, and the evaluated provider works", async () => {
   const p = provider([]);
-  const serialized = await pulumi.runtime.serializeFunction(() => p, { allowSecrets: true });
+  const serialized = await serializeAndRevive(p);
   expect(serialized.containsSecrets).toBe(false);
   for (const secret of [server.token, TARGET_PASSWORD, SOURCE_PASSWORD]) expect(serialized.text).not.toContain(secret);
-
-  // what the dynamic provider host does with `__provider`
-  const requireFromString = require("require-from-string") as (code: string) => { handler: () => ReturnType<typeof makeCopyRunProvider> };
-  const revived = requireFromString(serialized.text).handler();
+  const revived = serialized.provider;
   await configured(revived);
   scenario = succeedAfterLog;
   const result = await revived.create!(inputs("serialized"));

@@ -2,11 +2,12 @@
 // against the Kubernetes API test server; the Secret keeps `.dockerconfigjson` and every container an image.
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { serializeAndRevive } from "../helpers/serialized-provider";
 import { snapshotProvider, type SnapshotInputs } from "../../components/switch-snapshot-provider";
 import { captureImages, captureSecret } from "../../components/switch-rollback";
 import { registrySecretValues, encodeBase64, dockerConfigJson } from "../../components/switch-registry-secret";
 
-const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const NEW = "registry.example.com/client/deckhouse";
 const TARGET = `${NEW}:rock-solid-1.46`;
@@ -18,8 +19,7 @@ let provider: pulumi.dynamic.ResourceProvider;
 
 beforeAll(async () => {
   server = await startKubeApiServer();
-  const serialized = await pulumi.runtime.serializeFunction(() => snapshotProvider, { allowSecrets: true });
-  provider = requireFromString(serialized.text).handler();
+  provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(snapshotProvider)).provider;
 });
 
 afterAll(async () => {
@@ -42,23 +42,13 @@ const oldData = {
 };
 
 function deploymentObject(images: typeof oldImages, annotations: Record<string, string> = {}): KubeObject {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "deckhouse", namespace: "d8-system", generation: 5, annotations },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: "deckhouse" } },
-      template: {
-        metadata: { labels: { app: "deckhouse" } },
-        spec: {
-          initContainers: images.initContainers.map((c) => ({ ...c, command: ["/init"] })),
-          containers: images.containers.map((c) => ({ ...c, env: [{ name: "KEEP", value: c.name }] })),
-        },
-      },
-    },
+  return deckhouseDeployment({
+    generation: 5,
+    annotations,
+    initContainers: images.initContainers.map((c) => ({ ...c, command: ["/init"] })),
+    containers: images.containers.map((c) => ({ ...c, env: [{ name: "KEEP", value: c.name }] })),
     status: { observedGeneration: 5, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
-  };
+  });
 }
 
 /** The cluster as the switch's Patch resources leave it (new images, new keys, their annotations). */

@@ -2,11 +2,12 @@
 // stores in the state) against the Kubernetes API test server on 127.0.0.1.
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { serializeAndRevive } from "../helpers/serialized-provider";
 import { connectKube } from "../../components/kube";
 import { waitForRollout } from "../../components/switch-kube";
 import { rolloutProvider } from "../../components/switch-rollout-provider";
 
-const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const TARGET = "registry.example.com/client/deckhouse:rock-solid-1.46";
 
@@ -15,8 +16,7 @@ let provider: pulumi.dynamic.ResourceProvider;
 
 beforeAll(async () => {
   server = await startKubeApiServer();
-  const serialized = await pulumi.runtime.serializeFunction(() => rolloutProvider, { allowSecrets: true });
-  provider = requireFromString(serialized.text).handler();
+  provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(rolloutProvider)).provider;
 });
 
 afterAll(async () => {
@@ -24,13 +24,7 @@ afterAll(async () => {
 });
 
 function deployment(image: string, status: Record<string, unknown>): KubeObject {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "deckhouse", namespace: "d8-system", generation: 2 },
-    spec: { replicas: 1, selector: { matchLabels: { app: "deckhouse" } }, template: { spec: { containers: [{ name: "deckhouse", image }] } } },
-    status,
-  };
+  return deckhouseDeployment({ generation: 2, containers: [{ name: "deckhouse", image }], status });
 }
 
 function pod(namespace: string, name: string, images: string[], extra: Record<string, unknown> = {}): KubeObject {

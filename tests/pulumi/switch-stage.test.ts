@@ -1,6 +1,7 @@
 // The switch stage under Pulumi's mocks: the exact Patch resources, the rollback capture, preview, and refusals.
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const DIGEST = `sha256:${"d".repeat(64)}`;
@@ -28,25 +29,13 @@ let registered: Registered[] = [];
 let world: World;
 
 function liveDeployment(): Record<string, unknown> {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "deckhouse", namespace: "d8-system" },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: "deckhouse" } },
-      template: {
-        metadata: { labels: { app: "deckhouse" } },
-        spec: {
-          initContainers: [{ name: "init-downloaded-modules", image: `${OLD}@${DIGEST}` }],
-          containers: [
-            { name: "deckhouse", image: `${OLD}:rock-solid`, env: [{ name: "X", value: "1" }] },
-            { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` },
-          ],
-        },
-      },
-    },
-  };
+  return deckhouseDeployment({
+    initContainers: [{ name: "init-downloaded-modules", image: `${OLD}@${DIGEST}` }],
+    containers: [
+      { name: "deckhouse", image: `${OLD}:rock-solid`, env: [{ name: "X", value: "1" }] },
+      { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` },
+    ],
+  });
 }
 
 function oldSecretData(extra: Record<string, string> = {}): Record<string, string> {

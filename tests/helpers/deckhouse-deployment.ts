@@ -1,0 +1,46 @@
+// The `d8-system/deckhouse` Deployment as the switch tests need it: given containers, optional init containers,
+// annotations, generation and status; the rest as a real cluster shows it.
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  [key: string]: unknown;
+}
+
+export interface DeckhouseDeploymentSpec {
+  containers: ContainerSpec[];
+  initContainers?: ContainerSpec[];
+  annotations?: Record<string, string>;
+  generation?: number;
+  status?: Record<string, unknown>;
+}
+
+export interface DeploymentObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; [key: string]: unknown };
+  spec: Record<string, unknown>;
+  status?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export function deckhouseDeployment(spec: DeckhouseDeploymentSpec): DeploymentObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: "deckhouse",
+      namespace: "d8-system",
+      ...(spec.generation !== undefined ? { generation: spec.generation } : {}),
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: "deckhouse" } },
+      template: {
+        metadata: { labels: { app: "deckhouse" } },
+        spec: { ...(spec.initContainers ? { initContainers: spec.initContainers } : {}), containers: spec.containers },
+      },
+    },
+    ...(spec.status ? { status: spec.status } : {}),
+  };
+}
