@@ -9,7 +9,7 @@ import { manifestRef, type ImageJob } from "./plan";
 import { Pool } from "./pool";
 import { formatBytes, type ProgressTracker } from "./progress";
 import { formatReference } from "./reference";
-import type { RepositoryClient } from "./registry/client";
+import type { RepositoryClient, TagListing } from "./registry/client";
 import { RegistryError } from "./registry/errors";
 import { isConnectionError, isRetryableStatus, backoffDelay, mayRetry, sleep, type RetryPolicy } from "./transport/retry";
 
@@ -50,7 +50,7 @@ export class Executor {
   private readonly blobs = new Map<string, Promise<number>>();
   private readonly children = new Map<string, Promise<number>>();
   /** Tags of each target repository as listed at the start of the run (undefined: not listable). */
-  private readonly targetTags = new Map<string, Promise<Set<string> | undefined>>();
+  private readonly targetTags = new Map<string, Promise<TagListing | undefined>>();
   /** Undefined: monolithic uploads; else the chunk size of the run's chunked uploads. */
   private chunkBytes: number | undefined;
 
@@ -121,15 +121,29 @@ export class Executor {
    */
   private async targetHolds(dst: RepositoryClient, tag: string | undefined, ref: string): Promise<string | undefined> {
     if (tag && ref === tag) {
-      let listed = this.targetTags.get(dst.repository);
-      if (!listed) {
-        listed = this.deps.pool.run(() => dst.listTags()).catch(() => undefined);
-        this.targetTags.set(dst.repository, listed);
-      }
-      const tags = await listed;
-      if (tags && !tags.has(tag)) return undefined;
+      const listing = await this.listing(dst);
+      if (listing && !listing.tags.has(tag)) return undefined;
     }
     return this.deps.pool.run(() => dst.headManifest(ref, true));
+  }
+
+  /** The target repository's tags as listed once per run, at its first use. */
+  private listing(dst: RepositoryClient): Promise<TagListing | undefined> {
+    let listed = this.targetTags.get(dst.repository);
+    if (!listed) {
+      listed = this.deps.pool.run(() => dst.listTags()).catch(() => undefined);
+      this.targetTags.set(dst.repository, listed);
+    }
+    return listed;
+  }
+
+  /**
+   * Whether the blob may already be in the target. A repository the registry did not know when the run began
+   * (NAME_UNKNOWN) holds only what this run put there, and this run moves each blob once: on a fresh target that
+   * spares a HEAD per blob. A retry always asks, since a failed attempt may have committed the blob.
+   */
+  private async mayHoldBlob(dst: RepositoryClient, attempt: number): Promise<boolean> {
+    return attempt > 1 || (await this.listing(dst))?.repositoryExists !== false;
   }
 
   /** A child manifest of an index, pushed by digest once per run; returns the bytes moved for it. */
@@ -190,7 +204,7 @@ export class Executor {
       const controller = new AbortController();
       let body: Readable | undefined;
       try {
-        if ((await dst.headBlob(blob.digest)) !== undefined) return 0;
+        if ((await this.mayHoldBlob(dst, attempt)) && (await dst.headBlob(blob.digest)) !== undefined) return 0;
         const mount = this.deps.sameRegistry && src.repository !== dst.repository ? { digest: blob.digest, from: src.repository } : undefined;
         const session = await dst.startUpload(mount);
         if (session === "mounted") return 0;

@@ -98,17 +98,17 @@ export class RepositoryClient {
   }
 
   /**
-   * Every tag of the repository (following `Link: rel="next"` pages), an empty set for a repository the registry
-   * does not know (404 NAME_UNKNOWN), or undefined when the registry will not list them.
+   * Every tag of the repository (following `Link: rel="next"` pages); no tags and `repositoryExists: false` for a
+   * repository the registry does not know (404 NAME_UNKNOWN); undefined when the registry will not list them.
    */
-  async listTags(): Promise<Set<string> | undefined> {
+  async listTags(): Promise<TagListing | undefined> {
     const tags = new Set<string>();
     let url: string | URL = `/v2/${this.repository}/tags/list?n=1000`;
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
       const res = await this.transport.send({ method: "GET", url, scopes: this.scopes });
       if (res.statusCode !== 200) {
         const error = await failure(res, `list tags of ${this.name}`);
-        return res.statusCode === 404 && error.codes.includes("NAME_UNKNOWN") ? tags : undefined;
+        return res.statusCode === 404 && error.codes.includes("NAME_UNKNOWN") ? { tags, repositoryExists: false } : undefined;
       }
       const body = await readLimited(res, MAX_MANIFEST_BYTES, `tag list of ${this.name}`);
       let parsed;
@@ -120,7 +120,7 @@ export class RepositoryClient {
       if (!parsed.success) return undefined;
       for (const tag of parsed.data.tags ?? []) tags.add(tag);
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "")?.[1];
-      if (!next) return tags;
+      if (!next) return { tags, repositoryExists: true };
       url = new URL(next, new URL(url, this.transport.baseUrl));
     }
     return undefined;
@@ -249,6 +249,12 @@ export class RepositoryClient {
   private blobRef(digest: string): string {
     return `${this.name}@${digest}`;
   }
+}
+
+export interface TagListing {
+  tags: Set<string>;
+  /** false when the registry answered NAME_UNKNOWN: the repository holds no tag and no blob. */
+  repositoryExists: boolean;
 }
 
 export interface UploadSession {

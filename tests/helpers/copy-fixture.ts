@@ -67,17 +67,20 @@ export async function verifyCopiedRelease(
 }
 
 /**
- * Requests in the registry's access log whose method (and, if given, status) match,
+ * Requests in the registry's access log whose method (and, if given, status and path) match,
  * e.g. countLoggedRequests(reg, /^(PUT|POST|PATCH)$/, /^20/) for accepted writes.
  */
-export function countLoggedRequests(reg: TestRegistry, method: RegExp, status: RegExp = /./): number {
+export function countLoggedRequests(reg: TestRegistry, method: RegExp, status: RegExp = /./, path: RegExp = /./): number {
   const log = readFileSync(reg.logFile, "utf8");
   let count = 0;
-  for (const m of log.matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) \/v2\/[^"]*" (\d{3})/g)) {
-    if (method.test(m[1]) && status.test(m[2])) count++;
+  for (const m of log.matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\/v2\/[^" ]*)[^"]*" (\d{3})/g)) {
+    if (method.test(m[1]) && status.test(m[3]) && path.test(m[2])) count++;
   }
   return count;
 }
+
+/** Blob paths (not uploads) in an access-log path. */
+export const BLOB_PATH = /\/blobs\/sha256:/;
 
 export const WRITES = /^(PUT|POST|PATCH|DELETE)$/;
 

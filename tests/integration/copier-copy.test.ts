@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { copyRelease, runCli, RESULT_LINE_PREFIX } from "../../copier";
 import {
-  acceptedBlobUploads, captureOutput, countLoggedRequests, lastLine, storedBlobBytes, verifyCopiedRelease, writeConfigDir, WRITES,
+  acceptedBlobUploads, BLOB_PATH, captureOutput, countLoggedRequests, lastLine, storedBlobBytes, verifyCopiedRelease, writeConfigDir, WRITES,
 } from "../helpers/copy-fixture";
 import { reportStatuses } from "../helpers/copy-report";
 import { skopeoManifestDigest } from "../helpers/skopeo";
@@ -55,6 +55,8 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     const uploads = acceptedBlobUploads(pair.target);
     expect(uploads.length).toBeGreaterThan(0);
     expect(uploads.length).toBe(new Set(uploads).size);
+    // the repository did not exist (NAME_UNKNOWN when listed): no blob can be there, so none was asked for
+    expect(countLoggedRequests(pair.target, /^HEAD$/, /./, BLOB_PATH)).toBe(0);
 
     const check = await verifyCopiedRelease(pair.target, "customer/deckhouse", targetImage, pair.release);
     expect(check.problems).toEqual([]);
@@ -80,6 +82,17 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     expect(statuses).toHaveLength(distinctImages());
     expect(new Set(statuses)).toEqual(new Set(["skipped"]));
     expect(countLoggedRequests(pair.target, WRITES)).toBe(writesBefore);
+  });
+
+  it("into the existing repository, under a new Deckhouse tag: asks for the blobs and uploads none", async () => {
+    const headsBefore = countLoggedRequests(pair.target, /^HEAD$/, /^200$/, BLOB_PATH);
+    const writesBefore = countLoggedRequests(pair.target, /^(POST|PATCH)$/);
+    const run = await captureOutput(() => runCli(["copy", "--config-dir", configDir("cli-3", "customer/deckhouse:another-tag")]));
+    expect(run.result).toBe(0);
+    // the module images are skipped by manifest; the Deckhouse image's new tag needs its blobs, which are all there
+    expect(countLoggedRequests(pair.target, /^HEAD$/, /^200$/, BLOB_PATH)).toBeGreaterThan(headsBefore);
+    expect(countLoggedRequests(pair.target, /^(POST|PATCH)$/)).toBe(writesBefore);
+    expect(await skopeoManifestDigest(pair.target, "customer/deckhouse:another-tag")).toEqual(pair.release.deckhouseDigest);
   });
 
   it("copies through the API into another repository and reports per-image results", async () => {
