@@ -203,6 +203,9 @@ export class Executor {
       let location: URL | undefined;
       const controller = new AbortController();
       let body: Readable | undefined;
+      // An error the source's stream raised itself, before the upload was torn down: then the upload fails only
+      // because its body did, and the source, not the target's PUT, is what the operator must be told about.
+      let sourceFailure: Error | undefined;
       try {
         if ((await this.mayHoldBlob(dst, attempt)) && (await dst.headBlob(blob.digest)) !== undefined) return 0;
         const mount = this.deps.sameRegistry && src.repository !== dst.repository ? { digest: blob.digest, from: src.repository } : undefined;
@@ -214,12 +217,16 @@ export class Executor {
           counted += n;
           progress.addBytes(n);
         });
+        body.once("error", (e: Error) => {
+          if (!verifier.destroyed) sourceFailure = e;
+        });
         // Errors on either side end both streams: the upload sees its body fail and is aborted.
         pipeline(body, verifier, () => undefined);
         if (chunkBytes) await dst.chunkedUpload(session, blob.digest, blob.size, verifier, chunkBytes, controller.signal);
         else await dst.putBlob(location, blob.digest, blob.size, verifier, controller.signal);
         return counted;
-      } catch (err) {
+      } catch (thrown) {
+        const err = sourceFailure && !findMismatch(thrown) ? sourceError(sourceFailure, `${src.name}@${blob.digest}`) : thrown;
         progress.addBytes(-counted);
         if (counted > 0) {
           started = Date.now();
@@ -295,6 +302,14 @@ export class Executor {
     );
     return missing;
   }
+}
+
+/** A source stream's failure named after the source blob; keeps the code, so a reset is still retried. */
+function sourceError(failure: Error, blobRef: string): Error {
+  const code = (failure as { code?: string }).code;
+  const wrapped = new Error(`GET blob ${blobRef}: ${[code, failure.message].filter(Boolean).join(" ")}`, { cause: failure });
+  (wrapped as { code?: string }).code = code;
+  return wrapped;
 }
 
 function findMismatch(err: unknown): DigestMismatchError | undefined {

@@ -81,6 +81,9 @@ describe("copier under injected faults", () => {
     expect(retries.length).toBeGreaterThanOrEqual(13);
     expect(retries.filter((l) => /HTTP 429.* in 1000 ms/.test(l))).toHaveLength(2);
     expect(retries.some((l) => /HTTP 503/.test(l)) && retries.some((l) => /HTTP 500/.test(l))).toBe(true);
+    // each side's reset is reported as that side's: the source's GET, the target's PUT
+    expect(retries.some((l) => /: GET blob [^ ]+@sha256:[0-9a-f]{64}: /.test(l))).toBe(true);
+    expect(retries.some((l) => /: PUT https:\/\/[^ ]+\/blobs\/uploads\//.test(l))).toBe(true);
   });
 
   it("bounds the retries of a blob that never comes through: its image fails, every other image copies", async () => {
@@ -93,6 +96,9 @@ describe("copier under injected faults", () => {
     expect(report.status).toBe("failed");
     const failed = report.images.filter((i) => i.status === "failed");
     expect(failed.map((i) => i.source)).toEqual([`${source.proxy.host}/${REPO}:${broken.value}`]);
+    // the reason names the source blob that kept breaking, not the target's upload that failed with it
+    expect(failed[0].reason).toContain(`GET blob ${source.proxy.host}/${REPO}@${broken.digest}`);
+    expect(logs.filter((l) => l.includes(`blob ${broken.digest}: GET blob ${source.proxy.host}/`)).length).toBeGreaterThanOrEqual(1);
     expect(report.totals.copied).toBe(release.references.length - 1);
     // bounded: at most maxAttempts downloads of that blob
     expect(rule.hits).toBeGreaterThanOrEqual(1);
