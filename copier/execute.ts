@@ -12,6 +12,7 @@ import { formatReference } from "./reference";
 import type { RepositoryClient, TagListing } from "./registry/client";
 import { RegistryError } from "./registry/errors";
 import { isConnectionError, isRetryableStatus, backoffDelay, mayRetry, sleep, type RetryPolicy } from "./transport/retry";
+import { connectionError } from "./transport/transport";
 
 /** `absent`: an optional (update) image the source does not have; not a failure. */
 export type ImageStatus = "copied" | "skipped" | "failed" | "missing" | "absent";
@@ -226,7 +227,7 @@ export class Executor {
         else await dst.putBlob(location, blob.digest, blob.size, verifier, controller.signal);
         return counted;
       } catch (thrown) {
-        const err = sourceFailure && !findMismatch(thrown) ? sourceError(sourceFailure, `${src.name}@${blob.digest}`) : thrown;
+        const err = sourceFailure && !findMismatch(thrown) ? connectionError(sourceFailure, `GET blob ${src.name}@${blob.digest}`) : thrown;
         progress.addBytes(-counted);
         if (counted > 0) {
           started = Date.now();
@@ -302,14 +303,6 @@ export class Executor {
     );
     return missing;
   }
-}
-
-/** A source stream's failure named after the source blob; keeps the code, so a reset is still retried. */
-function sourceError(failure: Error, blobRef: string): Error {
-  const code = (failure as { code?: string }).code;
-  const wrapped = new Error(`GET blob ${blobRef}: ${[code, failure.message].filter(Boolean).join(" ")}`, { cause: failure });
-  (wrapped as { code?: string }).code = code;
-  return wrapped;
 }
 
 function findMismatch(err: unknown): DigestMismatchError | undefined {

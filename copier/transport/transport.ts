@@ -217,7 +217,7 @@ export class RegistryTransport {
       } catch (err) {
         // Errors of our own (e.g. a digest mismatch raised by the body stream) pass through unchanged.
         if (typeof (err as { code?: unknown }).code !== "string" && !isConnectionError(err)) throw err;
-        throw connectionError(err, opts.method, url);
+        throw connectionError(err, `${opts.method} ${url.origin}${url.pathname}`);
       }
       const location = res.headers.location;
       const isRedirect = res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304;
@@ -247,10 +247,11 @@ export class RegistryTransport {
   }
 }
 
-function connectionError(err: unknown, method: string, url: URL): Error {
+/** A network failure named after what failed (`GET https://host/v2/...`); keeps the code, so it is still retried. */
+export function connectionError(err: unknown, what: string): Error {
   const e = err as Error & { code?: string; cause?: Error & { code?: string } };
   const detail = [e.code ?? e.cause?.code, e.cause?.message ?? e.message].filter(Boolean).join(" ");
-  const wrapped = new ConnectionError(`${method} ${url.origin}${url.pathname}: ${detail}`, { cause: err });
+  const wrapped = new ConnectionError(`${what}: ${detail}`, { cause: err });
   (wrapped as { code?: string }).code = e.code ?? e.cause?.code;
   return wrapped;
 }
