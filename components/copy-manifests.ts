@@ -1,6 +1,7 @@
 // The Kubernetes objects of one copy run, built with typed code: the Secret the copier reads at /config, the
 // ConfigMap carrying the bundled copier, and the hardened Job `copy-images` (names and labels as Deckhouse had them).
 import type { V1ConfigMap, V1Container, V1EnvVar, V1Job, V1Secret, V1SecurityContext } from "@kubernetes/client-node";
+import { isProxyVariable } from "./proxy-env";
 import type { RepoConfigJson } from "./registry-credentials";
 
 export const NAMESPACE = "d8-system";
@@ -73,7 +74,7 @@ export function describeCopyRun(manifests: CopyRunManifests, timeoutMinutes: num
   const copier = pod?.containers[0];
   const init = pod?.initContainers?.[0];
   const bundle = manifests.configMap?.data?.[BUNDLE_KEY];
-  const proxyNames = (copier?.env ?? []).map((e) => e.name).filter((name) => /^(https?|no)_proxy$/i.test(name));
+  const proxyNames = (copier?.env ?? []).map((e) => e.name).filter(isProxyVariable);
   return {
     namespace: manifests.job.metadata?.namespace ?? NAMESPACE,
     jobName: manifests.job.metadata?.name ?? JOB_NAME,

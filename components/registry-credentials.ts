@@ -40,10 +40,15 @@ function stripScheme(address: string): string {
   return address.replace(/^https?:\/\//, "").replace(/\/+$/, "");
 }
 
-/** The deckhouse container's image in the Deployment (the one named `deckhouse`, else the first). */
+/** The deckhouse container of the Deployment's spec: the one named `deckhouse`, else the first. */
+export function deckhouseContainerOf<C extends { name?: string }>(spec: { template?: { spec?: { containers?: C[] } } } | undefined): C | undefined {
+  const containers = spec?.template?.spec?.containers ?? [];
+  return containers.find((c) => c.name === "deckhouse") ?? containers[0];
+}
+
+/** The deckhouse container's image in the Deployment. */
 export function deckhouseImageOf(deployment: { spec?: { template?: { spec?: { containers?: Array<{ name?: string; image?: string }> } } } }): string {
-  const containers = deployment.spec?.template?.spec?.containers ?? [];
-  const container = containers.find((c) => c.name === "deckhouse") ?? containers[0];
+  const container = deckhouseContainerOf(deployment.spec);
   if (!container?.image) throw new ClusterStateError("d8-system/deckhouse: the Deployment has no deckhouse container image");
   try {
     parseImageReference(container.image);
