@@ -1,13 +1,13 @@
 // Failures a real registry cannot be made to show on demand: a token service answering 503 or resetting, a slow
 // link reset late in a long blob, a wrong password answered with 403, ECR's early accept of the last PATCH and
-// Harbor's 401 on a mount. A small in-memory registry on 127.0.0.1 (node:http) plays the registry.
+// Harbor's 401 on a mount. A small in-memory registry on 127.0.0.1 (the suite's HTTP stub) plays the registry.
 import { createHash, randomBytes } from "node:crypto";
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { copyRelease, type CopyReleaseOptions } from "../../copier/copy";
 import { AuthError } from "../../copier/transport/auth";
 import { RegistryTransport } from "../../copier/transport/transport";
+import { serveStub } from "../helpers/http-stub";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -28,7 +28,7 @@ async function startFake(hook?: Hook): Promise<Fake> {
   const fake: Fake = { host: "", blobs: new Map(), manifests: new Map(), seen: [], hook, close: async () => undefined };
   const uploads = new Map<string, Buffer>();
   let nextUpload = 0;
-  const server = http.createServer((req, res) => {
+  const stub = await serveStub((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("error", () => undefined);
@@ -81,13 +81,8 @@ async function startFake(hook?: Hook): Promise<Fake> {
       res.writeHead(404).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  fake.host = stub.host;
+  fake.close = stub.close;
   return fake;
 }
 
