@@ -4,10 +4,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadCopierBundle } from "../../components/copier-bundle";
-import { buildCopyRunManifests } from "../../components/copy-manifests";
-import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy-run-provider";
-import { sourceRepoConfig } from "../../components/registry-credentials";
+import { loadCopierBundle } from "../../components/copy/copier-bundle";
+import { buildCopyRunManifests } from "../../components/copy/manifests";
+import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy/run-provider";
+import { sourceRepoConfig } from "../../components/copy/registry-credentials";
 import { removeDir, tempDir, verifyCopiedRelease } from "../helpers/copy-fixture";
 import { seedRelease, type SeededRelease } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";

@@ -1,9 +1,9 @@
 // The CopyRun dynamic provider's methods against the loopback Kubernetes API test server (TLS, bearer token).
 // The test plays the job controller and the kubelet: on a Job's creation it adds the Pod, writes its log and
 // finally sets the Job's Complete/Failed condition, as a real cluster would.
-import { buildCopyRunManifests } from "../../components/copy-manifests";
-import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunInputs, type CopyRunOutputs } from "../../components/copy-run-provider";
-import { waitForJob } from "../../components/job-waiter";
+import { buildCopyRunManifests } from "../../components/copy/manifests";
+import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunInputs, type CopyRunOutputs } from "../../components/copy/run-provider";
+import { waitForJob } from "../../components/copy/job-waiter";
 import { connectKube } from "../../components/kube";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import { serializeAndRevive } from "../helpers/serialized-provider";

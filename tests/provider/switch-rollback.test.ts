@@ -4,9 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { serializeAndRevive } from "../helpers/serialized-provider";
-import { snapshotProvider, type SnapshotInputs } from "../../components/switch-snapshot-provider";
-import { captureImages, captureSecret } from "../../components/switch-rollback";
-import { registrySecretValues, encodeBase64, dockerConfigJson } from "../../components/switch-registry-secret";
+import { snapshotProvider, type SnapshotInputs } from "../../components/switch/snapshot-provider";
+import { captureImages, captureSecret } from "../../components/switch/rollback";
+import { registrySecretValues, encodeBase64, dockerConfigJson } from "../../components/switch/registry-secret";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const NEW = "registry.example.com/client/deckhouse";

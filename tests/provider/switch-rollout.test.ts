@@ -5,8 +5,8 @@ import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../help
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { serializeAndRevive } from "../helpers/serialized-provider";
 import { connectKube } from "../../components/kube";
-import { waitForRollout } from "../../components/switch-kube";
-import { rolloutProvider } from "../../components/switch-rollout-provider";
+import { waitForRollout } from "../../components/switch/cluster";
+import { rolloutProvider } from "../../components/switch/rollout-provider";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const TARGET = "registry.example.com/client/deckhouse:rock-solid-1.46";

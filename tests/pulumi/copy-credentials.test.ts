@@ -1,5 +1,5 @@
 // Source credentials from `d8-system/deckhouse-registry` and the Deckhouse image from the Deployment.
-import { ClusterStateError, credentialsFromAuthEntry, deckhouseImageOf, sourceRepoConfig } from "../../components/registry-credentials";
+import { ClusterStateError, credentialsFromAuthEntry, deckhouseImageOf, sourceRepoConfig } from "../../components/copy/registry-credentials";
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const dockerConfig = (auths: unknown) => ({ ".dockerconfigjson": b64(JSON.stringify({ auths })) });

@@ -1,8 +1,8 @@
 // The copy stack under Pulumi's SDK mocks: what is declared for a given config (Secret keys and JSON contents,
 // Job and pod spec, hardening, ConfigMap), in preview mode too, and that every credential stays a Pulumi secret.
 import * as pulumi from "@pulumi/pulumi";
-import { CopyStage } from "../../components/copy-stage";
-import { requireVerifiedCopy } from "../../components/switch-copy-check";
+import { CopyStage } from "../../components/copy/stage";
+import { requireVerifiedCopy } from "../../components/switch/copy-check";
 import { parseStackConfig, type CopyStageConfig } from "../../stack-config";
 
 const TARGET_PASSWORD = 'tgt-Pa:ss"word';

@@ -1,7 +1,7 @@
 // The existence check against a real registry (TLS + bearer-token auth, as Deckhouse requires): the copier's
 // client answers, one missing image blocks the switch before any patch and is named.
 import * as pulumi from "@pulumi/pulumi";
-import { requireImagesExist } from "../../components/switch-preflight";
+import { requireImagesExist } from "../../components/switch/preflight";
 import { pushImage } from "../helpers/images";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import type { SwitchStageConfig } from "../../stack-config";
@@ -74,7 +74,7 @@ describe("the switch stage with the copier's real checker", () => {
 
   async function preview(name: string): Promise<Error | undefined> {
     setMocks();
-    const { SwitchStage } = await import("../../components/switch-stage");
+    const { SwitchStage } = await import("../../components/switch/stage");
     const config: SwitchStageConfig = {
       stage: "switch",
       targetImage: `${reg.host}/${REPO}:rock-solid-1.46`,

@@ -100,7 +100,7 @@ let counter = 0;
 async function runStage(cfg: SwitchStageConfig, preview = false) {
   setMocks(preview);
   // Required after setMocks so the component binds to this mock runtime.
-  const { SwitchStage } = await import("../../components/switch-stage");
+  const { SwitchStage } = await import("../../components/switch/stage");
   const stage = new SwitchStage(`switch${++counter}`, cfg, { transformations: [recordOptions] }, { checkImages: checker, kube: { kubeconfig: "apiVersion: v1\nkind: Config\n" } });
   const refusal = stage.gatePassed.then(() => undefined, (err: Error) => err);
   const outputs = await (pulumi.output(stage.outputs) as any).promise();

@@ -1,4 +1,4 @@
-import { requireVerifiedCopy, SwitchRefusedError } from "../../components/switch-copy-check";
+import { requireVerifiedCopy, SwitchRefusedError } from "../../components/switch/copy-check";
 
 const TARGET = "registry.example.com/client/deckhouse:rs";
 const good = { status: "succeeded", targetImage: TARGET, verified: true, images: 3, copied: 3, skipped: 0, bytes: 10, durationMs: 5, runId: "1" };

@@ -1,4 +1,4 @@
-import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repointImage, repositoryFromSecret } from "../../components/switch-images";
+import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repointImage, repositoryFromSecret } from "../../components/switch/images";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const OLD_REPO = { registry: "registry.deckhouse.io", repository: "deckhouse/ee" };

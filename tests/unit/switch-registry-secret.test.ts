@@ -1,4 +1,4 @@
-import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges } from "../../components/switch-registry-secret";
+import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges } from "../../components/switch/registry-secret";
 
 const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
 

@@ -1,4 +1,4 @@
-import { captureRollback, deploymentRestorePatch, secretRestorePatch } from "../../components/switch-rollback";
+import { captureRollback, deploymentRestorePatch, secretRestorePatch } from "../../components/switch/rollback";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const images = {

@@ -1,4 +1,4 @@
-import { podsFailingToPull, podsOnOldRegistry, rolloutState } from "../../components/switch-rollout";
+import { podsFailingToPull, podsOnOldRegistry, rolloutState } from "../../components/switch/rollout";
 
 const deployment = (status: Record<string, unknown>, image = "new.example.com/d:rs") => ({
   metadata: { generation: 3 },

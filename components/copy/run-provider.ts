@@ -3,10 +3,10 @@
 // historical fact, so `pulumi refresh` never starts a second copy); delete() removes whatever is left.
 // It is closure-serialized by Pulumi: npm packages are required inside functions, credentials arrive only as inputs.
 import type * as pulumi from "@pulumi/pulumi";
-import { formatBytes, parseResultLine, type ResultSummary } from "../copier";
-import { CONFIG_MAP_NAME, JOB_NAME, SECRET_NAME, withActiveDeadline, type CopyRunManifests, type CopyRunPlan } from "./copy-manifests";
+import { formatBytes, parseResultLine, type ResultSummary } from "../../copier";
+import { CONFIG_MAP_NAME, JOB_NAME, SECRET_NAME, withActiveDeadline, type CopyRunManifests, type CopyRunPlan } from "./manifests";
 import { jobPods, waitForJob } from "./job-waiter";
-import { apiPath, connectKube, kubeAccessFromConfig, type KubeAccess, type KubeClient } from "./kube";
+import { apiPath, connectKube, kubeAccessFromConfig, type KubeAccess, type KubeClient } from "../kube";
 
 export const SUCCESS_MESSAGE = "Image copier ran successfully. Cleanup";
 export const FAILURE_MESSAGE = "Image copier was failed. See logs into image copier job pod for additional information";

@@ -2,13 +2,13 @@
 // Secret, ConfigMap and Job, and hands them (as one Pulumi secret) to the CopyRun resource that runs and waits.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { CopyStageConfig } from "../stack-config";
+import type { CopyStageConfig } from "../../stack-config";
 import { loadCopierBundle } from "./copier-bundle";
-import { buildCopyRunManifests, describeCopyRun, NAMESPACE } from "./copy-manifests";
-import { CopyRun } from "./copy-run";
+import { buildCopyRunManifests, describeCopyRun, NAMESPACE } from "./manifests";
+import { CopyRun } from "./run";
 import { readImagesFile } from "./images-file";
 import { deckhouseProxyEnv } from "./proxy-env";
-import type { KubeAccess } from "./kube";
+import type { KubeAccess } from "../kube";
 import { deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
 
 export interface CopyStageOptions extends pulumi.ComponentResourceOptions {

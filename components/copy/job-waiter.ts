@@ -1,7 +1,7 @@
 // Waits for a batch/v1 Job to finish: watches it (re-watching when the stream drops) and, meanwhile, relays the
 // copier's lines from its pod's log. Real clusters and the loopback test server are reached the same way.
 import type { z as Zod } from "zod";
-import { apiPath, type KubeClient } from "./kube";
+import { apiPath, type KubeClient } from "../kube";
 
 export interface JobWaitOptions {
   namespace: string;

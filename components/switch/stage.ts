@@ -3,17 +3,17 @@
 // Deployment patch -> rollout wait and old-registry pod listing. Destroying the stack restores the snapshot.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { formatReference, formatRepository, parseTaggedReference, proxySettingsFromEnv } from "../copier";
-import type { SwitchStageConfig } from "../stack-config";
-import type { KubeAccess } from "./kube";
-import { requireVerifiedCopy, type CopyOutcome } from "./switch-copy-check";
-import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repositoryFromSecret, type ImageChange } from "./switch-images";
-import { requireImagesExist, type ImageChecker } from "./switch-preflight";
-import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges, type KeyChange } from "./switch-registry-secret";
-import { captureImages, captureSecret, DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./switch-rollback";
-import { FOLLOW_UP_STEPS } from "./switch-rollout";
-import { DeckhouseRollout } from "./switch-rollout-provider";
-import { SwitchSnapshot } from "./switch-snapshot-provider";
+import { formatReference, formatRepository, parseTaggedReference, proxySettingsFromEnv } from "../../copier";
+import type { SwitchStageConfig } from "../../stack-config";
+import type { KubeAccess } from "../kube";
+import { requireVerifiedCopy, type CopyOutcome } from "./copy-check";
+import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repositoryFromSecret, type ImageChange } from "./images";
+import { requireImagesExist, type ImageChecker } from "./preflight";
+import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges, type KeyChange } from "./registry-secret";
+import { captureImages, captureSecret, DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
+import { FOLLOW_UP_STEPS } from "./rollout";
+import { DeckhouseRollout } from "./rollout-provider";
+import { SwitchSnapshot } from "./snapshot-provider";
 
 /** Field manager of the switch's Server-Side Apply patches (visible in the objects' managedFields). */
 export const SWITCH_FIELD_MANAGER = "images-copier-switch";

@@ -3,9 +3,9 @@
 // The Patch resources are retainOnDelete, so their own delete never relinquishes fields: the Secret keeps
 // `.dockerconfigjson` and every container keeps an image at every moment of a rollback.
 import * as pulumi from "@pulumi/pulumi";
-import { connectKube, type KubeAccess } from "./kube";
-import { restoreRollback } from "./switch-kube";
-import type { RollbackState } from "./switch-rollback";
+import { connectKube, type KubeAccess } from "../kube";
+import { restoreRollback } from "./cluster";
+import type { RollbackState } from "./rollback";
 
 export interface SnapshotInputs {
   kube: KubeAccess;

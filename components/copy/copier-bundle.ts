@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 export const CONFIG_MAP_LIMIT_BYTES = 1_000_000;
 
 /** `IMAGES_COPIER_BUNDLE` may point at another build of the bundle (e.g. one made outside this checkout). */
-export function loadCopierBundle(root = resolve(__dirname, ".."), override = process.env.IMAGES_COPIER_BUNDLE): string {
+export function loadCopierBundle(root = resolve(__dirname, "..", ".."), override = process.env.IMAGES_COPIER_BUNDLE): string {
   const file = override || join(root, "dist", "images-copier.cjs");
   if (!existsSync(file)) {
     if (override) throw new Error(`IMAGES_COPIER_BUNDLE=${override} does not exist`);

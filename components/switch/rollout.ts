@@ -1,5 +1,5 @@
 // Reading a Deployment's rollout state and the pods still running images from the old registry.
-import { parseImageReference } from "../copier";
+import { parseImageReference } from "../../copier";
 
 interface Condition {
   type?: string;

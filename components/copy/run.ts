@@ -1,8 +1,8 @@
 // `images-copier:index:CopyRun`: one copy run in the cluster, owned by the dynamic provider in copy-run-provider.ts.
 import * as pulumi from "@pulumi/pulumi";
-import type { CopyRunManifests, CopyRunPlan } from "./copy-manifests";
-import { makeCopyRunProvider, type CopySummary } from "./copy-run-provider";
-import type { KubeAccess } from "./kube";
+import type { CopyRunManifests, CopyRunPlan } from "./manifests";
+import { makeCopyRunProvider, type CopySummary } from "./run-provider";
+import type { KubeAccess } from "../kube";
 
 export interface CopyRunArgs {
   namespace: pulumi.Input<string>;

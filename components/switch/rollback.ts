@@ -1,6 +1,6 @@
 // What a rollback puts back: the images and the Secret values captured at switch time, and the patches that
 // restore them. A restore never removes `.dockerconfigjson` and never leaves a container without an image.
-import type { ContainerImage, PodTemplateImages } from "./switch-images";
+import type { ContainerImage, PodTemplateImages } from "./images";
 
 export interface RollbackState {
   deployment: { namespace: string; name: string; containers: ContainerImage[]; initContainers: ContainerImage[] };

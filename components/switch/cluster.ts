@@ -1,8 +1,8 @@
 // The switch stage's work against the Kubernetes API: waiting for the Deckhouse rollout, listing pods still on
 // the old registry, and putting the captured values back on rollback.
-import { apiPath, type KubeApiError, type KubeClient } from "./kube";
-import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./switch-rollback";
-import { podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./switch-rollout";
+import { apiPath, type KubeApiError, type KubeClient } from "../kube";
+import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./rollback";
+import { podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./rollout";
 
 export interface RolloutWaitOptions {
   namespace: string;

@@ -1,5 +1,5 @@
 // The new contents of `d8-system/deckhouse-registry`, in the shape Deckhouse reads (see deckhouse-facts.md).
-import { parseTaggedReference } from "../copier";
+import { parseTaggedReference } from "../../copier";
 
 export const REGISTRY_SECRET_KEYS = [".dockerconfigjson", "address", "path", "scheme", "ca", "imagesRegistry"] as const;
 export type RegistrySecretKey = (typeof REGISTRY_SECRET_KEYS)[number];

@@ -2,7 +2,7 @@
 // each tag or digest, the way Deckhouse's own `change-registry` helper does: only images under the old repository
 // move; any other image (a third-party sidecar) is left as it is. The `deckhouse` container gets the target image.
 import { z } from "zod";
-import { formatReference, moduleRepository, parseImageReference, parseTaggedReference, type ImageReference, type RepositoryName } from "../copier";
+import { formatReference, moduleRepository, parseImageReference, parseTaggedReference, type ImageReference, type RepositoryName } from "../../copier";
 
 export const DECKHOUSE_CONTAINER = "deckhouse";
 

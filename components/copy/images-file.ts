@@ -1,7 +1,7 @@
 // An image list given by file (`imagesFile`), checked with the copier's own parser, so a list the copier would
 // refuse fails here, at preview, before anything is created in the cluster.
 import { readFileSync } from "node:fs";
-import { parseImagesList, type ImagesList } from "../copier";
+import { parseImagesList, type ImagesList } from "../../copier";
 
 export function readImagesFile(path: string): ImagesList {
   const what = `images-copier:imagesFile: ${path}`;

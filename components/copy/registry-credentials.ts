@@ -1,7 +1,7 @@
 // The cluster's current registry access, from `d8-system/deckhouse-registry` and the `deckhouse` Deployment:
 // the source repository config (`d8-repo.json`) the copier reads. Validated with zod; nothing is logged.
 import { z } from "zod";
-import { decodeAuth, InvalidReferenceError, parseImageReference } from "../copier";
+import { decodeAuth, InvalidReferenceError, parseImageReference } from "../../copier";
 
 export interface RepoConfigJson {
   username?: string;

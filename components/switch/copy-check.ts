@@ -1,6 +1,6 @@
 // The gate before a switch: the copy stack must report a successful, verified copy to the same target image.
 import { z } from "zod";
-import { formatReference, parseImageReference } from "../copier";
+import { formatReference, parseImageReference } from "../../copier";
 
 /** The `copy` output the switch stage requires from the copy stack (other fields are shown, not required). */
 export const copyOutcomeSchema = z.object({

@@ -1,9 +1,9 @@
 // A dynamic resource that waits for the Deckhouse rollout after the Patch resources and then lists the pods
 // still running images from the old registry (the operator's follow-up list).
 import * as pulumi from "@pulumi/pulumi";
-import { connectKube, type KubeAccess } from "./kube";
-import { listOldRegistryPods, waitForRollout } from "./switch-kube";
-import type { OldRegistryPod } from "./switch-rollout";
+import { connectKube, type KubeAccess } from "../kube";
+import { listOldRegistryPods, waitForRollout } from "./cluster";
+import type { OldRegistryPod } from "./rollout";
 
 export interface RolloutInputs {
   kube: KubeAccess;

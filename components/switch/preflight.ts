@@ -1,5 +1,5 @@
 // Before anything changes: every new image reference must already exist in the target registry.
-import { checkImagesExist, type ExistenceResult } from "../copier";
+import { checkImagesExist, type ExistenceResult } from "../../copier";
 
 export interface RegistryAccess {
   username?: string;
