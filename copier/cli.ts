@@ -167,6 +167,9 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       target: report.target,
       ...(report.dryRun ? { missing: t.missing } : {}),
       ...(failed ? { error: redact(report.error ?? reportError ?? "failed") } : {}),
+      source: report.source,
+      ...(report.sourceDigest ? { sourceDigest: report.sourceDigest } : {}),
+      imagesDigest: report.imagesDigest,
     }),
   );
   return failed ? 1 : 0;

@@ -36,6 +36,16 @@ export function distinctImageValues(images: ImagesList): string[] {
   return [...seen];
 }
 
+/**
+ * A digest naming the set of images a list asks for: sha256 over its distinct values, sorted, one per line.
+ * Key names and order do not count, so the same release's list always gives the same digest.
+ */
+export function imagesListDigest(images: ImagesList): string {
+  const { createHash } = require("node:crypto") as typeof import("node:crypto");
+  const lines = distinctImageValues(images).sort().map((v) => `${v}\n`).join("");
+  return `sha256:${createHash("sha256").update(lines).digest("hex")}`;
+}
+
 /** Validates a repo JSON object; `what` names it in errors (e.g. the file name). */
 export function parseRepoConfig(value: unknown, what: string): RepoConfig {
   const parsed = repoConfigSchema.safeParse(value);

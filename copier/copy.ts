@@ -2,7 +2,7 @@
 // credentials first, so bad input fails once and clearly), copies every image through one bounded pool and
 // returns a report of every image.
 
-import type { ImagesList, RepoConfig } from "./config";
+import { imagesListDigest, type ImagesList, type RepoConfig } from "./config";
 import { Executor, type ImageResult } from "./execute";
 import { planRelease, planUpdateImages } from "./plan";
 import { Pool } from "./pool";
@@ -49,6 +49,10 @@ export interface CopyReport {
   totals: { images: number; copied: number; skipped: number; failed: number; missing: number; absent: number; bytes: number };
   /** The first failure, one line (absent on success). */
   error?: string;
+  /** The manifest digest the source Deckhouse image resolved to during this run (absent when it was not read). */
+  sourceDigest?: string;
+  /** imagesListDigest of the list this run copied. */
+  imagesDigest: string;
   images: ImageResult[];
 }
 
@@ -127,6 +131,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   const finishedAt = new Date();
   const count = (status: ImageResult["status"]) => results.filter((r) => r.status === status).length;
   const failedCount = error && results.length === 0 ? jobs.length : count("failed");
+  const deckhouseResult = results[jobs.indexOf(deckhouseJob)];
   return {
     status: error ? "failed" : "succeeded",
     dryRun: options.dryRun ?? false,
@@ -145,6 +150,8 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
       bytes: results.reduce((sum, r) => sum + r.bytes, 0),
     },
     ...(error ? { error: redact(error) } : {}),
+    ...(deckhouseResult?.digest ? { sourceDigest: deckhouseResult.digest } : {}),
+    imagesDigest: imagesListDigest(options.images),
     images: results,
   };
 }

@@ -7,6 +7,7 @@ export {
   type RepoConfig,
   type ImagesList,
   distinctImageValues,
+  imagesListDigest,
   loadConfigDir,
   parseRepoConfig,
   parseImagesList,

@@ -24,6 +24,11 @@ export function resultSummarySchema() {
     missing: z.number().int().nonnegative().optional(),
     /** On failure: the first reason, one line. */
     error: z.string().optional(),
+    /** The Deckhouse image as given (the source of the renamed tag) and the manifest digest it resolved to. */
+    source: z.string().optional(),
+    sourceDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/).optional(),
+    /** imagesListDigest of the list this run copied. */
+    imagesDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/).optional(),
   });
 }
 

@@ -2,7 +2,7 @@
 // entry (as the Job runs it) and through the API, checked image by image with skopeo.
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { copyRelease, runCli, RESULT_LINE_PREFIX } from "../../copier";
+import { copyRelease, imagesListDigest, runCli, RESULT_LINE_PREFIX } from "../../copier";
 import {
   acceptedBlobUploads, BLOB_PATH, captureOutput, countLoggedRequests, lastLine, storedBlobBytes, verifyCopiedRelease, writeConfigDir, WRITES,
 } from "../helpers/copy-fixture";
@@ -50,6 +50,11 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     const summary = JSON.parse(result.slice(RESULT_LINE_PREFIX.length));
     expect(summary).toMatchObject({ status: "succeeded", images: distinctImages(), copied: distinctImages(), skipped: 0, failed: 0 });
     expect(summary.bytes).toBeGreaterThan(0);
+    // what was copied, for the switch stack: the Deckhouse image as given, its digest as the source resolved it
+    // (read back with skopeo, an independent client) and the digest of the list's distinct values
+    expect(summary.source).toBe(pair.release.deckhouseImage);
+    expect(summary.sourceDigest).toBe(await skopeoManifestDigest(pair.source, pair.release.deckhouseImage));
+    expect(summary.imagesDigest).toBe(imagesListDigest(pair.release.images));
     // A fresh target: bytes moved cannot exceed what it now stores (shared layers move once).
     expect(summary.bytes).toBeLessThanOrEqual(storedBlobBytes(pair.target));
     const uploads = acceptedBlobUploads(pair.target);

@@ -1,6 +1,6 @@
 import { formatResultLine, parseResultLine, RESULT_LINE_PREFIX } from "../../copier/result-line";
 import { formatBytes, formatProgress } from "../../copier/progress";
-import { PROGRESS_LINE_PREFIX } from "../../copier";
+import { imagesListDigest, PROGRESS_LINE_PREFIX } from "../../copier";
 import { Pool } from "../../copier/pool";
 
 describe("result and progress lines", () => {
@@ -18,6 +18,21 @@ describe("result and progress lines", () => {
   it("ignores a result line that does not carry the whole summary", () => {
     expect(parseResultLine(`${RESULT_LINE_PREFIX}{"status":"succeeded"}\n`)).toBeUndefined();
     expect(parseResultLine(`${PROGRESS_LINE_PREFIX}images 1/3\n`)).toBeUndefined();
+  });
+
+  it("carries what was copied: the source image, its digest and the list's digest", () => {
+    const digest = `sha256:${"a".repeat(64)}`;
+    const line = formatResultLine({ ...summary, source: "r/d8:v1", sourceDigest: digest, imagesDigest: digest });
+    expect(parseResultLine(line)).toMatchObject({ source: "r/d8:v1", sourceDigest: digest, imagesDigest: digest });
+    // a malformed digest makes the whole line unusable rather than half-trusted
+    expect(parseResultLine(formatResultLine({ ...summary, sourceDigest: "sha256:nothex" }))).toBeUndefined();
+  });
+
+  it("names a list by its distinct values: key names and order do not change the digest, a value does", () => {
+    const a = imagesListDigest({ common: { x: "v1", y: "v2" }, other: { z: "v1" } });
+    expect(a).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(imagesListDigest({ zeta: { q: "v2" }, alpha: { p: "v1" } })).toBe(a);
+    expect(imagesListDigest({ common: { x: "v1", y: "v3" } })).not.toBe(a);
   });
 
   it("prints sizes in binary units", () => {
