@@ -1,0 +1,35 @@
+// The contract between the two stacks: the copy stack exports it as its `copy` output, the switch stack reads it
+// through a StackReference and switches only to the release it describes.
+import { z } from "zod";
+
+const digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be sha256:<64 hex>");
+
+/** What a copy run copied and how it ended. Fields marked "since the switch-safety change" are absent from older copy stacks. */
+export const copyRecordSchema = z.object({
+  status: z.enum(["succeeded", "failed", "timeout"]),
+  /** The copier exits 0 only when every image is in the target and its digest verified. */
+  verified: z.boolean(),
+  /** The target image with its tag (the Deckhouse image's new reference). */
+  targetImage: z.string().min(1),
+  runId: z.string().optional(),
+  /** The deckhouse container's image exactly as it was in the Deployment when the copy ran. */
+  sourceImage: z.string().min(1).optional(),
+  /** The manifest digest `sourceImage` resolved to in the source registry during the copy. */
+  sourceDigest: digest.optional(),
+  /** `host/path` the module images came from (a trailing `/dev` stripped). */
+  sourceRepository: z.string().min(1).optional(),
+  /** imagesListDigest of the image list that was copied. */
+  imagesDigest: digest.optional(),
+  /** Whether the release-channel and install images were copied too (`copyUpdateImages`). */
+  updateImages: z.boolean().optional(),
+  images: z.number().int().nonnegative().optional(),
+  copied: z.number().int().nonnegative().optional(),
+  skipped: z.number().int().nonnegative().optional(),
+  bytes: z.number().nonnegative().optional(),
+  durationMs: z.number().nonnegative().optional(),
+});
+
+export type CopyRecord = z.infer<typeof copyRecordSchema>;
+
+/** The fields the switch needs to tie itself to the copied release; a record without them is from an older copy stack. */
+export const RELEASE_FIELDS = ["sourceImage", "sourceDigest", "sourceRepository", "imagesDigest"] as const;
