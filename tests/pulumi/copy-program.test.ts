@@ -11,6 +11,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const declared: Array<{ type: string; inputs: any; id?: string }> = [];
+// Resolves when the CopyRun's registration reaches the mock monitor (it is registered after the reads resolve).
+let copyRunRegistered!: (registration: { type: string; inputs: any }) => void;
+const copyRun = new Promise<{ type: string; inputs: any }>((resolve) => (copyRunRegistered = resolve));
 
 test("index.ts validates the config once and declares the copy stage; the password stays secret", async () => {
   const bundle = join(dir, "images-copier.cjs");
@@ -35,6 +38,7 @@ test("index.ts validates the config once and declares the copy stage; the passwo
     {
       newResource(args) {
         declared.push({ type: args.type, inputs: args.inputs, id: args.id });
+        if (args.type === "pulumi-nodejs:dynamic:CopyRun") copyRunRegistered({ type: args.type, inputs: args.inputs });
         if (args.type === "kubernetes:core/v1:Secret") {
           return { id: args.id!, state: { data: { ".dockerconfigjson": b64(JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64("license-token:k") } } })) } } };
         }
@@ -52,17 +56,16 @@ test("index.ts validates the config once and declares the copy stage; the passwo
   const sourceImage = await new Promise((resolve) => pulumi.output(outputs.sourceImage).apply(resolve));
   expect(sourceImage).toBe("registry.deckhouse.io/deckhouse/ee:v1.46.3");
   expect(await new Promise((resolve) => pulumi.output(outputs.targetImage).apply(resolve))).toBe("registry.customer.example/deckhouse/ee:rock-solid-1.46");
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-  expect(run?.inputs.runId).toBe("7");
+  const run = await copyRun;
+  expect(run.inputs.runId).toBe("7");
   // what the engine receives: the manifests wrapped as a secret (the SDK's secret signature), never plain
-  const wrapped = run?.inputs.manifests;
+  const wrapped = run.inputs.manifests;
   expect(wrapped[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
   const manifests = wrapped.value;
   expect(manifests.job.spec.template.spec.containers[0].command).toEqual(expect.arrayContaining(["--concurrency", "3"]));
   expect(JSON.parse(Buffer.from(manifests.secret.data["dest-repo.json"], "base64").toString())).toMatchObject({ password: "s3cr3t-value", image: "registry.customer.example/deckhouse/ee:rock-solid-1.46" });
   expect(manifests.configMap.data["images-copier.cjs"]).toBe("/* test bundle */\n");
-  expect(run?.inputs.__provider).not.toContain("s3cr3t-value");
+  expect(run.inputs.__provider).not.toContain("s3cr3t-value");
   delete process.env.IMAGES_COPIER_BUNDLE;
 });
 
