@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, UNKNOWN, type RunResult } from "../helpers/pulumi-engine";
+import { asStackReference, findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, resourceOf, stepOf, UNKNOWN, type RunResult } from "../helpers/pulumi-engine";
 
 const PROGRAM = join(__dirname, "..", "fixtures", "harness-program");
 const TOKEN = "widget-token-0123456789";
@@ -23,7 +23,7 @@ const widgetFiles = () => readdirSync(world).sort();
 const widgetFile = (id: string) => JSON.parse(readFileSync(join(world, `${id}.json`), "utf8")) as Record<string, unknown>;
 const hostLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
 const plan = (r: RunResult) => r.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}`);
-const widgetState = (r: RunResult) => r.state.resources.find((res) => res.urn.endsWith("::widget"))!;
+const widgetState = (r: RunResult) => resourceOf(r.state, "widget")!;
 
 test("a dynamic resource through preview, up, up again, update, delete, replace, refresh and destroy", async () => {
   const engine = engineFor({ spare: "true" });
@@ -52,6 +52,8 @@ test("a dynamic resource through preview, up, up again, update, delete, replace,
   expect(isSecret(up.outputs.token)).toBe(true);
   expect(created.outputs.__provider).toEqual(created.inputs.__provider);
   expect(findPlaintextSecrets(up, [TOKEN])).toEqual([]);
+  // what another stack's StackReference would see: plain values, the secret one named
+  expect(asStackReference(up)).toEqual({ outputs: { ...plainOutputs(up), token: TOKEN }, secretOutputNames: ["token"] });
 
   const again = await engine.up();
   expect(plan(again).sort()).toEqual(["same default", "same harness-fixture-test", "same shelf", "same spare", "same widget"]);
@@ -61,7 +63,7 @@ test("a dynamic resource through preview, up, up again, update, delete, replace,
   // a changed input updates in place; a resource the program no longer declares is deleted after it ends
   engine.setConfig({ label: "two", token: { secret: NEW_TOKEN }, spare: "false" });
   const updated = await engine.up();
-  expect(updated.steps.find((s) => s.urn.endsWith("::widget"))).toMatchObject({ op: "update", keys: ["label", "token"] });
+  expect(stepOf(updated, "widget")).toMatchObject({ op: "update", keys: ["label", "token"] });
   expect(updated.steps[updated.steps.length - 1]).toMatchObject({ op: "delete", urn: expect.stringMatching(/::spare$/) });
   expect(widgetFile("one-round")).toMatchObject({ label: "two", tokenLength: NEW_TOKEN.length, revision: 2 });
   expect(widgetFiles()).toEqual(["one-round.json"]);
@@ -69,7 +71,7 @@ test("a dynamic resource through preview, up, up again, update, delete, replace,
 
   engine.setConfig({ shape: "square" });
   const replacePreview = await engine.preview();
-  expect(replacePreview.steps.find((s) => s.urn.endsWith("::widget"))).toMatchObject({ op: "replace", replaceKeys: ["shape"], deleteBeforeReplace: true });
+  expect(stepOf(replacePreview, "widget")).toMatchObject({ op: "replace", replaceKeys: ["shape"], deleteBeforeReplace: true });
   expect(widgetFiles()).toEqual(["one-round.json"]);
   const replaced = await engine.up();
   expect(opOf(replaced, "widget")).toBe("replace");
@@ -97,7 +99,7 @@ test("a provider failing with ErrorResourceInitFailed: the resource stays in the
   const failed = await engine.up();
   expect(failed.error).toBe("widget one-round did not come up: failCreate is set");
   expect(failed.errorDetail).toContain("second line of detail");
-  expect(failed.steps.find((s) => s.urn.endsWith("::widget"))).toMatchObject({ op: "create", failed: true });
+  expect(stepOf(failed, "widget")).toMatchObject({ op: "create", failed: true });
   const recorded = widgetState(failed);
   expect(recorded).toMatchObject({ id: "one-round", initErrors: ["failCreate is set"] });
   expect(isSecret(recorded.outputs.token)).toBe(true);

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { findPlaintextSecrets, isSecret, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { findPlaintextSecrets, isSecret, plainOutputs, PulumiEngine, resourceOf, stepOf, type RunResult } from "../helpers/pulumi-engine";
 
 const PROGRAM = join(__dirname, "..", "fixtures", "harness-kube-program");
 const PASSWORD = "app-password-Q\"uote:colon";
@@ -56,7 +56,7 @@ test("Kubernetes resources, reads, patches and a StackReference through preview,
   const jobUid = plainOutputs(up).jobUid;
   expect(jobUid).toBe(kube.get("batch/v1", "Job", "d8-system", "work")!.metadata.uid);
   // secrets: the Secret's data, the default provider's kubeconfig and the other stack's secret output stay marked
-  const creds = up.state.resources.find((r) => r.urn.endsWith("::creds"))!;
+  const creds = resourceOf(up.state, "creds")!;
   expect(isSecret(creds.outputs.data)).toBe(true);
   expect(isSecret(up.state.resources.find((r) => r.type === "pulumi:providers:kubernetes")!.inputs.kubeconfig)).toBe(true);
   expect(isSecret(up.outputs.otherToken)).toBe(true);
@@ -70,9 +70,9 @@ test("Kubernetes resources, reads, patches and a StackReference through preview,
   engine.setConfig({ image: `${NEW_IMAGE}-2`, greeting: "hi" });
   const changed = await engine.up();
   expect(changed.error).toBeUndefined();
-  expect(changed.steps.find((s) => s.urn.endsWith("::job"))).toMatchObject({ op: "replace", replaceKeys: ["spec"], deleteBeforeReplace: true });
-  expect(changed.steps.find((s) => s.urn.endsWith("::deckhouse-image"))).toMatchObject({ op: "update", keys: ["spec"] });
-  expect(changed.steps.find((s) => s.urn.endsWith("::settings"))).toMatchObject({ op: "update", keys: ["data"] });
+  expect(stepOf(changed, "job")).toMatchObject({ op: "replace", replaceKeys: ["spec"], deleteBeforeReplace: true });
+  expect(stepOf(changed, "deckhouse-image")).toMatchObject({ op: "update", keys: ["spec"] });
+  expect(stepOf(changed, "settings")).toMatchObject({ op: "update", keys: ["data"] });
   expect(kube.get("batch/v1", "Job", "d8-system", "work")!.metadata.uid).not.toBe(jobUid);
   expect(containers()).toEqual([{ name: "deckhouse", image: `${NEW_IMAGE}-2` }, SIDECAR]);
 

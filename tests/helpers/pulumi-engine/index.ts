@@ -19,8 +19,8 @@ import { kubernetesProvider } from "./kubernetes-provider";
 import { startMonitorServer, type Diagnostic, type InvokeHandler, type ReceivedMessage } from "./monitor-server";
 import { runProgram } from "./program-runner";
 import { readProject, resolveConfig, qualifiedKey, type ConfigValue, type PulumiProject } from "./project-config";
-import { clone, secret, stripSecrets, type PropertyMap } from "./property-values";
-import { emptyState, type StackState, type Step, type StepOp } from "./state";
+import { clone, isSecret, secret, stripSecrets, type PropertyMap } from "./property-values";
+import { emptyState, type ResourceState, type StackState, type Step, type StepOp } from "./state";
 
 export type { ConfigValue } from "./project-config";
 export type { Diagnostic, ReceivedMessage } from "./monitor-server";
@@ -264,9 +264,27 @@ export class PulumiEngine {
   }
 }
 
-/** The op of the resource named `name` (the last URN segment) in a run's plan, or undefined. */
+/** The step of the resource named `name` (the last URN segment) in a run's plan, or undefined. */
+export function stepOf(result: RunResult, name: string): Step | undefined {
+  return result.steps.find((s) => s.urn.endsWith(`::${name}`));
+}
+
+/** The op of the resource named `name` in a run's plan, or undefined. */
 export function opOf(result: RunResult, name: string): StepOp | undefined {
-  return result.steps.find((s) => s.urn.endsWith(`::${name}`))?.op;
+  return stepOf(result, name)?.op;
+}
+
+/** The state of the resource named `name` (the last URN segment), or undefined. */
+export function resourceOf(state: StackState, name: string): ResourceState | undefined {
+  return state.resources.find((r) => r.urn.endsWith(`::${name}`));
+}
+
+/** A run's stack outputs as another stack's StackReference sees them (e.g. the copy stack's for the switch stack). */
+export function asStackReference(result: RunResult): StackOutputsFixture {
+  return {
+    outputs: stripSecrets(result.outputs),
+    secretOutputNames: Object.entries(result.outputs).filter(([, v]) => isSecret(v)).map(([k]) => k),
+  };
 }
 
 /** The stack outputs with every secret unwrapped (for assertions on values). */
