@@ -26,7 +26,11 @@ export class KubeApiError extends Error {
     readonly statusCode: number,
     readonly reason: string,
   ) {
-    super(`Kubernetes API ${method} ${path}: ${statusCode} ${reason}`);
+    const message = `Kubernetes API ${method} ${path}: ${statusCode} ${reason}`;
+    super(message);
+    // In a dynamic provider, Pulumi's closure serializer turns `super(message)` into `Error.call(this, message)`,
+    // which sets no message: the real provider host reported "undefined".
+    this.message = message;
   }
 }
 
