@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CopyStage } from "../../components/copy/stage";
 import { requireVerifiedCopy } from "../../components/switch/copy-check";
 import { parseStackConfig, type CopyStageConfig } from "../../stack-config";
+import { registrationsSettled } from "../helpers/pulumi-rpcs";
 
 const TARGET_PASSWORD = 'tgt-Pa:ss"word';
 const SOURCE_PASSWORD = "license:key:with:colons";
@@ -233,7 +234,7 @@ test("imagesFile puts d8-images.json into the Secret and drops the init containe
       }
       expect(error?.message).toMatch(message);
       expect(error?.message).not.toContain("\n");
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await registrationsSettled();
       expect(seen.filter((d) => d.type !== "images-copier:index:CopyStage")).toEqual([]);
     }
   } finally {

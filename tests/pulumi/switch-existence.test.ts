@@ -5,6 +5,7 @@ import { requireImagesExist } from "../../components/switch/preflight";
 import { pushImage } from "../helpers/images";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import type { SwitchStageConfig } from "../../stack-config";
+import { registrationsSettled } from "../helpers/pulumi-rpcs";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const REPO = "client/deckhouse";
@@ -87,7 +88,7 @@ describe("the switch stage with the copier's real checker", () => {
     const stage = new SwitchStage(name, config, undefined, { kube: {} });
     const refusal = stage.gatePassed.then(() => undefined, (err: Error) => err);
     await (pulumi.output(stage.outputs) as any).promise();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await registrationsSettled();
     return refusal;
   }
 

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { registrationsSettled } from "../helpers/pulumi-rpcs";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const DIGEST = `sha256:${"d".repeat(64)}`;
@@ -104,8 +105,8 @@ async function runStage(cfg: SwitchStageConfig, preview = false) {
   const stage = new SwitchStage(`switch${++counter}`, cfg, { transformations: [recordOptions] }, { checkImages: checker, kube: { kubeconfig: "apiVersion: v1\nkind: Config\n" } });
   const refusal = stage.gatePassed.then(() => undefined, (err: Error) => err);
   const outputs = await (pulumi.output(stage.outputs) as any).promise();
-  // let the component's own output registration reach this mock monitor before the next test replaces it
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // the component's own output registration reaches this mock monitor before the next test replaces it
+  await registrationsSettled();
   const refused = await refusal;
   if (refused) throw refused;
   const byType = (suffix: string) => registered.filter((r) => r.type.endsWith(suffix) && r.name.startsWith(`switch${counter}`));
