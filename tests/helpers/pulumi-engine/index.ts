@@ -6,7 +6,7 @@
 //   const preview = await engine.preview();   // steps, outputs, diagnostics, error, state, messages
 //   await engine.up(); await engine.up(); engine.setConfig({ runId: "2" }); await engine.up();
 //   await engine.refresh(); await engine.destroy();
-//   expect(findPlaintextSecrets(engine, ["pw"])).toEqual([]);
+//   expect(findPlaintextSecrets([preview, up], ["pw"])).toEqual([]);
 //
 // What is real and what is simulated: see the README, "Tests: what runs for real".
 import type { KubeApiServer } from "../kube-api-server";
@@ -43,9 +43,12 @@ export interface PulumiEngineOptions {
   invoke?: InvokeHandler;
   /** Type-check the program (ts-node's checker, about 3x slower); transpile-only by default. */
   typeCheck?: boolean;
-  /** Added to the environment of the program and the provider host (undefined removes a variable). */
+  /**
+   * Added to the environment of the program and the provider host (undefined removes a variable). They start from
+   * this process's environment without PULUMI_* and KUBECONFIG, so the machine's own settings never leak in.
+   */
   env?: Record<string, string | undefined>;
-  /** Bound on one run (program and steps). Default 180 s. */
+  /** Bound on the program's run (its registrations wait for their steps). Default 180 s; then it is killed. */
   timeoutMs?: number;
   parallel?: number;
 }
