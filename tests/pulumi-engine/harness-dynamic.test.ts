@@ -25,7 +25,7 @@ const hostLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "pr
 const plan = (r: RunResult) => r.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}`);
 const widgetState = (r: RunResult) => resourceOf(r.state, "widget")!;
 
-test("a dynamic resource through preview, up, up again, update, delete, replace, refresh and destroy", async () => {
+test("a dynamic resource through preview, up, up again, a previewed update (unknowns reach Diff), delete, replace, refresh and destroy", async () => {
   const engine = engineFor({ spare: "true" });
 
   const preview = await engine.preview();
@@ -55,13 +55,22 @@ test("a dynamic resource through preview, up, up again, update, delete, replace,
   // what another stack's StackReference would see: plain values, the secret one named
   expect(asStackReference(up)).toEqual({ outputs: { ...plainOutputs(up), token: TOKEN }, secretOutputNames: ["token"] });
 
+  const fingerprint = plainOutputs(up).fingerprint as string;
   const again = await engine.up();
   expect(plan(again).sort()).toEqual(["same default", "same harness-fixture-test", "same shelf", "same spare", "same widget"]);
-  expect(hostLines(again)).toEqual([]);
+  expect(hostLines(again)).toEqual([`widget: diff spare-square note=${fingerprint}`]);
   expect(widgetFile("one-round")).toMatchObject({ revision: 1 });
 
+  // in preview, an output of a resource about to change is unknown: Diff gets the unknown value itself
+  engine.setConfig({ label: "two", token: { secret: NEW_TOKEN } });
+  const updatePreview = await engine.preview();
+  expect(stepOf(updatePreview, "widget")).toMatchObject({ op: "update", keys: ["label", "token"] });
+  expect(stepOf(updatePreview, "spare")).toMatchObject({ op: "update", keys: ["note", "token"] });
+  expect(hostLines(updatePreview)).toEqual([`widget: diff spare-square note=${UNKNOWN}`]);
+  expect(widgetFile("one-round")).toMatchObject({ label: "one", revision: 1 });
+
   // a changed input updates in place; a resource the program no longer declares is deleted after it ends
-  engine.setConfig({ label: "two", token: { secret: NEW_TOKEN }, spare: "false" });
+  engine.setConfig({ spare: "false" });
   const updated = await engine.up();
   expect(stepOf(updated, "widget")).toMatchObject({ op: "update", keys: ["label", "token"] });
   expect(updated.steps[updated.steps.length - 1]).toMatchObject({ op: "delete", urn: expect.stringMatching(/::spare$/) });
@@ -70,11 +79,8 @@ test("a dynamic resource through preview, up, up again, update, delete, replace,
   expect(findPlaintextSecrets(updated, [TOKEN, NEW_TOKEN])).toEqual([]);
 
   engine.setConfig({ shape: "square" });
-  const replacePreview = await engine.preview();
-  expect(stepOf(replacePreview, "widget")).toMatchObject({ op: "replace", replaceKeys: ["shape"], deleteBeforeReplace: true });
-  expect(widgetFiles()).toEqual(["one-round.json"]);
   const replaced = await engine.up();
-  expect(opOf(replaced, "widget")).toBe("replace");
+  expect(stepOf(replaced, "widget")).toMatchObject({ op: "replace", replaceKeys: ["shape"], deleteBeforeReplace: true });
   expect(hostLines(replaced)).toEqual(["widget: deleted one-round", "widget: created two-square"]);
   expect(widgetFiles()).toEqual(["two-square.json"]);
   expect(widgetState(replaced).id).toBe("two-square");
