@@ -4,6 +4,7 @@
 
 import { Presets, SingleBar } from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { defineCheckCommand } from "./check-command";
 import { ConfigError, loadConfigDir, parseImagesList, readJsonFile, type ImagesList, type RepoConfig } from "./config";
 import { copyRelease, type CopyReport } from "./copy";
 import { credentialsFor, readDockerConfig } from "./docker-config";
@@ -61,6 +62,7 @@ export async function runCli(argv: string[], io: { stdout?: NodeJS.WritableStrea
     .action(async (flags: CopyFlags) => {
       exitCode = await copyCommand(flags, { say, complain, stdout, stderr });
     });
+  defineCheckCommand(program, { say, complain }, (code) => (exitCode = code));
   try {
     await program.parseAsync(args, { from: "user" });
   } catch (err) {
