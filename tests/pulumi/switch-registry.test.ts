@@ -1,122 +1,155 @@
-// The existence check against a real registry (TLS + bearer-token auth, as Deckhouse requires): the copier's
-// client answers, one missing image blocks the switch before any patch and is named.
-import * as pulumi from "@pulumi/pulumi";
-import { requireImagesExist } from "../../components/switch/preflight";
-import { pushImage } from "../helpers/images";
-import { startRegistry, type TestRegistry } from "../helpers/registry";
+// The switch's checks on the target registry against real registries (Debian's docker-registry on 127.0.0.1,
+// TLS with the test CA): one with the suite's Bearer token server, which Deckhouse can pull from, and one with
+// htpasswd basic auth only (and one with no auth at all), which Deckhouse's `change-registry` refuses and so must
+// the switch, in preview, before anything is declared. The cluster side is the Kubernetes API test server.
+import { checkBearerAuth } from "../../copier";
 import type { SwitchStageConfig } from "../../stack-config";
+import { pushImage } from "../helpers/images";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { freePort, startRegistry, type TestRegistry } from "../helpers/registry";
+import { runSwitchStage, seedDeckhouseCluster, type StageRun } from "../helpers/switch-fixture";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
+const SOURCE_IMAGE = `${OLD}:v1.46.3`;
 const REPO = "client/deckhouse";
-let reg: TestRegistry;
-let digest: string;
 const TAG = `${"e".repeat(56)}-1650502544870`;
 const MISSING_TAG = `${"f".repeat(56)}-1650502544871`;
+const PASSWORD = 'p"a:ss-Registry';
+
+let token: TestRegistry;
+let basic: TestRegistry;
+let anonymous: TestRegistry;
+let kube: KubeApiServer;
+const pushed: Record<string, { deckhouse: string; module: string }> = {};
+
+async function seedTarget(reg: TestRegistry): Promise<void> {
+  const layers = [{ size: 4096, seed: "switch-registry" }];
+  const deckhouse = await pushImage(reg, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers }, "rock-solid-1.46");
+  await pushImage(reg, REPO, { format: "oci", seed: "kube-rbac-proxy", layers }, TAG);
+  const module = await pushImage(reg, REPO, { format: "oci", seed: "init", layers });
+  pushed[reg.host] = { deckhouse: deckhouse.digest, module: module.digest };
+}
 
 beforeAll(async () => {
-  reg = await startRegistry({ tls: true, auth: "token", username: "client", password: 'p"a:ss' });
-  const layers = [{ size: 4096, seed: "switch-existence" }];
-  await pushImage(reg, REPO, { format: "docker", seed: "deckhouse", layers }, "rock-solid-1.46");
-  await pushImage(reg, REPO, { format: "oci", seed: "rbac", layers }, TAG);
-  digest = (await pushImage(reg, REPO, { format: "oci", seed: "init", layers })).digest;
-}, 60_000);
+  [token, basic, anonymous, kube] = await Promise.all([
+    startRegistry({ tls: true, auth: "token", username: "client", password: PASSWORD }),
+    startRegistry({ tls: true, auth: "basic", username: "client", password: PASSWORD }),
+    startRegistry({ tls: true, auth: "none" }),
+    startKubeApiServer(),
+  ]);
+  await Promise.all([seedTarget(token), seedTarget(basic), seedTarget(anonymous)]);
+}, 120_000);
 
 afterAll(async () => {
-  await reg?.stop();
+  await Promise.all([token?.stop(), basic?.stop(), anonymous?.stop(), kube?.stop()]);
 });
 
-const access = () => ({ username: "client", password: 'p"a:ss', insecure: false, ca: reg.caPem });
+describe("the Bearer check Deckhouse's change-registry makes (GET /v2/ without credentials)", () => {
+  it("accepts a registry that answers 401 with a Bearer challenge", async () => {
+    const result = await checkBearerAuth(token.host, { ca: token.caPem });
+    expect(result).toMatchObject({ ok: true, status: 401, schemes: ["bearer"] });
+    expect(result.message).toContain(token.tokenServer?.realm as string);
+  });
 
-describe("existence check against a real registry", () => {
-  it("passes when every reference exists, by tag and by digest", async () => {
-    await expect(requireImagesExist([`${reg.host}/${REPO}:rock-solid-1.46`, `${reg.host}/${REPO}:${TAG}`, `${reg.host}/${REPO}@${digest}`], access())).resolves.toBeUndefined();
+  it("refuses a registry with htpasswd basic auth only, saying what to enable", async () => {
+    const result = await checkBearerAuth(basic.host, { ca: basic.caPem });
+    expect(result).toMatchObject({ ok: false, status: 401, schemes: ["basic"] });
+    expect(result.message).toBe(
+      `registry ${basic.host} answers GET /v2/ with 401 and only "basic" authentication; Deckhouse pulls only with Bearer tokens: enable token authentication on the registry (Nexus: the Docker Bearer Token Realm; distribution: auth.token; Harbor, Quay, GitLab and cloud registries have it)`,
+    );
+  });
+
+  it("refuses a registry that asks for no credentials at all", async () => {
+    const result = await checkBearerAuth(anonymous.host, { ca: anonymous.caPem });
+    expect(result).toMatchObject({ ok: false, status: 200, schemes: [] });
+    expect(result.message).toMatch(/answers GET \/v2\/ with 200 without asking for credentials; Deckhouse pulls only with Bearer tokens/);
+  });
+
+  it("says when the registry cannot be reached, and that TLS is verified", async () => {
+    const closed = `127.0.0.1:${await freePort()}`;
+    expect((await checkBearerAuth(closed)).message).toMatch(new RegExp(`^cannot reach registry ${closed} at https://${closed}: .*ECONNREFUSED`));
+    expect((await checkBearerAuth(token.host)).message).toMatch(/^cannot reach registry .*certificate/);
+  });
+});
+
+describe("the switch stage with the copier's checks against real registries", () => {
+  function config(reg: TestRegistry, password = PASSWORD): SwitchStageConfig {
+    return {
+      stage: "switch",
+      targetImage: `${reg.host}/${REPO}:rock-solid-1.46`,
+      targetUsername: "client",
+      targetPassword: password,
+      targetCA: reg.caPem,
+      targetInsecure: false,
+      copyStack: "org/images-copier/copy",
+      checkFrom: "local",
+      copierImage: "node:20-bookworm-slim",
+      copierBundled: false,
+    };
+  }
+
+  async function preview(reg: TestRegistry, opts: { tag?: string; password?: string; copiedDigest?: string } = {}): Promise<StageRun> {
+    const { deckhouse, module } = pushed[reg.host];
+    const copied = opts.copiedDigest ?? deckhouse;
+    seedDeckhouseCluster(kube, {
+      source: OLD,
+      initContainers: [{ name: "init", image: `${OLD}@${module}` }],
+      containers: [{ name: "deckhouse", image: SOURCE_IMAGE }, { name: "kube-rbac-proxy", image: `${OLD}:${opts.tag ?? TAG}` }],
+      podImageID: `docker-pullable://${OLD}@${copied}`,
+    });
+    const record = {
+      status: "succeeded",
+      verified: true,
+      targetImage: `${reg.host}/${REPO}:rock-solid-1.46`,
+      runId: "1",
+      sourceImage: SOURCE_IMAGE,
+      sourceDigest: copied,
+      sourceRepository: OLD,
+      imagesDigest: `sha256:${"b".repeat(64)}`,
+      updateImages: false,
+    };
+    return runSwitchStage(config(reg, opts.password), record, { preview: true, deps: { kube: { kubeconfig: kube.kubeconfigYaml } } });
+  }
+
+  const declared = (r: StageRun) => r.registered.filter((x) => x.type.includes("Patch") || x.type.includes("dynamic"));
+
+  it("declares the switch when the registry asks for Bearer tokens and holds every image as copied", async () => {
+    const r = await preview(token);
+    expect(r.refusal).toBeUndefined();
+    expect(r.resource("DeploymentPatch").inputs.spec.template.spec).toEqual({
+      initContainers: [{ name: "init", image: `${token.host}/${REPO}@${pushed[token.host].module}` }],
+      containers: [
+        { name: "deckhouse", image: `${token.host}/${REPO}:rock-solid-1.46` },
+        { name: "kube-rbac-proxy", image: `${token.host}/${REPO}:${TAG}` },
+      ],
+    });
+    expect(token.tokenServer?.issued()).toBeGreaterThan(0);
+  });
+
+  it("refuses a basic-auth-only registry at preview in one line, before anything is declared", async () => {
+    const r = await preview(basic);
+    expect(r.refusal?.message).toMatch(new RegExp(`^images-copier: refusing to switch: registry ${basic.host} answers GET /v2/ with 401 and only "basic" authentication; Deckhouse pulls only with Bearer tokens: enable token authentication[^\\n]*$`));
+    expect(declared(r)).toEqual([]);
   });
 
   it("names the one missing image", async () => {
-    const missing = `${reg.host}/${REPO}:${MISSING_TAG}`;
-    await expect(requireImagesExist([`${reg.host}/${REPO}:rock-solid-1.46`, missing], access())).rejects.toThrow(
-      `refusing to switch: 1 of 2 image(s) are not in the target registry: ${missing}`,
+    const r = await preview(token, { tag: MISSING_TAG });
+    expect(r.refusal?.message).toBe(`images-copier: refusing to switch: 1 of 3 image(s) are not in the target registry: ${token.host}/${REPO}:${MISSING_TAG}`);
+    expect(declared(r)).toEqual([]);
+  });
+
+  it("refuses a target image that is not the copied release's digest", async () => {
+    const other = `sha256:${"9".repeat(64)}`;
+    const r = await preview(token, { copiedDigest: other });
+    expect(r.refusal?.message).toBe(
+      `images-copier: refusing to switch: ${token.host}/${REPO}:rock-solid-1.46 in the target registry is ${pushed[token.host].deckhouse}, not the copied release ${other} (the tag was pushed over since the copy); run the copy stack again (change runId: \`pulumi config set runId <new value>\`, then \`pulumi up\` on the copy stack), then preview this stack again`,
     );
   });
 
   it("reports a wrong password as the reason, never the password", async () => {
-    const err = await requireImagesExist([`${reg.host}/${REPO}:rock-solid-1.46`], { ...access(), password: "wrong-secret-value" }).catch((e: Error) => e);
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/not in the target registry/);
-    expect((err as Error).message).not.toContain("wrong-secret-value");
-  });
-});
-
-describe("the switch stage with the copier's real checker", () => {
-  const registered: Array<{ type: string; inputs: any }> = [];
-  let containers: Array<{ name: string; image: string }>;
-
-  function setMocks(): void {
-    pulumi.runtime.setMocks(
-      {
-        newResource(args) {
-          registered.push({ type: args.type, inputs: args.inputs });
-          const target = `${reg.host}/${REPO}:rock-solid-1.46`;
-          if (args.type === "pulumi:pulumi:StackReference") {
-            return { id: "copy", state: { outputs: { copy: { status: "succeeded", targetImage: target, verified: true } } } };
-          }
-          if (args.type === "kubernetes:apps/v1:Deployment") return { id: args.id ?? "d", state: { spec: { template: { spec: { containers } } } } };
-          if (args.type === "kubernetes:core/v1:Secret") return { id: args.id ?? "s", state: { data: { address: Buffer.from("registry.deckhouse.io").toString("base64") } } };
-          return { id: `${args.name}-id`, state: { ...args.inputs, ready: true, oldRegistryPods: [], capturedAt: "t" } };
-        },
-        call: (args) => args.inputs,
-      },
-      "images-copier",
-      "switch",
-      true,
-    );
-  }
-
-  async function preview(name: string): Promise<Error | undefined> {
-    setMocks();
-    const { SwitchStage } = await import("../../components/switch/stage");
-    const config: SwitchStageConfig = {
-      stage: "switch",
-      targetImage: `${reg.host}/${REPO}:rock-solid-1.46`,
-      targetUsername: "client",
-      targetPassword: 'p"a:ss',
-      targetCA: reg.caPem,
-      targetInsecure: false,
-      copyStack: "copy",
-    };
-    const stage = new SwitchStage(name, config, undefined, { kube: {} });
-    const refusal = stage.gatePassed.then(() => undefined, (err: Error) => err);
-    await (pulumi.output(stage.outputs) as any).promise();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    return refusal;
-  }
-
-  beforeEach(() => {
-    registered.length = 0;
-  });
-
-  it("declares the patches when every re-pointed image is in the target", async () => {
-    containers = [
-      { name: "deckhouse", image: `${OLD}:rock-solid` },
-      { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` },
-      { name: "init-like", image: `${OLD}@${digest}` },
-    ];
-    expect(await preview("exists")).toBeUndefined();
-    const patch = registered.find((r) => r.type === "kubernetes:apps/v1:DeploymentPatch");
-    expect(patch?.inputs.spec.template.spec.containers).toEqual([
-      { name: "deckhouse", image: `${reg.host}/${REPO}:rock-solid-1.46` },
-      { name: "kube-rbac-proxy", image: `${reg.host}/${REPO}:${TAG}` },
-      { name: "init-like", image: `${reg.host}/${REPO}@${digest}` },
-    ]);
-  });
-
-  it("refuses at preview, with no patch declared, naming the missing image", async () => {
-    containers = [
-      { name: "deckhouse", image: `${OLD}:rock-solid` },
-      { name: "kube-rbac-proxy", image: `${OLD}:${MISSING_TAG}` },
-    ];
-    const refused = await preview("missing");
-    expect(refused?.message).toBe(`images-copier: refusing to switch: 1 of 2 image(s) are not in the target registry: ${reg.host}/${REPO}:${MISSING_TAG}`);
-    expect(registered.filter((r) => r.type.endsWith("Patch") || r.type.includes("dynamic"))).toEqual([]);
+    const r = await preview(token, { password: "wrong-secret-value" });
+    expect(r.refusal?.message).toMatch(/not in the target registry/);
+    expect(r.refusal?.message).not.toContain("wrong-secret-value");
+    expect(declared(r)).toEqual([]);
   });
 });
