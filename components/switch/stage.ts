@@ -54,6 +54,17 @@ function defaultKubeAccess(): KubeAccess {
   return { kubeconfig: config.get("kubeconfig") || undefined, context: config.get("context") || undefined };
 }
 
+/**
+ * The one-line error that ends the program. Without a stack: the language runtime runs util.inspect over any
+ * uncaught error that has one (for its trace events), and under the program's ts-node source maps that took
+ * 40 s and more before failing with "Invalid string length"; Pulumi never shows a RunError's stack anyway.
+ */
+function refusal(message: string): pulumi.RunError {
+  const error = new pulumi.RunError(message);
+  error.stack = "";
+  return error;
+}
+
 /** The copy record, the cluster and every check; any failure becomes one line. */
 async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReference, access: KubeAccess, checker?: RegistryChecker): Promise<Gate> {
   let copy: unknown;
@@ -61,7 +72,7 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
     const { value, secretValue } = await copyStack.getOutputDetails("copy");
     copy = value ?? secretValue;
   } catch (err) {
-    throw new pulumi.RunError(`images-copier: refusing to switch: cannot read the outputs of copy stack "${config.copyStack}": ${(err as Error).message}`);
+    throw refusal(`images-copier: refusing to switch: cannot read the outputs of copy stack "${config.copyStack}": ${(err as Error).message}`);
   }
   try {
     const kube = await connectKube(access);
@@ -72,7 +83,7 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    throw new pulumi.RunError(message.startsWith("images-copier:") ? message : `images-copier: refusing to switch: cannot read the cluster: ${message}`);
+    throw refusal(message.startsWith("images-copier:") ? message : `images-copier: refusing to switch: cannot read the cluster: ${message}`);
   }
 }
 
@@ -95,7 +106,7 @@ export async function declareSwitchStage(name: string, config: SwitchStageConfig
   try {
     bundle = config.checkFrom === "cluster" && !config.copierBundled ? (deps.copierBundle ?? loadCopierBundle()) : undefined;
   } catch (err) {
-    throw new pulumi.RunError(`images-copier: ${(err as Error).message}`);
+    throw refusal(`images-copier: ${(err as Error).message}`);
   }
   const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack });
   const gate = await runGate(config, copyStack, deps.kube ?? defaultKubeAccess(), deps.checker);
@@ -164,7 +175,8 @@ export class SwitchStage extends pulumi.ComponentResource {
     const secretPatch = new k8s.core.v1.SecretPatch(
       `${name}-deckhouse-registry`,
       { metadata: { name: REGISTRY_SECRET, namespace: DECKHOUSE_NAMESPACE, annotations: PATCH_ANNOTATIONS }, data: pulumi.secret(data) },
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot] },
+      // The outputs are the live object: `metadata` may hold kubectl's last-applied-configuration with the data.
+      { ...parent, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
     );
 
     const pick = (kind: string) => plan.imageChanges.filter((c) => c.kind === kind).map((c) => ({ name: c.name, image: c.to }));
@@ -176,7 +188,8 @@ export class SwitchStage extends pulumi.ComponentResource {
         spec: { template: { spec: { ...(initContainers.length > 0 ? { initContainers } : {}), containers: pick("container") } } },
       },
       // The Secret goes first: the new Deckhouse pod pulls from the new registry with the new credentials.
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch] },
+      // The outputs are the live Deployment: the deckhouse container's env holds proxy URLs with passwords.
+      { ...parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
     );
 
     const rollout = new DeckhouseRollout(

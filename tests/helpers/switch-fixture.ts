@@ -27,6 +27,8 @@ export interface DeckhouseClusterSpec {
   releaseChannel?: string | null;
   /** The YAML of ConfigMap d8-system/deckhouse key deckhouse (older releases). */
   configMapYaml?: string;
+  /** The Deployment's `status` (with `metadata.generation` 1), as its controller reports it. */
+  deploymentStatus?: Record<string, unknown>;
 }
 
 export function vendorSecretData(source: string): Record<string, string> {
@@ -41,7 +43,8 @@ export function seedDeckhouseCluster(server: KubeApiServer, spec: DeckhouseClust
   server.remove("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse");
   server.remove("v1", "ConfigMap", "d8-system", "deckhouse");
   const containers = spec.containers.map((c) => (c.name === "deckhouse" ? { ...c, env: [{ name: "HTTPS_PROXY", value: PROXY_URL }, { name: "NO_PROXY", value: ".cluster.local" }, ...((c.env as unknown[]) ?? [])] } : c));
-  server.put(deckhouseDeployment({ containers, initContainers: spec.initContainers }) as KubeObject);
+  const status = spec.deploymentStatus ? { generation: 1, status: spec.deploymentStatus } : {};
+  server.put(deckhouseDeployment({ containers, initContainers: spec.initContainers, ...status }) as KubeObject);
   const deckhouse = spec.containers.find((c) => c.name === "deckhouse");
   server.put({
     apiVersion: "v1",
