@@ -56,6 +56,8 @@ export interface KubeApiServer {
 
 const RESOURCES: Record<string, string> = {
   pods: "Pod",
+  // cluster-scoped, listed with namespace "": Deckhouse's release objects (the copy stage's release check)
+  deckhousereleases: "DeckhouseRelease",
   secrets: "Secret",
   configmaps: "ConfigMap",
   services: "Service",
@@ -339,6 +341,13 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       return sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } }));
     }
     if (method === "DELETE" && name) {
+      // DeleteOptions.preconditions.uid: only that very object may go, as on a real API server
+      const options = (await readBody(req)).trim();
+      const uid = options ? (JSON.parse(options) as { preconditions?: { uid?: string } }).preconditions?.uid : undefined;
+      const current = store.get(key(apiVersion, kind, namespace, name));
+      if (uid && current && current.metadata.uid !== uid) {
+        return status(res, 409, "Conflict", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`);
+      }
       const deleted = removeObject(apiVersion, kind, namespace, name);
       if (!deleted) return notFound();
       // batch/v1 Jobs orphan their pods unless the caller asks for propagation, as the real API server does.
