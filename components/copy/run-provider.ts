@@ -68,16 +68,13 @@ export interface CopyRunProviderOptions {
   jobGoneTimeoutMs?: number;
 }
 
-/** An error the engine records as "created but failed to initialize": the state keeps the failed run. */
-class CopyRunFailed extends Error {
-  constructor(
-    message: string,
-    readonly id: string,
-    readonly properties: Record<string, unknown>,
-    readonly reasons: string[],
-  ) {
-    super(message);
-  }
+/**
+ * An error the engine records as "created but failed to initialize": the state keeps the failed run. A plain Error
+ * with properties, not a subclass: closure serialization would turn a subclass into a function whose instances
+ * carry no message.
+ */
+function copyRunFailed(message: string, id: string, properties: Record<string, unknown>): Error {
+  return Object.assign(new Error(message), { id, properties, reasons: [message] });
 }
 
 /** Inputs whose change means another run (another Job); the rest updates the record in place. */
@@ -157,7 +154,7 @@ async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRun
   const log = opts.log ?? ((line: string) => console.log(line));
   const { namespace, jobName } = inputs;
   const failed = (status: CopyRunOutputs["status"], message: string) =>
-    new CopyRunFailed(message, id, { ...inputs, status, message, finishedAt: new Date().toISOString(), __provider: providerRef }, [message]);
+    copyRunFailed(message, id, { ...inputs, status, message, finishedAt: new Date().toISOString(), __provider: providerRef });
 
   log(`images-copier: waiting for Job ${namespace}/${jobName} (run ${inputs.runId}); progress follows`);
   let outcome: Awaited<ReturnType<typeof waitForJob>>;

@@ -20,14 +20,18 @@ export interface KubeClient {
 
 /** A non-2xx answer from the API server, with the Status message it carried (never the request's body). */
 export class KubeApiError extends Error {
-  override name = "KubeApiError";
   constructor(
     readonly method: string,
     readonly path: string,
     readonly statusCode: number,
     readonly reason: string,
   ) {
-    super(`Kubernetes API ${method} ${path}: ${statusCode} ${reason}`);
+    const message = `Kubernetes API ${method} ${path}: ${statusCode} ${reason}`;
+    super(message);
+    // Set here, not as class fields or by super() alone: Pulumi's closure serialization (every dynamic provider)
+    // turns a class into a constructor function that calls Error without `new` and drops class fields.
+    this.name = "KubeApiError";
+    this.message = message;
   }
 }
 

@@ -58,13 +58,18 @@ beforeAll(async () => {
   });
 });
 
+/** What destroy leaves: nothing (the Kubernetes provider and CopierBundle delete what CopyRun does not). */
+function clearRunObjects(): void {
+  for (const kind of ["Job", "Pod", "Secret", "ConfigMap"]) {
+    for (const o of server.list(kind === "Job" ? "batch/v1" : "v1", kind, "d8-system")) server.remove(o.apiVersion, kind, "d8-system", o.metadata.name);
+  }
+}
+
 afterEach(() => {
   for (const timer of timers) clearTimeout(timer);
   timers.clear();
   scenario = () => {};
-  for (const kind of ["Job", "Pod", "Secret", "ConfigMap"]) {
-    for (const o of server.list(kind === "Job" ? "batch/v1" : "v1", kind, "d8-system")) server.remove(o.apiVersion, kind, "d8-system", o.metadata.name);
-  }
+  clearRunObjects();
 });
 afterAll(async () => {
   await server?.stop();
@@ -166,7 +171,7 @@ test("a completed Job whose log lacks a usable result line is not recorded as a 
     expect(error?.message).toMatch(/change runId to run it again\.$/);
     expect(error?.properties?.status).toBe("failed");
     expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
-    for (const kind of ["Job", "Pod", "Secret", "ConfigMap"]) for (const o of server.list(kind === "Job" ? "batch/v1" : "v1", kind, "d8-system")) server.remove(o.apiVersion, kind, "d8-system", o.metadata.name);
+    clearRunObjects();
   }
 });
 
@@ -215,7 +220,7 @@ test("a re-run after a failure: the old record's delete frees the Job's name, th
   expect(server.requests.find((r) => r.method === "DELETE" && r.path.endsWith("/jobs/copy-images"))?.query.propagationPolicy).toBe("Foreground");
 
   // the Kubernetes provider creates the replacement Job; the new record waits for it
-  for (const kind of ["Secret", "ConfigMap"]) for (const o of server.list("v1", kind, "d8-system")) server.remove("v1", kind, "d8-system", o.metadata.name);
+  clearRunObjects();
   scenario = succeedAfterLog;
   const rerun = await applyRun();
   expect(rerun.jobUid).not.toBe(oldUid);
@@ -365,17 +370,51 @@ test("cluster access comes from configure at every call: a rotated credential wo
   await expect(stale.delete!("id", outs)).rejects.toThrow(/401/);
 });
 
-test("serialized like the engine does it: no credentials in the text, and the evaluated provider works", async () => {
-  const serialized = await serializeAndRevive(provider([]));
+test("serialized like the engine does it: no credentials or local requires; the revived provider relays, fails and refuses as itself", async () => {
+  const serialized = await serializeAndRevive(makeCopyRunProvider({ logPollMs: 40, rewatchDelayMs: 20 }));
   expect(serialized.containsSecrets).toBe(false);
   for (const secret of [server.token, TARGET_PASSWORD, SOURCE_PASSWORD]) expect(serialized.text).not.toContain(secret);
   expect(serialized.text).not.toMatch(/require\("\.\/|require\("\.\.\//); // no lazy local require: the host has no ts-node
   const revived = serialized.provider;
   await configured(revived);
-  scenario = succeedAfterLog;
-  const result = await revived.create!(await applyRun("serialized"));
-  expect((result.outs as CopyRunOutputs).summary?.images).toBe(42);
-  expect(kinds()).toEqual([]);
+  // the revived provider logs with console.log to the process's stdout, as in the dynamic-provider host (whose
+  // stdout the engine shows); it is evaluated outside jest's sandbox, so its console is the real one
+  const logged = jest.spyOn(process.stdout, "write").mockImplementation(() => true);
+  try {
+    scenario = succeedAfterLog;
+    const result = await revived.create!(await applyRun("serialized"));
+    expect((result.outs as CopyRunOutputs).summary?.images).toBe(42);
+    expect(kinds()).toEqual([]);
+    const lines = logged.mock.calls.flatMap((call) => String(call[0]).split("\n"));
+    expect(lines).toEqual(expect.arrayContaining([progress(10), progress(30), SUCCESS_MESSAGE]));
+
+    // a failure keeps its message, id and record (the host turns them into ErrorResourceInitFailed)
+    scenario = (job, pod) => {
+      server.setPodLog("d8-system", pod, "images-copier: error: r.example/d8/ee:abc: 401 Unauthorized\n");
+      later(50, () => setJobCondition(job.metadata.name, "Failed", { failed: 1 }));
+    };
+    const failure = (await failureOf(revived.create!(await applyRun("serialized-fail"))))!;
+    expect(failure.message.startsWith(FAILURE_MESSAGE)).toBe(true);
+    expect(failure.message).toContain("401 Unauthorized");
+    expect(failure.id).toBe("d8-system/copy-images/serialized-fail");
+    expect(failure.properties).toMatchObject({ status: "failed", runId: "serialized-fail" });
+    await revived.delete!(failure.id!, failure.properties!);
+    clearRunObjects();
+
+    // an API refusal is recognised by the revived code too (by the error's name): at once, with the server's words
+    let allow = () => {};
+    scenario = () => {
+      allow = server.rejectRequests({ method: "GET", kind: "Job" }, 403, "Forbidden", 'jobs.batch "copy-images" is forbidden');
+    };
+    try {
+      const refused = (await failureOf(revived.create!(await applyRun("serialized-rbac"))))!;
+      expect(refused.message).toMatch(/^images-copier: cannot read Job d8-system\/copy-images: Kubernetes API GET .*: 403 jobs\.batch "copy-images" is forbidden \(check the credentials/);
+    } finally {
+      allow();
+    }
+  } finally {
+    logged.mockRestore();
+  }
 });
 
 test("transient API errors (503) are retried and the run finishes; a lasting outage gives up after a bounded number of tries", async () => {
