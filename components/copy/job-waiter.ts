@@ -213,6 +213,7 @@ export async function waitForJob(kube: KubeClient, opts: JobWaitOptions): Promis
     while (!stopPolling && Date.now() < deadline && !pod.stuck) {
       await pod.poll().catch(() => undefined); // a missed poll only delays a progress line
       await new Promise<void>((resolve) => {
+        if (stopPolling) return resolve(); // the wait ended while this poll ran: no pause before the last one
         const timer = setTimeout(resolve, opts.logPollMs ?? 3000);
         wakePoller = () => {
           clearTimeout(timer);

@@ -47,6 +47,9 @@ export interface KubeApiServer {
   appendPodLog(namespace: string, pod: string, text: string): void;
   /** Called after a POST stored an object (the test's stand-in for controllers). */
   onCreate(kind: string, handler: (object: KubeObject) => void): void;
+  /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
+   *  engine stand-in's Kubernetes provider). */
+  onAdded(kind: string, handler: (object: KubeObject) => void): void;
   /** The next `count` watch connections are cut (socket destroyed) right after their initial events. */
   dropNextWatches(count: number): void;
   /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
@@ -194,6 +197,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const store = new Map<string, KubeObject>();
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
+  const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const watchers = new Set<Watcher>();
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
@@ -226,6 +230,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     });
     store.set(k, stored);
     notify(existing ? "MODIFIED" : "ADDED", stored);
+    if (!existing) for (const hook of addedHooks.get(stored.kind) ?? []) hook(structuredClone(stored));
     return stored;
   }
 
@@ -399,6 +404,9 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     appendPodLog: (namespace, pod, text) => void podLogs.set(`${namespace}/${pod}`, [...(podLogs.get(`${namespace}/${pod}`) ?? []), ...logLines(text)]),
     onCreate(kind, handler) {
       createHooks.set(kind, [...(createHooks.get(kind) ?? []), handler]);
+    },
+    onAdded(kind, handler) {
+      addedHooks.set(kind, [...(addedHooks.get(kind) ?? []), handler]);
     },
     dropNextWatches(count) {
       watchesToDrop = count;

@@ -3,17 +3,16 @@
 // server, and the kubelet: it runs the Job's own command (the bundle from the ConfigMap, the Secret's files as
 // /config, env from the Secret) between two real registries on 127.0.0.1. CopyRun waits, relays and cleans up.
 // The API server is a simulation, not a cluster; the registries and the copier are real, checked with skopeo.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { imagesListDigest } from "../../copier";
 import { loadCopierBundle } from "../../components/copy/copier-bundle";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy/run-provider";
 import { sourceRepoConfig } from "../../components/copy/registry-credentials";
 import { countLoggedRequests, removeDir, tempDir, verifyCopiedRelease } from "../helpers/copy-fixture";
+import { startCopyKubelet, type CopyKubelet } from "../helpers/copy-kubelet";
+import { deckhouseRegistryData } from "../helpers/deckhouse-registry-secret";
 import { applyCopyRunObjects } from "../helpers/copy-run-objects";
 import { seedRelease, type SeededRelease } from "../helpers/images";
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 
 let kube: KubeApiServer;
@@ -22,49 +21,8 @@ let target: TestRegistry;
 let release: SeededRelease;
 let work: string;
 let bundle: string;
-const children = new Set<ChildProcess>();
+let kubelet: CopyKubelet | undefined;
 
-const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
-
-/** The kubelet's part: mounts become temp dirs (the Secret's listed items only), env from the Secret, the command as is. */
-function runPod(job: KubeObject, podName: string): void {
-  const ns = job.metadata.namespace as string;
-  const podSpec = (job.spec as any).template.spec;
-  const dir = join(work, podName);
-  const mounts: Record<string, string> = { "/config": join(dir, "config"), "/opt/images-copier": join(dir, "opt"), "/images": join(dir, "images") };
-  for (const path of Object.values(mounts)) mkdirSync(path, { recursive: true });
-  const secretVolume = podSpec.volumes.find((v: any) => v.secret).secret;
-  const secret = kube.get("v1", "Secret", ns, secretVolume.secretName) as any;
-  for (const item of secretVolume.items as Array<{ key: string; path: string }>) writeFileSync(join(mounts["/config"], item.path), unb64(secret.data[item.key]), { mode: 0o400 });
-  const configMap = kube.get("v1", "ConfigMap", ns, podSpec.volumes.find((v: any) => v.configMap).configMap.name) as any;
-  for (const [key, value] of Object.entries(configMap.data as Record<string, string>)) writeFileSync(join(mounts["/opt/images-copier"], key), value);
-  if (podSpec.initContainers) writeFileSync(join(mounts["/images"], "images.json"), JSON.stringify(release.images));
-
-  const container = podSpec.containers[0];
-  const env: Record<string, string> = { PATH: process.env.PATH ?? "" };
-  for (const variable of container.env ?? []) {
-    const ref = variable.valueFrom?.secretKeyRef;
-    env[variable.name] = ref ? unb64((kube.get("v1", "Secret", ns, ref.name) as any).data[ref.key]) : variable.value;
-  }
-  env.HOME = dir;
-  const [command, ...args] = container.command.map((arg: string) => {
-    for (const [from, to] of Object.entries(mounts)) if (arg === from || arg.startsWith(`${from}/`)) return to + arg.slice(from.length);
-    return arg;
-  });
-  const child = spawn(command === "node" ? process.execPath : command, args, { stdio: ["ignore", "pipe", "pipe"], env });
-  children.add(child);
-  const relay = (chunk: Buffer) => kube.appendPodLog(ns, podName, chunk.toString("utf8"));
-  child.stdout?.on("data", relay);
-  child.stderr?.on("data", relay);
-  child.on("close", (code) => {
-    children.delete(child);
-    const current = kube.get("batch/v1", "Job", ns, job.metadata.name);
-    if (!current || current.metadata.uid !== job.metadata.uid) return;
-    const condition = code === 0 ? { type: "Complete", status: "True" } : { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" };
-    kube.put({ ...current, status: { ...(code === 0 ? { succeeded: 1 } : { failed: 1 }), conditions: [condition] } });
-  });
-}
 
 beforeAll(async () => {
   [kube, source, target] = await Promise.all([
@@ -75,43 +33,21 @@ beforeAll(async () => {
   release = await seedRelease(source, "deckhouse/ee", { tagged: 2, digestOnly: 1, multiArch: 1, seed: "copy-run-e2e" });
   work = tempDir("copy-run-e2e");
   bundle = loadCopierBundle();
-  kube.onCreate("Job", (job) => {
-    const podName = `${job.metadata.name}-${Math.random().toString(36).slice(2, 7)}`;
-    const uid = job.metadata.uid as string;
-    kube.put({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: podName, namespace: job.metadata.namespace, labels: { "job-name": job.metadata.name, "controller-uid": uid } },
-      spec: (job.spec as any).template.spec,
-      status: { phase: "Running" },
-    });
-    runPod(job, podName);
-  });
+  kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images });
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill("SIGKILL");
+  kubelet?.stop();
   await Promise.all([kube?.stop(), source?.stop(), target?.stop()]);
   removeDir(work);
 });
-
-/** The cluster's deckhouse-registry Secret for the source registry, as Deckhouse writes it. */
-function registrySecretData(): Record<string, string> {
-  return {
-    ".dockerconfigjson": b64(JSON.stringify({ auths: { [source.host]: { auth: b64(`${source.username}:${source.password}`) } } })),
-    address: b64(source.host),
-    path: b64("/deckhouse/ee"),
-    scheme: b64("https"),
-    ca: b64(source.caPem as string),
-  };
-}
 
 /** What `pulumi up` creates before CopyRun starts: the Secret, the ConfigMap with the real bundle, the Job. */
 function applyRun(runId: string, targetPassword = target.password as string) {
   return applyCopyRunObjects(kube.kubeconfigYaml, {
     runId,
     target: { username: target.username, password: targetPassword, insecure: false, image: target.ref("customer/deckhouse:rock-solid-e2e"), ca: target.caPem },
-    source: sourceRepoConfig(registrySecretData(), release.deckhouseImage),
+    source: sourceRepoConfig(deckhouseRegistryData({ host: source.host, username: source.username as string, password: source.password as string, ca: source.caPem }), release.deckhouseImage),
     copierBundle: bundle,
   });
 }

@@ -3,6 +3,7 @@
 // transpile-only). Cluster reads come from the Kubernetes API test server (a simulation of the API, not a cluster).
 import { join } from "node:path";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine } from "../helpers/pulumi-engine";
 
@@ -16,19 +17,7 @@ const PROXY_PASSWORD = "proxy-Pa55-word";
 let kube: KubeApiServer;
 beforeAll(async () => {
   kube = await startKubeApiServer();
-  const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-  kube.put({
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "deckhouse-registry", namespace: "d8-system" },
-    type: "kubernetes.io/dockerconfigjson",
-    data: {
-      ".dockerconfigjson": b64(JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64(`license-token:${LICENSE_KEY}`) } } })),
-      address: b64("registry.deckhouse.io"),
-      path: b64("/deckhouse/ee"),
-      scheme: b64("https"),
-    },
-  });
+  kube.put(deckhouseRegistrySecret({ host: "registry.deckhouse.io", username: "license-token", password: LICENSE_KEY }));
   kube.put(
     deckhouseDeployment({
       containers: [{ name: "deckhouse", image: DECKHOUSE_IMAGE, env: [{ name: "HTTPS_PROXY", value: `http://proxy:${PROXY_PASSWORD}@squid.corp:3128` }] }],
