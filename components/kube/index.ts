@@ -2,3 +2,4 @@
 export { type KubeAccess, configuredAccess, kubeAccessFromConfig, loadKubeConfig } from "./access";
 export { type KubeClient, KubeApiError, connectKube } from "./client";
 export { apiPath, type ObjectRef } from "./paths";
+export { isKubeStatus } from "./client";

@@ -8,6 +8,8 @@ import { BUNDLE_KEY, containerSecurityContext, RUN_AS_USER } from "../copy/manif
 export const CHECK_NAME = "images-copier-check";
 export const CHECK_BUNDLE_NAME = "images-copier-check-bundle";
 export const CHECK_LABELS = { heritage: "deckhouse", app: "d8-images-copier-check" } as const;
+/** The copier reads the target's access from this file of its config dir. */
+const DEST_REPO_KEY = "dest-repo.json";
 /** The copier's container name, the one whose log the Job waiter reads. */
 export const CHECK_CONTAINER = "copier";
 
@@ -68,7 +70,7 @@ export function buildCheckManifests(spec: CheckJobSpec): CheckManifests {
             },
           ],
           volumes: [
-            { name: "config", secret: { secretName: CHECK_NAME, defaultMode: 0o400 } },
+            { name: "config", secret: { secretName: CHECK_NAME, defaultMode: 0o400, items: [{ key: DEST_REPO_KEY, path: DEST_REPO_KEY }] } },
             ...(fromConfigMap ? [{ name: "copier", configMap: { name: CHECK_BUNDLE_NAME, defaultMode: 0o444 } }] : []),
             { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
           ],
@@ -78,7 +80,7 @@ export function buildCheckManifests(spec: CheckJobSpec): CheckManifests {
   };
   const destRepo = Buffer.from(JSON.stringify(spec.target), "utf8").toString("base64");
   return {
-    secret: { apiVersion: "v1", kind: "Secret", metadata: metadata(CHECK_NAME), type: "Opaque", data: { "dest-repo.json": destRepo } },
+    secret: { apiVersion: "v1", kind: "Secret", metadata: metadata(CHECK_NAME), type: "Opaque", data: { [DEST_REPO_KEY]: destRepo } },
     ...(fromConfigMap ? { configMap: { apiVersion: "v1", kind: "ConfigMap", metadata: metadata(CHECK_BUNDLE_NAME), data: { [BUNDLE_KEY]: spec.bundle as string } } } : {}),
     job,
   };

@@ -17,7 +17,7 @@ export interface ReleaseChannelSetting {
   channel?: string;
 }
 
-export const MODULE_CONFIG_PATH = "/apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse";
+export const MODULE_CONFIG_PATH = apiPath({ apiVersion: "deckhouse.io/v1alpha1", resource: "moduleconfigs", name: "deckhouse" });
 export const CONFIG_MAP_PATH = apiPath({ apiVersion: "v1", resource: "configmaps", namespace: "d8-system", name: "deckhouse" });
 /** The ConfigMap key holding the deckhouse module's settings as YAML. */
 const CONFIG_MAP_KEY = "deckhouse";

@@ -7,7 +7,7 @@ import { makeClusterCheckProvider, type ClusterCheckInputs } from "../../compone
 import { ensureBundle } from "../helpers/bundle";
 import { removeDir, tempDir } from "../helpers/copy-fixture";
 import { pushImage } from "../helpers/images";
-import { playJobs, type JobKubelet } from "../helpers/job-kubelet";
+import { startCopyKubelet, type CopyKubelet } from "../helpers/copy-kubelet";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
@@ -19,7 +19,7 @@ const PASSWORD = 'p"a:ss-Cluster';
 let kube: KubeApiServer;
 let token: TestRegistry;
 let basic: TestRegistry;
-let kubelet: JobKubelet;
+let kubelet: CopyKubelet;
 let work: string;
 let bundle: string;
 const digests: Record<string, string> = {};
@@ -37,7 +37,7 @@ beforeAll(async () => {
     await pushImage(reg, REPO, { format: "oci", seed: "module", layers }, TAG);
   }
   work = tempDir("switch-cluster-check");
-  kubelet = playJobs(kube, work);
+  kubelet = startCopyKubelet(kube, { work, releaseImages: () => ({}) });
 }, 120_000);
 
 afterAll(async () => {
@@ -99,14 +99,12 @@ describe("ClusterCheck provider: the registry checks from inside the cluster", (
     );
   });
 
-  it("gives no verdict when the check's pod cannot pull the copier image: refused, named, cleaned up", async () => {
-    kubelet.failPulls("ImagePullBackOff");
-    try {
-      const p = await provider();
-      await expect(p.create(inputs(token))).rejects.toThrow(/^images-copier: refusing to switch: the check Job d8-system\/images-copier-check gave no verdict \(pod images-copier-check-\w+: container copier \(image node:20-bookworm-slim\) has been waiting for 0s: ImagePullBackOff/);
-    } finally {
-      kubelet.failPulls(undefined);
-    }
+  it("gives no verdict when the copier image holds no copier (copierBundled by mistake): refused with the log, cleaned up", async () => {
+    const p = await provider();
+    const { bundle: _none, ...bundled } = inputs(token);
+    await expect(p.create({ ...bundled, copierImage: "registry.customer.example/tools/node:20" })).rejects.toThrow(
+      /^images-copier: refusing to switch: the check Job d8-system\/images-copier-check gave no verdict \(BackoffLimitExceeded: Job has reached the specified backoff limit\); last lines of its log:\n[\s\S]*Cannot find module/,
+    );
     expect(leftovers()).toEqual([]);
   });
 
