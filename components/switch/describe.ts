@@ -15,10 +15,11 @@ export interface SwitchDescription {
   checks: string;
 }
 
-/** The release's version as its image reference names it: the tag (`v1.46.3`, `rock-solid`), else "pinned by digest". */
-export function releaseVersion(image: string): string {
+/** The release's version: as the copy stack found it, else as the image's tag names it (`v1.46.3`, `rock-solid`). */
+export function releaseVersion(record: Pick<SwitchPlan["record"], "deckhouseVersion" | "sourceImage">): string {
+  if (record.deckhouseVersion) return record.deckhouseVersion;
   try {
-    return parseImageReference(image).tag ?? "pinned by digest";
+    return parseImageReference(record.sourceImage).tag ?? "pinned by digest";
   } catch {
     return "unknown version";
   }
@@ -31,7 +32,7 @@ export function describeSwitch(plan: SwitchPlan, username: string): SwitchDescri
   const written = Object.entries(values).map(([key, value]) => (key === "ca" ? (value ? "ca (the given CA)" : 'ca "" (the old CA removed)') : `${key} ${value}`));
   const references = plan.checks.references.length;
   return {
-    release: `Deckhouse ${releaseVersion(record.sourceImage)} (${record.sourceDigest}), image ${record.sourceImage}, copied by ${run}copy stack ${plan.copyStack}; the Deckhouse running now is that release`,
+    release: `Deckhouse ${releaseVersion(record)} (${record.sourceDigest}), image ${record.sourceImage}, copied by ${run}copy stack ${plan.copyStack}; the Deckhouse running now is that release`,
     registry: `from ${plan.sourceRepository} to ${plan.targetRepository} (${values.scheme ?? "https"}, user ${username})`,
     repoint: plan.imageChanges.map((c) => `${c.kind === "initContainer" ? "init container" : "container"} ${c.name}: ${c.from} -> ${c.to}`),
     secret: `d8-system/deckhouse-registry: .dockerconfigjson (user ${username} at ${plan.targetRegistry}), ${written.join(", ")}; other keys untouched`,

@@ -18,7 +18,7 @@ export function digestOfImageID(imageID: string): string | undefined {
 }
 
 function release(record: VerifiedCopy): string {
-  return `"${record.sourceImage}" (${record.sourceDigest})`;
+  return `${record.deckhouseVersion ? `${record.deckhouseVersion}, ` : ""}"${record.sourceImage}" (${record.sourceDigest})`;
 }
 
 /**

@@ -218,7 +218,8 @@ describe("switch stage: what it declares", () => {
 
 describe("switch stage: updates", () => {
   it("keeps the channel when the copy included the update images, and checks release-channel:<channel> in the target", async () => {
-    const r = await run({ ...vendorCluster(), releaseChannel: "EarlyAccess" }, { copy: { ...record, updateImages: true } });
+    const r = await run({ ...vendorCluster(), releaseChannel: "EarlyAccess" }, { copy: { ...record, updateImages: true, deckhouseVersion: "v1.46.3+ee" } });
+    expect(r.outputs?.plan.release).toMatch(/^Deckhouse v1\.46\.3\+ee \(sha256:a{64}\)/);
     expect(r.resource(":DeckhouseUpdates").inputs).toMatchObject({ mode: "keep", channel: "EarlyAccess" });
     expect((checks.find((c) => c.kind === "exists")?.args as { references: string[] }).references).toContain(`${NEW}/release-channel:early-access`);
     expect(r.outputs?.plan.releaseChannel).toBe(`keeps releaseChannel EarlyAccess in ModuleConfig deckhouse (spec.settings.releaseChannel): Deckhouse will look for ${NEW}/release-channel:early-access in the new registry (checked)`);

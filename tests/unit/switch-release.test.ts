@@ -44,6 +44,7 @@ describe("requireCopiedRelease", () => {
       `images-copier: refusing to switch: Deckhouse now runs "${newer}", but the copy stack copied "${SOURCE}" (${COPIED}); Deckhouse changed its release since the copy`,
     );
     expect(() => requireCopiedRelease(record, newer, TARGET, [])).toThrow(/change runId/);
+    expect(() => requireCopiedRelease({ ...record, deckhouseVersion: "v1.46.3" }, newer, TARGET, [])).toThrow(`the copy stack copied v1.46.3, "${SOURCE}" (${COPIED})`);
   });
 
   it("refuses a pod that runs another digest under the same tag (a channel tag moved on)", () => {
