@@ -16,6 +16,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
 import { loadCopierBundle } from "../copy/copier-bundle";
 import { connectKube, type KubeAccess } from "../kube";
+import { kubeAccessFromStack } from "../kube/stack-access";
+import { oneLineError } from "../one-line-error";
 import { ClusterCheck } from "./cluster-check-provider";
 import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
@@ -49,22 +51,6 @@ const PATCH_ANNOTATIONS = {
   "pulumi.com/patchFieldManager": SWITCH_FIELD_MANAGER,
 };
 
-function defaultKubeAccess(): KubeAccess {
-  const config = new pulumi.Config("kubernetes");
-  return { kubeconfig: config.get("kubeconfig") || undefined, context: config.get("context") || undefined };
-}
-
-/**
- * The one-line error that ends the program. Without a stack: the language runtime runs util.inspect over any
- * uncaught error that has one (for its trace events), and under the program's ts-node source maps that took
- * 40 s and more before failing with "Invalid string length"; Pulumi never shows a RunError's stack anyway.
- */
-function refusal(message: string): pulumi.RunError {
-  const error = new pulumi.RunError(message);
-  error.stack = "";
-  return error;
-}
-
 /** The copy record, the cluster and every check; any failure becomes one line. */
 async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReference, access: KubeAccess, checker?: RegistryChecker): Promise<Gate> {
   let copy: unknown;
@@ -72,7 +58,7 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
     const { value, secretValue } = await copyStack.getOutputDetails("copy");
     copy = value ?? secretValue;
   } catch (err) {
-    throw refusal(`images-copier: refusing to switch: cannot read the outputs of copy stack "${config.copyStack}": ${(err as Error).message}`);
+    throw oneLineError(err, `images-copier: refusing to switch: cannot read the outputs of copy stack "${config.copyStack}": `);
   }
   try {
     const kube = await connectKube(access);
@@ -82,8 +68,7 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
       await kube.close();
     }
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw refusal(message.startsWith("images-copier:") ? message : `images-copier: refusing to switch: cannot read the cluster: ${message}`);
+    throw oneLineError(err, "images-copier: refusing to switch: cannot read the cluster: ");
   }
 }
 
@@ -106,10 +91,10 @@ export async function declareSwitchStage(name: string, config: SwitchStageConfig
   try {
     bundle = config.checkFrom === "cluster" && !config.copierBundled ? (deps.copierBundle ?? loadCopierBundle()) : undefined;
   } catch (err) {
-    throw refusal(`images-copier: ${(err as Error).message}`);
+    throw oneLineError(err, "images-copier: ");
   }
   const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack });
-  const gate = await runGate(config, copyStack, deps.kube ?? defaultKubeAccess(), deps.checker);
+  const gate = await runGate(config, copyStack, deps.kube ?? kubeAccessFromStack(), deps.checker);
   return new SwitchStage(name, { config, gate, bundle, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds }, opts);
 }
 
