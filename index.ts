@@ -2,11 +2,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./stack-config";
 import { declareCopyStage } from "./components/copy/stage";
-import { SwitchStage } from "./components/switch/stage";
+import { declareSwitchStage } from "./components/switch/stage";
 
 const config = readStackConfig(new pulumi.Config("images-copier"));
 
-// The copy stage reads and checks before it declares anything: a refusal is one RunError, nothing created.
+// Each stage reads and checks before it declares anything (in preview and update alike): a refusal rejects the
+// exported promise with one RunError, which Pulumi reports as one line, and nothing is created.
 export = config.stage === "copy"
   ? declareCopyStage("copy", config).then((stage) => stage.outputs)
-  : new SwitchStage("switch", config).outputs;
+  : declareSwitchStage("switch", config).then((stage) => stage.outputs);

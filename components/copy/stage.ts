@@ -20,6 +20,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ImagesList } from "../../copier";
 import type { CopyStageConfig } from "../../stack-config";
 import { connectKube, type KubeAccess } from "../kube";
+import { kubeAccessFromStack } from "../kube/stack-access";
+import { oneLineError } from "../one-line-error";
 import { CopierBundle } from "./bundle";
 import { readCopySource, type CopySourceView } from "./cluster-read";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "./copier-bundle";
@@ -50,20 +52,6 @@ export interface CopyStageArgs {
   images?: ImagesList;
 }
 
-function defaultKubeAccess(): KubeAccess {
-  const config = new pulumi.Config("kubernetes");
-  return { kubeconfig: config.get("kubeconfig") || undefined, context: config.get("context") || undefined };
-}
-
-const oneLine = (error: unknown, prefix: string): pulumi.RunError => {
-  const message = error instanceof Error ? error.message : String(error);
-  const refusal = new pulumi.RunError(message.startsWith("images-copier") ? message : `${prefix}${message}`);
-  // Pulumi prints a RunError's message alone, but its Node runtime still formats the error's stack for its trace
-  // (source maps, util.inspect): tens of seconds of CPU for a stack no one sees. A refusal has none.
-  refusal.stack = undefined;
-  return refusal;
-};
-
 /**
  * Reads and checks, then declares the copy stage. Rejects with one RunError on bad input, an unreadable cluster or
  * a Deckhouse that still runs its own images-copier hook; nothing of the stage is declared then.
@@ -76,12 +64,12 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
     bundle = config.copierBundled ? undefined : copierBundleFile(deps.copierBundlePath ?? copierBundlePath());
     images = config.imagesFile ? readImagesFile(config.imagesFile) : undefined;
   } catch (error) {
-    throw oneLine(error, "images-copier: ");
+    throw oneLineError(error, "images-copier: ");
   }
   let source: CopySourceView;
   let release: DeckhouseRelease;
   try {
-    const kube = await connectKube(deps.kube ?? defaultKubeAccess());
+    const kube = await connectKube(deps.kube ?? kubeAccessFromStack());
     try {
       source = await readCopySource(kube);
       release = await requireReleaseWithoutHook({
@@ -94,7 +82,7 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
       await kube.close();
     }
   } catch (error) {
-    throw oneLine(error, "images-copier: cannot read the cluster: ");
+    throw oneLineError(error, "images-copier: cannot read the cluster: ");
   }
   return new CopyStage(name, { config, source, release, bundle, images }, opts);
 }

@@ -70,7 +70,10 @@ const RESOURCES: Record<string, string> = {
   replicasets: "ReplicaSet",
   statefulsets: "StatefulSet",
   daemonsets: "DaemonSet",
+  moduleconfigs: "ModuleConfig",
 };
+/** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
+const CLUSTER_SCOPED = new Set(["ModuleConfig"]);
 
 interface Watcher {
   apiVersion: string;
@@ -103,6 +106,7 @@ function parseRoute(pathname: string): Route | undefined {
   }
   // A list across all namespaces (`/api/v1/pods`): namespace "" (added for the switch stage's pod listing).
   if (rest.length === 1 && RESOURCES[rest[0]]) return { apiVersion, kind: RESOURCES[rest[0]], namespace: "" };
+  if (rest.length === 2 && CLUSTER_SCOPED.has(RESOURCES[rest[0]])) return { apiVersion, kind: RESOURCES[rest[0]], namespace: "", name: rest[1] };
   if (rest[0] !== "namespaces" || rest.length < 3) return undefined;
   const kind = RESOURCES[rest[2]];
   if (!kind) return undefined;
@@ -215,7 +219,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   }
 
   function put(object: KubeObject): KubeObject {
-    const namespace = object.metadata.namespace ?? "default";
+    const namespace = object.metadata.namespace ?? (CLUSTER_SCOPED.has(object.kind) ? "" : "default");
     const k = key(object.apiVersion, object.kind, namespace, object.metadata.name);
     const existing = store.get(k);
     const stored: KubeObject = structuredClone({
