@@ -1,11 +1,13 @@
 // The Pulumi program: validates the stack config once and declares the stage's component.
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./stack-config";
-import { CopyStage } from "./components/copy/stage";
-import { SwitchStage } from "./components/switch/stage";
+import { declareCopyStage } from "./components/copy/stage";
+import { declareSwitchStage } from "./components/switch/stage";
 
 const config = readStackConfig(new pulumi.Config("images-copier"));
 
+// Each stage reads and checks before it declares anything (in preview and update alike): a refusal rejects the
+// exported promise with one RunError, which Pulumi reports as one line, and nothing is created.
 export = config.stage === "copy"
-  ? new CopyStage("copy", config).outputs
-  : new SwitchStage("switch", config).outputs;
+  ? declareCopyStage("copy", config).then((stage) => stage.outputs)
+  : declareSwitchStage("switch", config).then((stage) => stage.outputs);

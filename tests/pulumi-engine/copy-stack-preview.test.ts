@@ -3,32 +3,27 @@
 // transpile-only). Cluster reads come from the Kubernetes API test server (a simulation of the API, not a cluster).
 import { join } from "node:path";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { findPlaintextSecrets, opOf, plainOutputs, PulumiEngine } from "../helpers/pulumi-engine";
+import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine } from "../helpers/pulumi-engine";
 
 const ROOT = join(__dirname, "..", "..");
 const TARGET_PASSWORD = 'target-Pa55"word:xyz';
 const LICENSE_KEY = "license-key-00aa11bb22cc33";
 const TARGET_IMAGE = "registry.customer.example/deckhouse/ee:rock-solid-1.46";
-const DECKHOUSE_IMAGE = "registry.deckhouse.io/deckhouse/ee:v1.46.3";
+const DECKHOUSE_IMAGE = "registry.deckhouse.io/deckhouse/ee:rock-solid";
+const PROXY_PASSWORD = "proxy-Pa55-word";
 
 let kube: KubeApiServer;
 beforeAll(async () => {
   kube = await startKubeApiServer();
-  const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-  kube.put({
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "deckhouse-registry", namespace: "d8-system" },
-    type: "kubernetes.io/dockerconfigjson",
-    data: {
-      ".dockerconfigjson": b64(JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64(`license-token:${LICENSE_KEY}`) } } })),
-      address: b64("registry.deckhouse.io"),
-      path: b64("/deckhouse/ee"),
-      scheme: b64("https"),
-    },
-  });
-  kube.put(deckhouseDeployment({ containers: [{ name: "deckhouse", image: DECKHOUSE_IMAGE }] }) as never);
+  kube.put(deckhouseRegistrySecret({ host: "registry.deckhouse.io", username: "license-token", password: LICENSE_KEY }));
+  kube.put(
+    deckhouseDeployment({
+      containers: [{ name: "deckhouse", image: DECKHOUSE_IMAGE, env: [{ name: "HTTPS_PROXY", value: `http://proxy:${PROXY_PASSWORD}@squid.corp:3128` }] }],
+      annotations: { "core.deckhouse.io/version": "v1.58.3" },
+    }) as never,
+  );
 });
 afterAll(() => kube?.stop());
 
@@ -50,16 +45,25 @@ test("copy stack preview (type-checked): reads the cluster, changes nothing, sho
 
   const preview = await engine.preview();
   expect(preview.error).toBeUndefined();
-  expect(opOf(preview, "deckhouse-registry")).toBe("read");
-  expect(opOf(preview, "deckhouse")).toBe("read");
-  expect(opOf(preview, "copy-images")).toBe("create");
+  // the cluster is read directly (nothing of it in the state), and the run's objects are declared, not created
+  expect(preview.steps.filter((step) => step.op === "read")).toEqual([]);
+  for (const name of ["images-copier-config", "copier-bundle", "copy-images", "copy-run"]) expect(opOf(preview, name)).toBe("create");
   expect(["Secret", "ConfigMap", "Pod"].map((kind) => kube.list("v1", kind, "d8-system"))).toEqual(objectsBefore);
   expect(kube.list("batch/v1", "Job", "d8-system")).toEqual([]);
   expect(preview.state.resources).toEqual([]);
 
-  const outputs = plainOutputs(preview) as { sourceImage: string; plan: { initImage: string; copierImage: string; targetImage: string; secretKeys: string[] } };
+  // the plan is readable: the Job's spec as the engine received it, plain; the Secret's data a secret
+  const registered = (name: string) => preview.messages.find((m) => m.rpc === "RegisterResource" && m.name === name)!.payload as any;
+  const pod = registered("copy-images").spec.template.spec;
+  expect(pod.initContainers[0].image).toBe(DECKHOUSE_IMAGE);
+  expect(pod.containers[0].image).toBe("node:20-bookworm-slim");
+  expect(pod.containers[0].env.find((e: { name: string }) => e.name === "HTTPS_PROXY")).toEqual({ name: "HTTPS_PROXY", valueFrom: { secretKeyRef: { name: "images-copier-config", key: "proxy.HTTPS_PROXY" } } });
+  expect(isSecret(registered("images-copier-config").data)).toBe(true);
+  expect(registered("copier-bundle").bytes).toBeGreaterThan(100_000); // the bundle's size, never its text
+
+  const outputs = plainOutputs(preview) as { sourceImage: string; targetImage: string; deckhouseRelease: unknown };
   expect(outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
-  expect(outputs.plan).toMatchObject({ initImage: DECKHOUSE_IMAGE, copierImage: "node:20-bookworm-slim", targetImage: TARGET_IMAGE });
-  expect(outputs.plan.secretKeys).toEqual(expect.arrayContaining(["dest-repo.json", "d8-repo.json"]));
-  expect(findPlaintextSecrets(preview, [TARGET_PASSWORD, LICENSE_KEY, kube.token])).toEqual([]);
+  expect(outputs.targetImage).toBe(TARGET_IMAGE);
+  expect(outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
+  expect(findPlaintextSecrets(preview, [TARGET_PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token])).toEqual([]);
 });

@@ -9,7 +9,9 @@
 //   if `pulumi.com/patchForce` had taken them from every other field manager). Field managers and conflicts are not
 //   modelled.
 // - Replacement: a changed name, namespace, kind or apiVersion, a Job's `spec` (immutable), an `immutable` Secret's
-//   or ConfigMap's data; delete-before-replace when the name stays the same.
+//   or ConfigMap's data; delete-before-replace when the name stays the same. A Job annotated
+//   `pulumi.com/replaceUnready: "true"` whose live object exists without a Complete condition is replaced, as the
+//   provider does (it reads the live Job in Diff; a missing one is no reason).
 // - A Secret's `stringData` is folded into `data` (base64), as the API server does; a Secret's `data` and
 //   `stringData` are secret in the checked inputs and in the outputs, for Secret and SecretPatch alike (the
 //   provider marks Secret data secret).
@@ -176,8 +178,14 @@ export function kubernetesProvider(kube: KubeApiServer): EngineProvider {
       if (!t.patch && (t.kind === "Secret" || t.kind === "ConfigMap") && stripSecrets(old.inputs).immutable === true) {
         replaces.push(...keys.filter((k) => ["data", "stringData", "binaryData"].includes(k)));
       }
+      const annotations = ((stripSecrets(news.metadata) ?? {}) as { annotations?: Record<string, string> }).annotations ?? {};
+      if (!t.patch && t.kind === "Job" && annotations["pulumi.com/replaceUnready"] === "true") {
+        const current = live(t, before.namespace, before.name) as { status?: { conditions?: Array<{ type: string; status: string }> } } | undefined;
+        const complete = current?.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True");
+        if (current && !complete) replaces.push('.metadata.annotations["pulumi.com/replaceUnready"]');
+      }
       const unknownName = containsUnknown(news.metadata);
-      return { changes: keys.length > 0, replaces, deleteBeforeReplace: !unknownName && before.name === after.name, keys };
+      return { changes: keys.length > 0 || replaces.length > 0, replaces, deleteBeforeReplace: !unknownName && before.name === after.name, keys };
     },
 
     async create(goal, news) {
