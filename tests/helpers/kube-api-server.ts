@@ -50,8 +50,9 @@ export interface KubeApiServer {
   /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
    *  engine stand-in's Kubernetes provider). */
   onAdded(kind: string, handler: (object: KubeObject) => void): void;
-  /** The next `count` watch connections are cut (socket destroyed) right after their initial events. */
-  dropNextWatches(count: number): void;
+  /** The next `count` watch connections are cut (socket destroyed) right after their initial events; the returned
+   *  promise resolves once the last of them is cut. */
+  dropNextWatches(count: number): Promise<void>;
   /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
   rejectRequests(match: { method: string; kind: string }, code: number, reason: string, message: string): () => void;
   stop(): Promise<void>;
@@ -207,6 +208,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const requests: RecordedRequest[] = [];
   let resourceVersion = 1000;
   let watchesToDrop = 0;
+  let allDropped = () => {};
 
   const key = (apiVersion: string, kind: string, namespace: string, name: string) => `${apiVersion}|${kind}|${namespace}|${name}`;
 
@@ -297,8 +299,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
         if (matches(object) && Number(object.metadata.resourceVersion) > since) send("ADDED", object);
       }
       if (watchesToDrop > 0) {
-        watchesToDrop--;
-        setTimeout(() => req.socket.destroy(), 50);
+        const last = --watchesToDrop === 0;
+        setTimeout(() => {
+          req.socket.destroy();
+          if (last) allDropped();
+        }, 50);
         return;
       }
       const watcher: Watcher = { apiVersion, kind, namespace, matches, send };
@@ -414,6 +419,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     },
     dropNextWatches(count) {
       watchesToDrop = count;
+      return new Promise<void>((resolve) => (allDropped = resolve));
     },
     rejectRequests(match, code, reason, message) {
       const rejection = { ...match, code, reason, message };
