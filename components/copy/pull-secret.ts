@@ -3,7 +3,7 @@
 // Its data is a Pulumi secret; it is a run object like images-copier-config (run key, replaced with the Job,
 // deleted by CopyRun after a success).
 import { parseImageReference } from "../../copier";
-import { dockerConfigJson, encodeBase64 } from "../switch/registry-secret";
+import { dockerConfigJson, encodeBase64 } from "../kube";
 
 export const PULL_SECRET_NAME = "images-copier-registry";
 export const PULL_SECRET_TYPE = "kubernetes.io/dockerconfigjson";
