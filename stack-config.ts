@@ -1,6 +1,6 @@
 // The stack's configuration (namespace `images-copier`), validated once, here, at the edge.
 import { z } from "zod";
-import { InvalidReferenceError, parseTaggedReference } from "./copier/reference";
+import { InvalidReferenceError, parseImageReference, parseTaggedReference } from "./copier/reference";
 import { parseDeckhouseVersion } from "./components/copy/release-check";
 
 const targetImage = z.string({ error: "targetImage is required, e.g. registry.example.com/deckhouse/ee:rock-solid-1.46" }).superRefine((value, ctx) => {
@@ -14,6 +14,24 @@ const targetImage = z.string({ error: "targetImage is required, e.g. registry.ex
 
 const DEFAULT_COPIER_IMAGE = "node:20-bookworm-slim";
 
+/**
+ * The image that runs the copier. One on the target registry's host (e.g. from `images-copier publish-image`) is
+ * read there at program time: pinned by digest, pulled with the target credentials, and run with its own copier
+ * when its label says it holds one (components/copy/copier-image.ts).
+ */
+const copierImage = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    try {
+      parseImageReference(value);
+    } catch (err) {
+      if (!(err instanceof InvalidReferenceError)) throw err;
+      ctx.addIssue({ code: "custom", message: `copierImage: ${err.message}` });
+    }
+  })
+  .default(DEFAULT_COPIER_IMAGE);
+
 const common = {
   targetImage,
   targetUsername: z.string({ error: "targetUsername is required" }).min(1, "targetUsername must not be empty"),
@@ -24,7 +42,7 @@ const common = {
 
 /** The image that runs the copier: the copy Job's, and the switch's check Job's. */
 const copier = {
-  copierImage: z.string().min(1).default(DEFAULT_COPIER_IMAGE),
+  copierImage,
   /** true: copierImage already holds the copier (the Dockerfile's image), so no ConfigMap is shipped or mounted. */
   copierBundled: z.boolean().default(false),
 };

@@ -22,3 +22,5 @@ export { RESULT_LINE_PREFIX, PROGRESS_LINE_PREFIX, formatResultLine, parseResult
 export { runCli } from "./cli";
 export { decodeAuth, credentialsFor } from "./docker-config";
 export { formatBytes, formatProgress, type ProgressSnapshot } from "./progress";
+export { inspectCopierImage, ImageNotFoundError, type InspectedCopierImage } from "./image/inspect";
+export { LABELS as COPIER_IMAGE_LABELS } from "./image/image-config";

@@ -1,5 +1,6 @@
 // The new contents of `d8-system/deckhouse-registry`, in the shape Deckhouse reads (see deckhouse-facts.md).
 import { parseTaggedReference } from "../../copier";
+import { decodeBase64, dockerConfigJson } from "../kube";
 
 export const REGISTRY_SECRET_KEYS = [".dockerconfigjson", "address", "path", "scheme", "ca", "imagesRegistry"] as const;
 export type RegistrySecretKey = (typeof REGISTRY_SECRET_KEYS)[number];
@@ -13,11 +14,6 @@ export interface TargetRegistry {
   insecure: boolean;
   /** PEM of the target registry's CA. */
   ca?: string;
-}
-
-export function dockerConfigJson(host: string, username: string, password: string): string {
-  const auth = Buffer.from(`${username}:${password}`, "utf8").toString("base64");
-  return JSON.stringify({ auths: { [host]: { username, password, auth } } });
 }
 
 /**
@@ -39,14 +35,6 @@ export function registrySecretValues(target: TargetRegistry, currentKeys: Iterab
   else if (has.has("ca")) values.ca = "";
   if (has.has("imagesRegistry")) values.imagesRegistry = `${ref.registry}/${ref.repository}`;
   return values;
-}
-
-export function encodeBase64(value: string): string {
-  return Buffer.from(value, "utf8").toString("base64");
-}
-
-export function decodeBase64(value: string): string {
-  return Buffer.from(value, "base64").toString("utf8");
 }
 
 /** Whether the Secret's (base64) `address` and `path` already name the target image's repository. */

@@ -23,7 +23,7 @@ import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
 import { planSwitch, type Gate } from "./plan";
 import type { RegistryChecker } from "./registry-checks";
-import { dockerConfigJson, encodeBase64 } from "./registry-secret";
+import { dockerConfigJson, encodeBase64 } from "../kube";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
 import { DeckhouseRollout } from "./rollout-provider";

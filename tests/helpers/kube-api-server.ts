@@ -50,7 +50,8 @@ export interface KubeApiServer {
   /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
    *  engine stand-in's Kubernetes provider). */
   onAdded(kind: string, handler: (object: KubeObject) => void): void;
-  /** The next `count` watch connections are cut (socket destroyed) right after their initial events; resolves once the last is cut. */
+  /** The next `count` watch connections are cut (socket destroyed) right after their initial events; the returned
+   *  promise resolves once the last of them is cut. */
   dropNextWatches(count: number): Promise<void>;
   /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
   rejectRequests(match: { method: string; kind: string }, code: number, reason: string, message: string): () => void;
@@ -207,7 +208,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const requests: RecordedRequest[] = [];
   let resourceVersion = 1000;
   let watchesToDrop = 0;
-  let allDropped: (() => void) | undefined;
+  let allDropped = () => {};
 
   const key = (apiVersion: string, kind: string, namespace: string, name: string) => `${apiVersion}|${kind}|${namespace}|${name}`;
 
@@ -301,7 +302,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
         const last = --watchesToDrop === 0;
         setTimeout(() => {
           req.socket.destroy();
-          if (last) allDropped?.();
+          if (last) allDropped();
         }, 50);
         return;
       }

@@ -6,7 +6,8 @@ import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 import { snapshotProvider, type SnapshotInputs } from "../../components/switch/snapshot-provider";
 import { captureImages, captureSecret } from "../../components/switch/rollback";
-import { registrySecretValues, encodeBase64, dockerConfigJson } from "../../components/switch/registry-secret";
+import { dockerConfigJson, encodeBase64 } from "../../components/kube";
+import { registrySecretValues } from "../../components/switch/registry-secret";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const NEW = "registry.example.com/client/deckhouse";

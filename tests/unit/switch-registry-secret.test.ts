@@ -1,4 +1,5 @@
-import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretPointsAt } from "../../components/switch/registry-secret";
+import { decodeBase64, dockerConfigJson, encodeBase64 } from "../../components/kube";
+import { registrySecretValues, secretPointsAt } from "../../components/switch/registry-secret";
 
 const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
 
