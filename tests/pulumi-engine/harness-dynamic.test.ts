@@ -25,21 +25,12 @@ const hostLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "pr
 const plan = (r: RunResult) => r.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}`);
 const widgetState = (r: RunResult) => resourceOf(r.state, "widget")!;
 
-test("a dynamic resource through preview, up, up again, a previewed update (unknowns reach Diff), delete, replace, refresh and destroy", async () => {
+test("a dynamic resource through up, up again, a previewed update (unknowns reach Diff), update and delete, replace, refresh and destroy", async () => {
   const engine = engineFor({ spare: "true" });
-
-  const preview = await engine.preview();
-  expect(preview.error).toBeUndefined();
-  expect(plan(preview).sort()).toEqual(["create default", "create harness-fixture-test", "create shelf", "create spare", "create widget"]);
-  expect(widgetFiles()).toEqual([]);
-  expect(preview.state.resources).toEqual([]);
-  // outputs the provider would compute are unknown in preview; inputs come through
-  expect(preview.outputs.fingerprint).toBe(UNKNOWN);
-  expect(preview.outputs.label).toBe("one");
 
   const up = await engine.up();
   expect(up.error).toBeUndefined();
-  expect(opOf(up, "widget")).toBe("create");
+  expect(plan(up).sort()).toEqual(["create default", "create harness-fixture-test", "create shelf", "create spare", "create widget"]);
   expect(widgetFiles()).toEqual(["one-round.json", "spare-square.json"]);
   expect(widgetFile("one-round")).toMatchObject({ label: "one", shape: "round", tokenLength: TOKEN.length, revision: 1 });
   expect(hostLines(up)).toContain("widget: created one-round");
@@ -67,7 +58,11 @@ test("a dynamic resource through preview, up, up again, a previewed update (unkn
   expect(stepOf(updatePreview, "widget")).toMatchObject({ op: "update", keys: ["label", "token"] });
   expect(stepOf(updatePreview, "spare")).toMatchObject({ op: "update", keys: ["note", "token"] });
   expect(hostLines(updatePreview)).toEqual([`widget: diff spare-square note=${UNKNOWN}`]);
+  // nothing changed: no Create/Update ran, the state is as it was; the new inputs show, computed outputs are unknown
   expect(widgetFile("one-round")).toMatchObject({ label: "one", revision: 1 });
+  expect(updatePreview.state).toEqual(again.state);
+  expect(updatePreview.outputs.label).toBe("two");
+  expect(updatePreview.outputs.fingerprint).toBe(UNKNOWN);
 
   // a changed input updates in place; a resource the program no longer declares is deleted after it ends
   engine.setConfig({ spare: "false" });
