@@ -35,13 +35,19 @@ export async function skopeoManifestDigest(reg: TestRegistry, ref: string): Prom
   return `sha256:${createHash("sha256").update(raw).digest("hex")}`;
 }
 
-/** The digest, or undefined when skopeo cannot find the manifest (any failure counts as absent). */
+/** What skopeo says when the registry answered that the manifest (or its repository) does not exist. */
+const ABSENT = /\b(manifest unknown|name unknown|MANIFEST_UNKNOWN|NAME_UNKNOWN)\b/;
+
+/**
+ * The digest, or undefined when the registry says the manifest or repository does not exist (404
+ * MANIFEST_UNKNOWN / NAME_UNKNOWN). Any other failure (refused credentials, an unreachable registry, a bad CA)
+ * throws: a negative check must not pass because skopeo could not look.
+ */
 export async function skopeoDigestOrAbsent(reg: TestRegistry, ref: string): Promise<string | undefined> {
-  try {
-    return await skopeoManifestDigest(reg, ref);
-  } catch {
-    return undefined;
-  }
+  const result = await run(["inspect", "--raw", ...reg.skopeoFlags(), "--retry-times", "0", transport(reg, ref)]);
+  if (result.ok) return `sha256:${createHash("sha256").update(result.stdout).digest("hex")}`;
+  if (ABSENT.test(result.stderr)) return undefined;
+  throw new Error(`skopeo inspect --raw ${reg.ref(ref)} failed (not an absent manifest): ${result.stderr.trim()}`);
 }
 
 /** Tags of a repository via `skopeo list-tags` ([] when the repository does not exist). */

@@ -4,7 +4,7 @@ import { startRegistry, type RegistryOptions, type TestRegistry } from "../helpe
 import { pushImage, pushMultiArch, seedRelease, MEDIA, layerDigest } from "../helpers/images";
 import { request } from "undici";
 import { TOKEN_SERVICE } from "../helpers/token-server";
-import { skopeoCopy, skopeoManifestDigest, skopeoRaw } from "../helpers/skopeo";
+import { skopeoCopy, skopeoDigestOrAbsent, skopeoManifestDigest, skopeoRaw } from "../helpers/skopeo";
 import { targetRef, verifyCopiedRelease } from "../helpers/copy-fixture";
 
 const flavours: Array<[string, RegistryOptions]> = [
@@ -40,8 +40,20 @@ describe.each(flavours)("registry flavour %s", (_name, options) => {
       const wrong = { ...reg, password: "wrong-password" } as TestRegistry;
       wrong.skopeoFlags = () => reg.skopeoFlags().map((f) => (f.startsWith("--creds=") ? `--creds=${reg.username}:nope` : f));
       await expect(skopeoManifestDigest(wrong, "harness/app:v1")).rejects.toThrow(/unauthorized|authentication required|401|invalid username\/password/i);
+      // a negative check cannot pass because skopeo could not log in
+      await expect(skopeoDigestOrAbsent(wrong, "harness/app:no-such-tag")).rejects.toThrow(/not an absent manifest/);
     });
   }
+
+  it("tells an absent tag, digest or repository from a registry skopeo cannot reach", async () => {
+    await pushImage(reg, "harness/present", { format: "docker", seed: "present", layers: [{ size: 64, seed: "present" }] }, "v1");
+    expect(await skopeoDigestOrAbsent(reg, "harness/present:v1")).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await skopeoDigestOrAbsent(reg, "harness/present:no-such-tag")).toBeUndefined();
+    expect(await skopeoDigestOrAbsent(reg, `harness/present@sha256:${"0".repeat(64)}`)).toBeUndefined();
+    expect(await skopeoDigestOrAbsent(reg, "harness/no-such-repository:v1")).toBeUndefined();
+    const gone = { ...reg, ref: (r: string) => `127.0.0.1:1/${r}` } as TestRegistry;
+    await expect(skopeoDigestOrAbsent(gone, "harness/present:v1")).rejects.toThrow(/not an absent manifest.*connection refused/);
+  });
 });
 
 describe("fixtures", () => {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { apiPath, connectKube, isKubeStatus, KubeApiError, type KubeClient } from "../../components/kube";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { DynamicProviderHost } from "../helpers/pulumi-engine/dynamic-host";
 
 let server: KubeApiServer;
 let dir: string;
@@ -131,4 +132,24 @@ test("watch streams events until aborted; logs are read", async () => {
   expect(seen).toEqual(["ADDED p1", "MODIFIED p1"]);
   expect(await kube.logs("d8-system", "p1", { tailLines: "2" })).toBe("two\nthree\n");
   expect(await kube.logs("d8-system", "gone")).toBe("");
+});
+
+test("a KubeApiError thrown by a provider keeps its message in the real dynamic-provider host", async () => {
+  // The host runs the provider as Pulumi serialized it, where a class's `super(message)` sets no message.
+  const pulumi = await import("@pulumi/pulumi");
+  const provider = {
+    async create(): Promise<never> {
+      throw new KubeApiError("POST", "/apis/batch/v1/namespaces/d8-system/jobs", 403, "admission webhook denied the Job");
+    },
+  };
+  const { text } = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+  const host = await DynamicProviderHost.start({ cwd: join(__dirname, "..", ".."), env: process.env, onLine: () => undefined });
+  try {
+    const res = { urn: "urn:pulumi:s::p::pulumi-nodejs:dynamic:Resource::r", type: "pulumi-nodejs:dynamic:Resource", name: "r" };
+    await expect(host.create(res, { __provider: text })).rejects.toThrow(
+      "Kubernetes API POST /apis/batch/v1/namespaces/d8-system/jobs: 403 admission webhook denied the Job",
+    );
+  } finally {
+    await host.stop();
+  }
 });

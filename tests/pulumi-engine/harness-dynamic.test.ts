@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, UNKNOWN, type RunResult } from "../helpers/pulumi-engine";
+import { asStackReference, findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, resourceOf, stepOf, UNKNOWN, type RunResult } from "../helpers/pulumi-engine";
 
 const PROGRAM = join(__dirname, "..", "fixtures", "harness-program");
 const TOKEN = "widget-token-0123456789";
@@ -23,23 +23,14 @@ const widgetFiles = () => readdirSync(world).sort();
 const widgetFile = (id: string) => JSON.parse(readFileSync(join(world, `${id}.json`), "utf8")) as Record<string, unknown>;
 const hostLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
 const plan = (r: RunResult) => r.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}`);
-const widgetState = (r: RunResult) => r.state.resources.find((res) => res.urn.endsWith("::widget"))!;
+const widgetState = (r: RunResult) => resourceOf(r.state, "widget")!;
 
-test("a dynamic resource through preview, up, up again, update, delete, replace, refresh and destroy", async () => {
+test("a dynamic resource through up, up again, a previewed update (unknowns reach Diff), update and delete, replace, refresh and destroy", async () => {
   const engine = engineFor({ spare: "true" });
-
-  const preview = await engine.preview();
-  expect(preview.error).toBeUndefined();
-  expect(plan(preview).sort()).toEqual(["create default", "create harness-fixture-test", "create shelf", "create spare", "create widget"]);
-  expect(widgetFiles()).toEqual([]);
-  expect(preview.state.resources).toEqual([]);
-  // outputs the provider would compute are unknown in preview; inputs come through
-  expect(preview.outputs.fingerprint).toBe(UNKNOWN);
-  expect(preview.outputs.label).toBe("one");
 
   const up = await engine.up();
   expect(up.error).toBeUndefined();
-  expect(opOf(up, "widget")).toBe("create");
+  expect(plan(up).sort()).toEqual(["create default", "create harness-fixture-test", "create shelf", "create spare", "create widget"]);
   expect(widgetFiles()).toEqual(["one-round.json", "spare-square.json"]);
   expect(widgetFile("one-round")).toMatchObject({ label: "one", shape: "round", tokenLength: TOKEN.length, revision: 1 });
   expect(hostLines(up)).toContain("widget: created one-round");
@@ -52,27 +43,39 @@ test("a dynamic resource through preview, up, up again, update, delete, replace,
   expect(isSecret(up.outputs.token)).toBe(true);
   expect(created.outputs.__provider).toEqual(created.inputs.__provider);
   expect(findPlaintextSecrets(up, [TOKEN])).toEqual([]);
+  // what another stack's StackReference would see: plain values, the secret one named
+  expect(asStackReference(up)).toEqual({ outputs: { ...plainOutputs(up), token: TOKEN }, secretOutputNames: ["token"] });
 
+  const fingerprint = plainOutputs(up).fingerprint as string;
   const again = await engine.up();
   expect(plan(again).sort()).toEqual(["same default", "same harness-fixture-test", "same shelf", "same spare", "same widget"]);
-  expect(hostLines(again)).toEqual([]);
+  expect(hostLines(again)).toEqual([`widget: diff spare-square note=${fingerprint}`]);
   expect(widgetFile("one-round")).toMatchObject({ revision: 1 });
 
+  // in preview, an output of a resource about to change is unknown: Diff gets the unknown value itself
+  engine.setConfig({ label: "two", token: { secret: NEW_TOKEN } });
+  const updatePreview = await engine.preview();
+  expect(stepOf(updatePreview, "widget")).toMatchObject({ op: "update", keys: ["label", "token"] });
+  expect(stepOf(updatePreview, "spare")).toMatchObject({ op: "update", keys: ["note", "token"] });
+  expect(hostLines(updatePreview)).toEqual([`widget: diff spare-square note=${UNKNOWN}`]);
+  // nothing changed: no Create/Update ran, the state is as it was; the new inputs show, computed outputs are unknown
+  expect(widgetFile("one-round")).toMatchObject({ label: "one", revision: 1 });
+  expect(updatePreview.state).toEqual(again.state);
+  expect(updatePreview.outputs.label).toBe("two");
+  expect(updatePreview.outputs.fingerprint).toBe(UNKNOWN);
+
   // a changed input updates in place; a resource the program no longer declares is deleted after it ends
-  engine.setConfig({ label: "two", token: { secret: NEW_TOKEN }, spare: "false" });
+  engine.setConfig({ spare: "false" });
   const updated = await engine.up();
-  expect(updated.steps.find((s) => s.urn.endsWith("::widget"))).toMatchObject({ op: "update", keys: ["label", "token"] });
+  expect(stepOf(updated, "widget")).toMatchObject({ op: "update", keys: ["label", "token"] });
   expect(updated.steps[updated.steps.length - 1]).toMatchObject({ op: "delete", urn: expect.stringMatching(/::spare$/) });
   expect(widgetFile("one-round")).toMatchObject({ label: "two", tokenLength: NEW_TOKEN.length, revision: 2 });
   expect(widgetFiles()).toEqual(["one-round.json"]);
   expect(findPlaintextSecrets(updated, [TOKEN, NEW_TOKEN])).toEqual([]);
 
   engine.setConfig({ shape: "square" });
-  const replacePreview = await engine.preview();
-  expect(replacePreview.steps.find((s) => s.urn.endsWith("::widget"))).toMatchObject({ op: "replace", replaceKeys: ["shape"], deleteBeforeReplace: true });
-  expect(widgetFiles()).toEqual(["one-round.json"]);
   const replaced = await engine.up();
-  expect(opOf(replaced, "widget")).toBe("replace");
+  expect(stepOf(replaced, "widget")).toMatchObject({ op: "replace", replaceKeys: ["shape"], deleteBeforeReplace: true });
   expect(hostLines(replaced)).toEqual(["widget: deleted one-round", "widget: created two-square"]);
   expect(widgetFiles()).toEqual(["two-square.json"]);
   expect(widgetState(replaced).id).toBe("two-square");
@@ -97,7 +100,7 @@ test("a provider failing with ErrorResourceInitFailed: the resource stays in the
   const failed = await engine.up();
   expect(failed.error).toBe("widget one-round did not come up: failCreate is set");
   expect(failed.errorDetail).toContain("second line of detail");
-  expect(failed.steps.find((s) => s.urn.endsWith("::widget"))).toMatchObject({ op: "create", failed: true });
+  expect(stepOf(failed, "widget")).toMatchObject({ op: "create", failed: true });
   const recorded = widgetState(failed);
   expect(recorded).toMatchObject({ id: "one-round", initErrors: ["failCreate is set"] });
   expect(isSecret(recorded.outputs.token)).toBe(true);

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { findPlaintextSecrets, isSecret, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { findPlaintextSecrets, isSecret, plainOutputs, PulumiEngine, resourceOf, stepOf, type RunResult } from "../helpers/pulumi-engine";
 
 const PROGRAM = join(__dirname, "..", "fixtures", "harness-kube-program");
 const PASSWORD = "app-password-Q\"uote:colon";
@@ -24,8 +24,9 @@ const plan = (r: RunResult) => r.steps.map((s) => `${s.op} ${s.urn.split("::").p
 const containers = () => (kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")!.spec as any).template.spec.containers as Array<{ name: string; image?: string }>;
 const snapshot = () => ["v1|Secret", "v1|ConfigMap", "batch/v1|Job", "apps/v1|Deployment"].map((k) => kube.list(k.split("|")[0], k.split("|")[1], "d8-system"));
 
-test("Kubernetes resources, reads, patches and a StackReference through preview, up, up again, a change and destroy", async () => {
+test("Kubernetes resources, reads, patches (one retained) and a StackReference through preview, up, up again, a change and destroy", async () => {
   kube.put(deckhouseDeployment({ containers: [{ name: "deckhouse", image: OLD_IMAGE }, SIDECAR] }) as never);
+  kube.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cluster-settings", namespace: "d8-system" }, data: { owner: "cluster" } });
   const engine = new PulumiEngine({
     programDir: PROGRAM,
     kube,
@@ -38,7 +39,7 @@ test("Kubernetes resources, reads, patches and a StackReference through preview,
   const preview = await engine.preview();
   expect(preview.error).toBeUndefined();
   expect(plan(preview)).toEqual(
-    ["create creds", "create deckhouse-image", "create default_4_23_0", "create harness-kube-test", "create job", "create module-config", "create settings", "read deckhouse", "read other"].sort(),
+    ["create cluster-settings", "create creds", "create deckhouse-image", "create default_4_23_0", "create harness-kube-test", "create job", "create module-config", "create settings", "read deckhouse", "read other"].sort(),
   );
   expect(snapshot()).toEqual(before);
   // reads happen in preview too
@@ -52,11 +53,12 @@ test("Kubernetes resources, reads, patches and a StackReference through preview,
   expect(kube.get("v1", "ConfigMap", "d8-system", "app-settings")!.data).toEqual({ greeting: "hello", release: "v1.46.3" });
   // the patch merged the deckhouse container by name and left the sidecar alone
   expect(containers()).toEqual([{ name: "deckhouse", image: NEW_IMAGE }, SIDECAR]);
+  expect(kube.get("v1", "ConfigMap", "d8-system", "cluster-settings")!.data).toEqual({ owner: "cluster", patchedBy: "harness-kube" });
   expect(kube.get("deckhouse.io/v1alpha1", "ModuleConfig", "default", "deckhouse")!.spec).toEqual({ version: 1, settings: { releaseChannel: "Stable" } });
   const jobUid = plainOutputs(up).jobUid;
   expect(jobUid).toBe(kube.get("batch/v1", "Job", "d8-system", "work")!.metadata.uid);
   // secrets: the Secret's data, the default provider's kubeconfig and the other stack's secret output stay marked
-  const creds = up.state.resources.find((r) => r.urn.endsWith("::creds"))!;
+  const creds = resourceOf(up.state, "creds")!;
   expect(isSecret(creds.outputs.data)).toBe(true);
   expect(isSecret(up.state.resources.find((r) => r.type === "pulumi:providers:kubernetes")!.inputs.kubeconfig)).toBe(true);
   expect(isSecret(up.outputs.otherToken)).toBe(true);
@@ -70,9 +72,9 @@ test("Kubernetes resources, reads, patches and a StackReference through preview,
   engine.setConfig({ image: `${NEW_IMAGE}-2`, greeting: "hi" });
   const changed = await engine.up();
   expect(changed.error).toBeUndefined();
-  expect(changed.steps.find((s) => s.urn.endsWith("::job"))).toMatchObject({ op: "replace", replaceKeys: ["spec"], deleteBeforeReplace: true });
-  expect(changed.steps.find((s) => s.urn.endsWith("::deckhouse-image"))).toMatchObject({ op: "update", keys: ["spec"] });
-  expect(changed.steps.find((s) => s.urn.endsWith("::settings"))).toMatchObject({ op: "update", keys: ["data"] });
+  expect(stepOf(changed, "job")).toMatchObject({ op: "replace", replaceKeys: ["spec"], deleteBeforeReplace: true });
+  expect(stepOf(changed, "deckhouse-image")).toMatchObject({ op: "update", keys: ["spec"] });
+  expect(stepOf(changed, "settings")).toMatchObject({ op: "update", keys: ["data"] });
   expect(kube.get("batch/v1", "Job", "d8-system", "work")!.metadata.uid).not.toBe(jobUid);
   expect(containers()).toEqual([{ name: "deckhouse", image: `${NEW_IMAGE}-2` }, SIDECAR]);
 
@@ -81,21 +83,9 @@ test("Kubernetes resources, reads, patches and a StackReference through preview,
   for (const [apiVersion, kind, name] of [["v1", "Secret", "app-creds"], ["v1", "ConfigMap", "app-settings"], ["batch/v1", "Job", "work"]]) {
     expect(kube.get(apiVersion, kind, "d8-system", name)).toBeUndefined();
   }
-  // the read Deployment stays; the patch's own fields go with it (no other field manager is modelled)
+  // the read Deployment stays; the patch's own fields go with it (no other field manager is modelled), while the
+  // retained patch (retainOnDelete) leaves its field where it is
   expect(containers()).toEqual([{ name: "deckhouse" }, SIDECAR]);
+  expect(kube.get("v1", "ConfigMap", "d8-system", "cluster-settings")!.data).toEqual({ owner: "cluster", patchedBy: "harness-kube" });
   expect(engine.state.resources).toEqual([]);
-});
-
-test("retainOnDelete: destroying a patch leaves the object as it is", async () => {
-  kube.put(deckhouseDeployment({ containers: [{ name: "deckhouse", image: OLD_IMAGE }] }) as never);
-  const engine = new PulumiEngine({
-    programDir: PROGRAM,
-    kube,
-    stackReferences: { "org/other/prod": { outputs: { release: "r", token: "t" } } },
-    config: { password: { secret: PASSWORD }, image: NEW_IMAGE, otherStack: "org/other/prod", retainPatch: "true" },
-  });
-  expect((await engine.up()).error).toBeUndefined();
-  const destroyed = await engine.destroy();
-  expect(destroyed.error).toBeUndefined();
-  expect(containers()).toEqual([{ name: "deckhouse", image: NEW_IMAGE }]);
 });

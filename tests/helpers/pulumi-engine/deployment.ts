@@ -159,48 +159,58 @@ export class Deployment {
     const next: ResourceState = { ...base, inputs: checked };
     if (!old) return this.create(provider, goal, next, this.record({ op: "create", urn, type: reg.type, keys: [] }));
 
+    const step = await this.decide(provider, goal, old, checked, reg);
+    if (step.op === "same") {
+      this.registered.set(urn, { ...next, id: old.id, outputs: old.outputs });
+      return { urn, id: old.id, outputs: old.outputs };
+    }
+    if (step.op === "replace") return this.replace(provider, goal, old, next, step);
+    return this.update(provider, goal, old, next, step);
+  }
+
+  /** Diff, then the engine's decision: same, update or replace (recorded as this run's step). */
+  private async decide(provider: EngineProvider, goal: ResourceGoal, old: ResourceState, checked: PropertyMap, reg: Registration): Promise<Step> {
     let diff: DiffResult;
     try {
       diff = await provider.diff(goal, old, checked);
     } catch (error) {
-      this.fail(error, this.record({ op: "update", urn, type: reg.type, keys: [] }));
+      this.fail(error, this.record({ op: "update", urn: goal.urn, type: goal.type, keys: [] }));
     }
     const keys = diff.keys ?? changedKeys(old.inputs, checked);
-    const providerNamedKeys = diff.changes === undefined || diff.keys !== undefined;
     const replaceKeys = [...diff.replaces];
-    if (providerNamedKeys) {
-      for (const key of keys) if ((reg.replaceOnChanges.includes(key) || reg.replaceOnChanges.includes("*")) && !replaceKeys.includes(key)) replaceKeys.push(key);
+    // replaceOnChanges needs the changed keys: the engine's own diff, or a provider that names them.
+    if (diff.changes === undefined || diff.keys !== undefined) {
+      const forcing = (key: string) => reg.replaceOnChanges.includes(key) || reg.replaceOnChanges.includes("*");
+      for (const key of keys) if (forcing(key) && !replaceKeys.includes(key)) replaceKeys.push(key);
     }
     const changes = (diff.changes ?? keys.length > 0) || replaceKeys.length > 0 || Boolean(old.initErrors?.length);
+    if (!changes) return this.record({ op: "same", urn: goal.urn, type: goal.type, keys: [] });
+    if (replaceKeys.length === 0) return this.record({ op: "update", urn: goal.urn, type: goal.type, keys });
+    const deleteBeforeReplace = diff.deleteBeforeReplace || reg.deleteBeforeReplace;
+    return this.record({ op: "replace", urn: goal.urn, type: goal.type, keys, replaceKeys, deleteBeforeReplace });
+  }
 
-    if (!changes) {
-      this.record({ op: "same", urn, type: reg.type, keys: [] });
-      const same: ResourceState = { ...next, id: old.id, outputs: old.outputs };
-      this.registered.set(urn, same);
-      return { urn, id: old.id, outputs: old.outputs };
-    }
-    if (replaceKeys.length > 0) {
-      const deleteBeforeReplace = diff.deleteBeforeReplace || reg.deleteBeforeReplace;
-      const step = this.record({ op: "replace", urn, type: reg.type, keys, replaceKeys, deleteBeforeReplace });
-      if (old.protect) this.fail(new Error(`${urn}: resource is protected; it cannot be replaced`), step);
-      if (!this.opts.preview) {
-        if (deleteBeforeReplace) {
-          await this.deleteOne(old, step);
-          this.deleted.add(urn);
-        } else {
-          this.pendingDeletes.push(old);
-        }
+  private async replace(provider: EngineProvider, goal: ResourceGoal, old: ResourceState, next: ResourceState, step: Step) {
+    if (old.protect) this.fail(new Error(`${old.urn}: resource is protected; it cannot be replaced`), step);
+    if (!this.opts.preview) {
+      if (step.deleteBeforeReplace) {
+        await this.deleteOne(old, step);
+        this.deleted.add(old.urn);
+      } else {
+        this.pendingDeletes.push(old);
       }
-      return this.create(provider, goal, next, step);
     }
-    const step = this.record({ op: "update", urn, type: reg.type, keys });
-    if (this.opts.preview) return this.settle({ ...next, id: old.id, outputs: checked });
+    return this.create(provider, goal, next, step);
+  }
+
+  private async update(provider: EngineProvider, goal: ResourceGoal, old: ResourceState, next: ResourceState, step: Step) {
+    if (this.opts.preview) return this.settle({ ...next, id: old.id, outputs: next.inputs });
     try {
-      const outputs = await provider.update(goal, old, checked);
+      const outputs = await provider.update(goal, old, next.inputs);
       return this.settle({ ...next, id: old.id, outputs });
     } catch (error) {
-      if (error instanceof InitFailure) this.registered.set(urn, { ...next, id: old.id, outputs: error.outputs, initErrors: error.reasons });
-      else this.registered.set(urn, old);
+      if (error instanceof InitFailure) this.registered.set(old.urn, { ...next, id: old.id, outputs: error.outputs, initErrors: error.reasons });
+      else this.registered.set(old.urn, old);
       this.fail(error, step);
     }
   }

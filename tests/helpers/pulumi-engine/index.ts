@@ -6,7 +6,7 @@
 //   const preview = await engine.preview();   // steps, outputs, diagnostics, error, state, messages
 //   await engine.up(); await engine.up(); engine.setConfig({ runId: "2" }); await engine.up();
 //   await engine.refresh(); await engine.destroy();
-//   expect(findPlaintextSecrets(engine, ["pw"])).toEqual([]);
+//   expect(findPlaintextSecrets([preview, up], ["pw"])).toEqual([]);
 //
 // What is real and what is simulated: see the README, "Tests: what runs for real".
 import type { KubeApiServer } from "../kube-api-server";
@@ -19,8 +19,8 @@ import { kubernetesProvider } from "./kubernetes-provider";
 import { startMonitorServer, type Diagnostic, type InvokeHandler, type ReceivedMessage } from "./monitor-server";
 import { runProgram } from "./program-runner";
 import { readProject, resolveConfig, qualifiedKey, type ConfigValue, type PulumiProject } from "./project-config";
-import { clone, secret, stripSecrets, type PropertyMap } from "./property-values";
-import { emptyState, type StackState, type Step, type StepOp } from "./state";
+import { clone, isSecret, secret, stripSecrets, type PropertyMap } from "./property-values";
+import { emptyState, type ResourceState, type StackState, type Step, type StepOp } from "./state";
 
 export type { ConfigValue } from "./project-config";
 export type { Diagnostic, ReceivedMessage } from "./monitor-server";
@@ -43,9 +43,12 @@ export interface PulumiEngineOptions {
   invoke?: InvokeHandler;
   /** Type-check the program (ts-node's checker, about 3x slower); transpile-only by default. */
   typeCheck?: boolean;
-  /** Added to the environment of the program and the provider host (undefined removes a variable). */
+  /**
+   * Added to the environment of the program and the provider host (undefined removes a variable). They start from
+   * this process's environment without PULUMI_* and KUBECONFIG, so the machine's own settings never leak in.
+   */
   env?: Record<string, string | undefined>;
-  /** Bound on one run (program and steps). Default 180 s. */
+  /** Bound on the program's run (its registrations wait for their steps). Default 180 s; then it is killed. */
   timeoutMs?: number;
   parallel?: number;
 }
@@ -264,9 +267,27 @@ export class PulumiEngine {
   }
 }
 
-/** The op of the resource named `name` (the last URN segment) in a run's plan, or undefined. */
+/** The step of the resource named `name` (the last URN segment) in a run's plan, or undefined. */
+export function stepOf(result: RunResult, name: string): Step | undefined {
+  return result.steps.find((s) => s.urn.endsWith(`::${name}`));
+}
+
+/** The op of the resource named `name` in a run's plan, or undefined. */
 export function opOf(result: RunResult, name: string): StepOp | undefined {
-  return result.steps.find((s) => s.urn.endsWith(`::${name}`))?.op;
+  return stepOf(result, name)?.op;
+}
+
+/** The state of the resource named `name` (the last URN segment), or undefined. */
+export function resourceOf(state: StackState, name: string): ResourceState | undefined {
+  return state.resources.find((r) => r.urn.endsWith(`::${name}`));
+}
+
+/** A run's stack outputs as another stack's StackReference sees them (e.g. the copy stack's for the switch stack). */
+export function asStackReference(result: RunResult): StackOutputsFixture {
+  return {
+    outputs: stripSecrets(result.outputs),
+    secretOutputNames: Object.entries(result.outputs).filter(([, v]) => isSecret(v)).map(([k]) => k),
+  };
 }
 
 /** The stack outputs with every secret unwrapped (for assertions on values). */
