@@ -92,6 +92,7 @@ test("preview refused: an older copy stack's record, one line, nothing changes",
   const { sourceImage: _a, sourceDigest: _b, sourceRepository: _c, imagesDigest: _d, ...older } = record();
   const preview = await engine(older).preview();
   expect(preview.error).toMatch(/^images-copier: refusing to switch: copy stack "org\/images-copier\/copy" comes from an older copy stack: its "copy" output lacks sourceImage, sourceDigest, sourceRepository, imagesDigest, .*change runId/);
+  expect(preview.errorDetail).toBe(preview.error); // the whole report is that one line: no stack trace
   // the stack itself (a logical resource) and the copy stack's read, nothing of the switch
   expect(preview.steps.filter((s) => s.op !== "read").map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
   expect(cluster()).toEqual(before);
