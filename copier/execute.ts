@@ -1,5 +1,6 @@
 // Copies images: skip what the target already holds (same manifest digest), otherwise move blobs (each distinct
-// blob at most once per run, HEAD first, mount within one registry, streamed and digest-checked), then child manifests by digest, then the manifest under its tag, and verify the
+// blob at most once per run, HEAD first, mount within one registry, streamed, resumed with Range when the source
+// breaks off, and digest-checked), then child manifests by digest, then the manifest under its tag, and verify the
 // digest the registry reports. An image's manifest is committed as soon as its blobs are in (commits go first in
 // the pool, and earlier images' blobs before later ones'), so a run killed at any moment leaves whole images.
 
@@ -12,6 +13,7 @@ import { formatBytes, type ProgressTracker } from "./progress";
 import { formatReference } from "./reference";
 import type { RepositoryClient } from "./registry/client";
 import { RegistryError } from "./registry/errors";
+import { downloadBlob } from "./registry/blob-download";
 import { isConnectionError, isRetryableStatus, backoffDelay, mayRetry, sleep, type RetryPolicy } from "./transport/retry";
 import { connectionError } from "./transport/transport";
 
@@ -217,7 +219,11 @@ export class Executor {
         const session = await dst.startUpload(mount);
         if (session === "mounted") return 0;
         location = session.location;
-        body = (await src.getBlob(blob.digest, { signal: controller.signal })).body;
+        body = await downloadBlob(src, blob.digest, blob.size, {
+          retry,
+          signal: controller.signal,
+          onResume: (message) => this.deps.log(`blob ${blob.digest}: ${message}`),
+        });
         const verifier = new DigestVerifier(blob.digest, blob.size, (n) => {
           counted += n;
           progress.addBytes(n);
@@ -242,6 +248,8 @@ export class Executor {
         if (location) void dst.cancelUpload(location);
         const mismatch = findMismatch(err);
         if (mismatch) throw mismatch;
+        // The download resumed by itself for as long as that made sense: a source that still broke off is final.
+        if (sourceFailure) throw err;
         const sent = chunkBytes === undefined ? undefined : Math.min(chunkBytes, blob.size);
         if (err instanceof RegistryError && this.switchUploads(sent, err)) continue;
         const status = err instanceof RegistryError ? err.status : undefined;
