@@ -11,7 +11,7 @@ import { manifestRef, type ImageJob } from "./plan";
 import { Pool } from "./pool";
 import { formatBytes, type ProgressTracker } from "./progress";
 import { formatReference } from "./reference";
-import type { RepositoryClient } from "./registry/client";
+import type { RepositoryClient, UploadSession } from "./registry/client";
 import { RegistryError } from "./registry/errors";
 import { downloadBlob } from "./registry/blob-download";
 import { isConnectionError, isRetryableStatus, backoffDelay, mayRetry, sleep, type RetryPolicy } from "./transport/retry";
@@ -66,6 +66,12 @@ export class Executor {
   private readonly targetTags = new Map<string, Promise<Set<string> | undefined>>();
   /** Undefined: monolithic uploads; else the chunk size of the run's chunked uploads. */
   private chunkBytes: number | undefined;
+  /**
+   * Whether the target answers a mount of a blob from its own repository with 201 when it holds the blob, as
+   * distribution does: then one POST both checks for a blob and starts its upload, instead of a HEAD and a POST.
+   * Probed once, with a blob this run has just uploaded; until then, and if not, every blob gets its HEAD.
+   */
+  private selfMount: "untested" | "probing" | "works" | "ignored" = "untested";
 
   constructor(private readonly deps: ExecutorDeps) {
     this.chunkBytes = deps.chunkBytes;
@@ -214,10 +220,10 @@ export class Executor {
       try {
         // Asked on every attempt: the repository may hold the blob from an earlier run (killed before any tag, so
         // its tag list says NAME_UNKNOWN) or from this transfer's failed attempt.
-        if ((await dst.headBlob(blob.digest)) !== undefined) return 0;
         const mount = this.deps.sameRegistry && src.repository !== dst.repository ? { digest: blob.digest, from: src.repository } : undefined;
-        const session = await dst.startUpload(mount);
-        if (session === "mounted") return 0;
+        let session: UploadSession | "held" | "mounted" | undefined = !mount && this.selfMount === "works" ? await dst.startUploadUnlessHeld(blob.digest) : undefined;
+        if (!session) session = (await dst.headBlob(blob.digest)) !== undefined ? "held" : await dst.startUpload(mount);
+        if (session === "held" || session === "mounted") return 0;
         location = session.location;
         body = await downloadBlob(src, blob.digest, blob.size, {
           retry,
@@ -235,6 +241,7 @@ export class Executor {
         pipeline(body, verifier, () => undefined);
         if (chunkBytes) await dst.chunkedUpload(session, blob.digest, blob.size, verifier, chunkBytes, controller.signal);
         else await dst.putBlob(location, blob.digest, blob.size, verifier, controller.signal);
+        if (!mount) await this.probeSelfMount(dst, blob.digest);
         return counted;
       } catch (thrown) {
         const err = sourceFailure && !findMismatch(thrown) ? connectionError(sourceFailure, `GET blob ${src.name}@${blob.digest}`) : thrown;
@@ -263,6 +270,19 @@ export class Executor {
         await sleep(delay);
         attempt++;
       }
+    }
+  }
+
+  /** Learns whether the target answers 201 to a mount from its own repository of `digest`, a blob it now holds. */
+  private async probeSelfMount(dst: RepositoryClient, digest: string): Promise<void> {
+    if (this.selfMount !== "untested") return;
+    this.selfMount = "probing";
+    try {
+      const answer = await dst.startUploadUnlessHeld(digest);
+      this.selfMount = answer === "held" ? "works" : "ignored";
+      if (answer && answer !== "held") await dst.cancelUpload(answer.location);
+    } catch {
+      this.selfMount = "ignored";
     }
   }
 

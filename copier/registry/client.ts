@@ -182,6 +182,25 @@ export class RepositoryClient {
     return session(res, base, `upload to ${this.name}`);
   }
 
+  /**
+   * Starts an upload of `digest` unless this repository holds the blob, in one request: a mount of the blob from
+   * this very repository, which a registry that supports mounts answers 201 when it holds it and 202 (a session)
+   * when not. Undefined when the registry refused the mount request. A registry that ignores mounts answers 202
+   * either way, so callers use this only after a probe showed the registry answers 201 for a blob it holds.
+   */
+  async startUploadUnlessHeld(digest: string): Promise<UploadSession | "held" | undefined> {
+    const url = withQuery(new URL(`/v2/${this.repository}/blobs/uploads/`, this.transport.baseUrl), { mount: digest, from: this.repository });
+    const res = await this.transport.send({ method: "POST", url, scopes: this.scopes, headers: { "content-length": "0" } });
+    await res.body.dump();
+    if (res.statusCode === 201) {
+      const held = header(res, "docker-content-digest");
+      if (held && held !== digest) throw new RegistryError(`mount of ${this.blobRef(digest)}: the registry answered for ${held}`, 201);
+      return "held";
+    }
+    if (res.statusCode === 202) return session(res, url, `upload of ${this.blobRef(digest)}`);
+    return undefined;
+  }
+
   /** Monolithic upload: one PUT `<location>&digest=` with the whole body streamed and its length declared. */
   async putBlob(location: URL, digest: string, size: number, body: Readable, signal?: AbortSignal): Promise<void> {
     const url = withQuery(location, { digest });

@@ -223,7 +223,7 @@ describe("copier resilience", () => {
       expect(report.status).toBe("succeeded");
       expect(gets).toEqual([undefined, "bytes=131072-"]);
       // one upload session per blob (config and layer): the layer's upload was not started over at the target
-      expect(dst.seen.filter((s) => s.startsWith("POST ")).length).toBe(2);
+      expect(dst.seen.filter((s) => s.startsWith("POST ") && !s.includes("mount=")).length).toBe(2);
       expect(dst.seen.filter((s) => s.startsWith("PUT ") && s.includes(encodeURIComponent(layer))).length).toBe(1);
       expect(dst.blobs.get(`mirror/ee@${layer}`)?.equals(src.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
       expect(logs.some((l) => l.includes(`blob ${layer}`) && l.includes("retrying from byte 131072 of 262144"))).toBe(true);
@@ -450,6 +450,64 @@ describe("copier resilience", () => {
       expect(reg.seen.some((s) => s.startsWith("PUT /v2/mirror/ee/blobs/uploads/") && s.includes(encodeURIComponent(layer)))).toBe(true);
       expect(reg.blobs.get(`mirror/ee@${layer}`)?.equals(reg.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
       expect(reg.manifests.has("mirror/ee:new")).toBe(true);
+    });
+
+    /**
+     * Two images, the second's blobs already in the target (a killed run's), one slot: the first image's upload
+     * lets the copier probe whether the target answers a mount from the repository itself with 201.
+     */
+    async function heldBlobsRun(honoursMounts: boolean): Promise<{ dst: Fake; held: string[] }> {
+      const src = await fake();
+      const first = seedImage(src, 4096);
+      const config = Buffer.from('{"architecture":"arm64","os":"linux"}');
+      const layer = randomBytes(4096);
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
+          layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha(layer), size: layer.length }],
+        }),
+      );
+      src.manifests.set("deckhouse/ee:v2", { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
+      for (const blob of [config, layer]) src.blobs.set(`deckhouse/ee@${sha(blob)}`, blob);
+      let held: Map<string, Buffer> | undefined;
+      const dst = await fake((req, res) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        const m = /^\/v2\/(.+)\/blobs\/uploads\/$/.exec(url.pathname);
+        const digest = url.searchParams.get("mount") ?? "";
+        if (!honoursMounts || req.method !== "POST" || !m || url.searchParams.get("from") !== m[1] || !held?.has(`${m[1]}@${digest}`)) return false;
+        res.writeHead(201, { location: `/v2/${m[1]}/blobs/${digest}`, "docker-content-digest": digest }).end();
+        return true;
+      });
+      held = dst.blobs;
+      for (const blob of [config, layer]) dst.blobs.set(`mirror/ee@${sha(blob)}`, blob);
+      const report = await copyRelease({ ...options(src, dst), images: { mod: { a: "v1", b: "v2" } }, concurrency: 1 });
+      expect({ status: report.status, error: report.error }).toEqual({ status: "succeeded", error: undefined });
+      expect(dst.blobs.get(`mirror/ee@${first.layer}`)?.equals(first.layerBytes)).toBe(true);
+      return { dst, held: [sha(config), sha(layer)] };
+    }
+
+    it("with a registry that answers 201 to a mount of a blob it holds: one POST checks and starts, no HEAD", async () => {
+      const { dst, held } = await heldBlobsRun(true);
+      for (const digest of held) {
+        expect(dst.seen.filter((s) => s.includes(encodeURIComponent(digest)) || s.includes(digest))).toEqual([
+          `POST /v2/mirror/ee/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=mirror%2Fee`,
+        ]);
+      }
+      // only the first blob, before the probe (a mount of that blob, just uploaded, answered 201), had a HEAD
+      expect(dst.seen.filter((s) => s.startsWith("HEAD /v2/mirror/ee/blobs/")).length).toBe(1);
+      expect(dst.seen.filter((s) => s.startsWith("POST /v2/mirror/ee/blobs/uploads/?mount=")).length).toBe(4);
+    });
+
+    it("with a registry that ignores mounts (202 either way): keeps asking with HEAD and uploads no blob it holds", async () => {
+      const { dst, held } = await heldBlobsRun(false);
+      for (const digest of held) {
+        expect(dst.seen.filter((s) => s.includes(encodeURIComponent(digest)) || s.includes(digest))).toEqual([`HEAD /v2/mirror/ee/blobs/${digest}`]);
+      }
+      // the probe got a session, which was cancelled
+      expect(dst.seen.filter((s) => s.startsWith("POST /v2/mirror/ee/blobs/uploads/?mount="))).toHaveLength(1);
+      expect(dst.seen.filter((s) => s.startsWith("DELETE /v2/mirror/ee/blobs/uploads/"))).toHaveLength(1);
     });
   });
 });
