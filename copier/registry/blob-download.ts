@@ -28,59 +28,94 @@ export interface DownloadOptions {
 /** Opens `digest` (`size` bytes) in `client`'s repository; the first request's failure is thrown from here. */
 export async function downloadBlob(client: RepositoryClient, digest: string, size: number, opts: DownloadOptions): Promise<Readable> {
   const first = await client.getBlob(digest, { signal: opts.signal });
-  return Readable.from(pieces(client, digest, size, first.body, opts), { objectMode: false });
+  return new ResumableBlob(client, digest, size, first.body, opts);
 }
 
-async function* pieces(client: RepositoryClient, digest: string, size: number, first: Readable, opts: DownloadOptions): AsyncGenerator<Buffer> {
-  const what = `GET blob ${client.name}@${digest}`;
-  let body = first;
-  let received = 0;
+/** The bytes of one blob across as many responses as it takes; each response's chunks pass on as they come. */
+class ResumableBlob extends Readable {
+  private readonly what: string;
+  private body: Readable;
+  private received = 0;
   /** Bytes at the start of the current body that were passed on already (a 200 after a resume). */
-  let skip = 0;
-  let resumes = 0;
-  /** Breaks in a row after short pieces, and since when no piece was worth its reconnect. */
-  let shortPieces = 0;
-  let pieceFrom = 0;
-  let pieceAt = Date.now();
-  let idleSince = Date.now();
-  try {
-    for (;;) {
-      try {
-        for await (const chunk of body) {
-          let piece = chunk as Buffer;
-          if (skip > 0) {
-            const dropped = Math.min(skip, piece.length);
-            skip -= dropped;
-            piece = piece.subarray(dropped);
-            if (piece.length === 0) continue;
-          }
-          received += piece.length;
-          yield piece;
-        }
-        // A body may end early without an error (no Content-Length): that is a break like any other.
-        if (received >= size) return;
-        throw Object.assign(new ConnectionError(`the body ended after ${received} of ${size} bytes`), { code: "UND_ERR_SOCKET" });
-      } catch (err) {
-        if (!isConnectionError(err) || received >= size || opts.signal?.aborted) throw err;
-        const now = Date.now();
-        if (received - pieceFrom >= GOOD_PIECE_BYTES || now - pieceAt >= GOOD_PIECE_MS) shortPieces = 0;
-        else shortPieces++;
-        // Time without progress is what is bounded: a piece that moved bytes restarts that clock.
-        if (received > pieceFrom) idleSince = now;
-        resumes++;
-        const delay = backoffDelay(opts.retry, Math.max(1, shortPieces));
-        if (resumes > MAX_RESUMES || !mayRetry(opts.retry, shortPieces, now - idleSince, delay)) throw err;
-        opts.onResume?.(`${what}: ${(err as Error).message}; retrying from byte ${received} of ${size} in ${Math.round(delay)} ms`);
-        body.destroy();
-        await sleep(delay, opts.signal);
-        const next = await client.getBlob(digest, { signal: opts.signal, from: received });
-        body = next.body;
-        skip = received - next.start;
-        pieceFrom = received;
-        pieceAt = Date.now();
+  private skip = 0;
+  private resumes = 0;
+  /** Breaks in a row after short pieces, and since when no piece moved a byte. */
+  private shortPieces = 0;
+  private pieceFrom = 0;
+  private pieceAt = Date.now();
+  private idleSince = Date.now();
+
+  constructor(
+    private readonly client: RepositoryClient,
+    private readonly digest: string,
+    private readonly size: number,
+    first: Readable,
+    private readonly opts: DownloadOptions,
+  ) {
+    super();
+    this.what = `GET blob ${client.name}@${digest}`;
+    this.body = first;
+    this.attach(first);
+  }
+
+  override _read(): void {
+    this.body.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.body.destroy();
+    callback(error);
+  }
+
+  private attach(body: Readable): void {
+    body.on("data", (chunk: Buffer) => {
+      let piece = chunk;
+      if (this.skip > 0) {
+        const dropped = Math.min(this.skip, piece.length);
+        this.skip -= dropped;
+        piece = piece.subarray(dropped);
+        if (piece.length === 0) return;
       }
-    }
-  } finally {
+      this.received += piece.length;
+      if (!this.push(piece)) body.pause();
+    });
+    body.once("end", () => {
+      if (this.received >= this.size) this.push(null);
+      // A body may end early without an error (no Content-Length): that is a break like any other.
+      else this.broken(body, Object.assign(new ConnectionError(`the body ended after ${this.received} of ${this.size} bytes`), { code: "UND_ERR_SOCKET" }));
+    });
+    body.once("error", (err: Error) => this.broken(body, err));
+  }
+
+  private broken(body: Readable, err: Error): void {
+    if (body !== this.body || this.destroyed) return;
+    body.removeAllListeners("data");
+    body.on("error", () => undefined); // it is done with; a late error of its own changes nothing
     body.destroy();
+    this.reconnect(err).catch((final: Error) => this.destroy(final));
+  }
+
+  private async reconnect(err: Error): Promise<void> {
+    if (!isConnectionError(err) || this.received >= this.size || this.opts.signal?.aborted) throw err;
+    const now = Date.now();
+    if (this.received - this.pieceFrom >= GOOD_PIECE_BYTES || now - this.pieceAt >= GOOD_PIECE_MS) this.shortPieces = 0;
+    else this.shortPieces++;
+    // Time without progress is what is bounded: a piece that moved bytes restarts that clock.
+    if (this.received > this.pieceFrom) this.idleSince = now;
+    this.resumes++;
+    const delay = backoffDelay(this.opts.retry, Math.max(1, this.shortPieces));
+    if (this.resumes > MAX_RESUMES || !mayRetry(this.opts.retry, this.shortPieces, now - this.idleSince, delay)) throw err;
+    this.opts.onResume?.(`${this.what}: ${err.message}; retrying from byte ${this.received} of ${this.size} in ${Math.round(delay)} ms`);
+    await sleep(delay, this.opts.signal);
+    const next = await this.client.getBlob(this.digest, { signal: this.opts.signal, from: this.received });
+    if (this.destroyed) {
+      next.body.destroy();
+      return;
+    }
+    this.skip = this.received - next.start;
+    this.pieceFrom = this.received;
+    this.pieceAt = Date.now();
+    this.body = next.body;
+    this.attach(next.body);
   }
 }
