@@ -3,52 +3,28 @@
 // (200), keeps one upload to the target throughout, and never commits a blob whose resumed bytes differ. The
 // bytes each side moved are counted at the proxies, not taken from the copier's report.
 import { copyRelease, type CopyReleaseOptions } from "../../copier";
-import { removeDir, tempDir, verifyCopiedRelease } from "../helpers/copy-fixture";
-import { seedRelease, type SeededRelease } from "../helpers/images";
-import { startRegistry } from "../helpers/registry";
+import { verifyCopiedRelease } from "../helpers/copy-fixture";
 import {
-  blobPresent, blobsNotMatching, DECKHOUSE_TAG, proxied, proxiedRegistry, releaseBlobSizes, releaseBlobs, REPO, uniqueLayerOf,
-  type ProxiedRegistry,
+  blobPresent, blobsNotMatching, DECKHOUSE_TAG, releaseBlobSizes, releaseBlobs, REPO, uniqueLayerOf, useFaultSetup, type ProxiedRegistry,
 } from "./fault-fixture";
 
 const MiB = 1024 * 1024;
 const LAYER = 4 * MiB;
 
 describe("a blob download broken off midway", () => {
-  let source: ProxiedRegistry;
-  let release: SeededRelease;
+  const setup = useFaultSetup("range", { tagged: 2, digestOnly: 1, multiArch: 0, layerSize: LAYER, baseLayerSize: 64 * 1024 });
   let big: { digest: string; value: string };
-  let work: string;
-  const targets: ProxiedRegistry[] = [];
-
   beforeAll(async () => {
-    const reg = await startRegistry();
-    source = await proxied(reg);
-    release = await seedRelease(reg, REPO, { tagged: 2, digestOnly: 1, multiArch: 0, layerSize: LAYER, baseLayerSize: 64 * 1024, seed: "range" });
-    big = uniqueLayerOf(release);
-    expect((await releaseBlobSizes(reg, REPO, release)).get(big.digest)).toBe(LAYER);
-    work = tempDir("range");
+    big = uniqueLayerOf(setup.release);
+    expect((await releaseBlobSizes(setup.source.reg, REPO, setup.release)).get(big.digest)).toBe(LAYER);
   });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), ...targets.map((t) => t.stop())]);
-    removeDir(work);
-  });
-  afterEach(() => {
-    source.proxy.clearFaults();
-    source.proxy.resetCounters();
-  });
-
-  async function freshTarget(): Promise<ProxiedRegistry> {
-    const target = await proxiedRegistry({ tls: true, auth: "basic" });
-    targets.push(target);
-    return target;
-  }
+  const freshTarget = () => setup.freshTarget();
 
   function options(target: ProxiedRegistry, logs: string[]): CopyReleaseOptions {
     return {
-      source: source.repoConfig(`${REPO}:${DECKHOUSE_TAG}`),
+      source: setup.source.repoConfig(`${REPO}:${DECKHOUSE_TAG}`),
       target: target.repoConfig(`${REPO}:${DECKHOUSE_TAG}`),
-      images: release.images,
+      images: setup.release.images,
       concurrency: 4,
       retry: { baseDelayMs: 20, maxDelayMs: 200 },
       logger: (line) => logs.push(line),
@@ -58,7 +34,7 @@ describe("a blob download broken off midway", () => {
   const blobPath = () => new RegExp(`/blobs/${big.digest.replace(":", "\\:")}$`);
   /** The source's answers to GETs of the big blob: the Range asked for, the status, the body bytes sent. */
   const downloads = () =>
-    source.proxy
+    setup.source.proxy
       .requests()
       .filter((r) => r.method === "GET" && blobPath().test(r.path))
       .map((r) => ({ range: r.range, status: r.status, bytes: r.bytesOut }));
@@ -71,13 +47,13 @@ describe("a blob download broken off midway", () => {
 
   async function expectComplete(target: ProxiedRegistry, report: Awaited<ReturnType<typeof copyRelease>>): Promise<void> {
     expect({ status: report.status, error: report.error }).toEqual({ status: "succeeded", error: undefined });
-    expect((await verifyCopiedRelease(target.reg, REPO, `${REPO}:${DECKHOUSE_TAG}`, release)).problems).toEqual([]);
-    expect(await blobsNotMatching(target.reg, REPO, releaseBlobs(release))).toEqual([]);
+    expect((await verifyCopiedRelease(target.reg, REPO, `${REPO}:${DECKHOUSE_TAG}`, setup.release)).problems).toEqual([]);
+    expect(await blobsNotMatching(target.reg, REPO, releaseBlobs(setup.release))).toEqual([]);
   }
 
   it("continues from the last byte received when the registry answers 206, cut three times", async () => {
     const target = await freshTarget();
-    const cut = source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "reset-response", afterBytes: MiB }, times: 3 });
+    const cut = setup.source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "reset-response", afterBytes: MiB }, times: 3 });
     const logs: string[] = [];
     const report = await copyRelease(options(target, logs));
     expect(cut.hits).toBe(3);
@@ -100,8 +76,8 @@ describe("a blob download broken off midway", () => {
 
   it("starts the download over when the registry ignores Range (200), and still uploads the blob once", async () => {
     const target = await freshTarget();
-    const cut = source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "reset-response", afterBytes: MiB }, times: 1 });
-    const ignored = source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "ignore-range" }, times: Infinity });
+    const cut = setup.source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "reset-response", afterBytes: MiB }, times: 1 });
+    const ignored = setup.source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "ignore-range" }, times: Infinity });
     const report = await copyRelease(options(target, []));
     expect([cut.hits, ignored.hits]).toEqual([1, 1]);
     await expectComplete(target, report);
@@ -114,14 +90,14 @@ describe("a blob download broken off midway", () => {
 
   it("never commits the blob when a resumed piece differs: its image fails, the rest copies", async () => {
     const target = await freshTarget();
-    source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "reset-response", afterBytes: MiB }, times: 1 });
-    const corrupt = source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "corrupt" }, times: Infinity });
+    setup.source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "reset-response", afterBytes: MiB }, times: 1 });
+    const corrupt = setup.source.proxy.addFault({ method: "GET", path: blobPath(), fault: { type: "corrupt" }, times: Infinity });
     const report = await copyRelease(options(target, []));
     expect(corrupt.hits).toBe(1);
     expect(downloads().map((d) => d.status)).toEqual([200, 206]);
     expect(report.status).toBe("failed");
     const failed = report.images.filter((i) => i.status === "failed");
-    expect(failed.map((i) => [i.source, /does not match its digest/.test(i.reason ?? "")])).toEqual([[`${source.proxy.host}/${REPO}:${big.value}`, true]]);
+    expect(failed.map((i) => [i.source, /does not match its digest/.test(i.reason ?? "")])).toEqual([[`${setup.source.proxy.host}/${REPO}:${big.value}`, true]]);
     expect(await blobPresent(target.reg, REPO, big.digest)).toBe(false);
     expect(uploadsOfBig(target).filter((u) => u.status === 201)).toEqual([]);
   });

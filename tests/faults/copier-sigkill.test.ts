@@ -7,13 +7,10 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { copyRelease, type CopyReport } from "../../copier";
 import { ensureBundle, runBundle, BUNDLE, ROOT } from "../helpers/bundle";
-import { acceptedBlobUploads, removeDir, tempDir, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
-import { fixtureClient, seedRelease, type SeededRelease } from "../helpers/images";
-import { startRegistry } from "../helpers/registry";
+import { acceptedBlobUploads, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
+import { fixtureClient, type SeededRelease } from "../helpers/images";
 import { skopeoDigestOrAbsent } from "../helpers/skopeo";
-import {
-  DECKHOUSE_TAG, heldBlobs, proxied, proxiedRegistry, releaseBlobSizes, REPO, uploadsThrough, type ProxiedRegistry,
-} from "./fault-fixture";
+import { DECKHOUSE_TAG, heldBlobs, releaseBlobSizes, REPO, uploadsThrough, useFaultSetup, type ProxiedRegistry } from "./fault-fixture";
 
 const KILL_TIMEOUT_MS = 90_000;
 
@@ -52,40 +49,19 @@ function copiedSoFar(stdout: string): number {
 }
 
 describe("a copy killed with SIGKILL and started again", () => {
+  const setup = useFaultSetup("sigkill", { tagged: 8, digestOnly: 2, multiArch: 1, layerSize: 192 * 1024, baseLayerSize: 128 * 1024 }, ensureBundle);
   let source: ProxiedRegistry;
   let release: SeededRelease;
   let blobSizes: Map<string, number>;
-  let work: string;
-  const targets: ProxiedRegistry[] = [];
-
   beforeAll(async () => {
-    const reg = await startRegistry();
-    source = await proxied(reg);
-    [release] = await Promise.all([
-      seedRelease(reg, REPO, { tagged: 8, digestOnly: 2, multiArch: 1, layerSize: 192 * 1024, baseLayerSize: 128 * 1024, seed: "sigkill" }),
-      ensureBundle(),
-    ]);
-    blobSizes = await releaseBlobSizes(reg, REPO, release);
-    work = tempDir("sigkill");
+    ({ source, release } = setup);
+    blobSizes = await releaseBlobSizes(source.reg, REPO, release);
   });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), ...targets.map((t) => t.stop())]);
-    removeDir(work);
-  });
-  afterEach(() => {
-    source.proxy.clearFaults();
-    source.proxy.resetCounters();
-  });
-
-  async function freshTarget(): Promise<ProxiedRegistry> {
-    const target = await proxiedRegistry({ tls: true, auth: "basic" });
-    targets.push(target);
-    return target;
-  }
+  const freshTarget = () => setup.freshTarget();
 
   function configDir(target: ProxiedRegistry): string {
     const files = { dest: target.repoConfig(`${REPO}:${DECKHOUSE_TAG}`), source: source.repoConfig(`${REPO}:${DECKHOUSE_TAG}`), images: release.images };
-    return writeConfigDir(files, mkdtempSync(join(work, "config-")));
+    return writeConfigDir(files, mkdtempSync(join(setup.work, "config-")));
   }
 
   const allImages = () => [...release.entries.map((e) => ({ value: e.value, digest: e.digest })), { value: DECKHOUSE_TAG, digest: release.deckhouseDigest }];
@@ -101,7 +77,7 @@ describe("a copy killed with SIGKILL and started again", () => {
     target.proxy.clearFaults();
     target.proxy.resetCounters();
     const acceptedBefore = acceptedBlobUploads(target.reg).length;
-    const reportFile = join(work, `report-${Date.now()}.json`);
+    const reportFile = join(setup.work, `report-${Date.now()}.json`);
     const second = await runBundle(["copy", "--config-dir", dir, "--report", reportFile], { timeoutMs: 90_000 });
     expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
 

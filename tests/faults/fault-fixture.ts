@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { testCerts } from "../helpers/certs";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy";
 import { startRegistry, type RegistryOptions, type TestRegistry } from "../helpers/registry";
-import { fixtureClient, MEDIA, type Descriptor, type SeededRelease } from "../helpers/images";
+import { removeDir, tempDir } from "../helpers/copy-fixture";
+import { fixtureClient, MEDIA, seedRelease, type Descriptor, type SeededRelease, type SeedOptions } from "../helpers/images";
 
 export const REPO = "deckhouse/ee";
 export const DECKHOUSE_TAG = "v1.46.3";
@@ -118,4 +119,44 @@ export function uploadsThrough(proxy: FaultProxy): { committed: string[]; bytes:
     .filter((r) => r.method === "PUT" && r.status === 201)
     .map((r) => new URL(r.path, "http://x").searchParams.get("digest") as string);
   return { committed, bytes: uploads.reduce((sum, r) => sum + r.bytesIn, 0) };
+}
+
+export interface FaultSetup {
+  /** The seeded plain source behind its fault proxy. */
+  source: ProxiedRegistry;
+  release: SeededRelease;
+  work: string;
+  /** A fresh target behind a fault proxy (TLS + basic auth unless told otherwise), stopped after the file's tests. */
+  freshTarget(opts?: RegistryOptions, proxyOpts?: ProxyOptions): Promise<ProxiedRegistry>;
+}
+
+/**
+ * Declares the file's beforeAll/afterAll/afterEach: a plain registry seeded with `seed` behind a fault proxy (its
+ * faults and counters cleared after each test), fresh targets on demand, a work directory; all stopped or removed
+ * after the file's tests. The returned object's fields are set once beforeAll has run.
+ */
+export function useFaultSetup(name: string, seed: SeedOptions, alongside?: () => Promise<unknown>): FaultSetup {
+  const targets: ProxiedRegistry[] = [];
+  const setup = {
+    async freshTarget(opts: RegistryOptions = { tls: true, auth: "basic" }, proxyOpts: ProxyOptions = {}) {
+      const target = await proxiedRegistry(opts, proxyOpts);
+      targets.push(target);
+      return target;
+    },
+  } as FaultSetup;
+  beforeAll(async () => {
+    const reg = await startRegistry();
+    setup.source = await proxied(reg);
+    [setup.release] = await Promise.all([seedRelease(reg, REPO, { ...seed, seed: seed.seed ?? name }), alongside?.()]);
+    setup.work = tempDir(name);
+  });
+  afterAll(async () => {
+    await Promise.all([setup.source?.stop(), ...targets.map((t) => t.stop())]);
+    removeDir(setup.work);
+  });
+  afterEach(() => {
+    setup.source.proxy.clearFaults();
+    setup.source.proxy.resetCounters();
+  });
+  return setup;
 }

@@ -86,9 +86,9 @@ async function startFake(hook?: Hook): Promise<Fake> {
   return fake;
 }
 
-/** One image (config + one layer of `size` random bytes) under deckhouse/ee:v1 in `fake`. */
-function seedImage(fake: Fake, size: number): { layer: string; layerBytes: Buffer } {
-  const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+/** One image (config + one layer of `size` random bytes) under deckhouse/ee:<tag> in `fake`. */
+function seedImage(fake: Fake, size: number, tag = "v1", architecture = "amd64"): { layer: string; layerBytes: Buffer; config: Buffer } {
+  const config = Buffer.from(JSON.stringify({ architecture, os: "linux" }));
   const layerBytes = randomBytes(size);
   fake.blobs.set(`deckhouse/ee@${sha(config)}`, config);
   fake.blobs.set(`deckhouse/ee@${sha(layerBytes)}`, layerBytes);
@@ -100,8 +100,8 @@ function seedImage(fake: Fake, size: number): { layer: string; layerBytes: Buffe
       layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha(layerBytes), size: layerBytes.length }],
     }),
   );
-  fake.manifests.set("deckhouse/ee:v1", { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
-  return { layer: sha(layerBytes), layerBytes };
+  fake.manifests.set(`deckhouse/ee:${tag}`, { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
+  return { layer: sha(layerBytes), layerBytes, config };
 }
 
 const fast = { baseDelayMs: 10, maxDelayMs: 20, maxAttempts: 4, maxElapsedMs: 10_000, maxRetryAfterMs: 100 };
@@ -459,18 +459,7 @@ describe("copier resilience", () => {
     async function heldBlobsRun(honoursMounts: boolean): Promise<{ dst: Fake; held: string[] }> {
       const src = await fake();
       const first = seedImage(src, 4096);
-      const config = Buffer.from('{"architecture":"arm64","os":"linux"}');
-      const layer = randomBytes(4096);
-      const manifest = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
-          layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha(layer), size: layer.length }],
-        }),
-      );
-      src.manifests.set("deckhouse/ee:v2", { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
-      for (const blob of [config, layer]) src.blobs.set(`deckhouse/ee@${sha(blob)}`, blob);
+      const { config, layerBytes: layer } = seedImage(src, 4096, "v2", "arm64");
       let held: Map<string, Buffer> | undefined;
       const dst = await fake((req, res) => {
         const url = new URL(req.url ?? "/", "http://x");
