@@ -3,6 +3,7 @@
 #   docker build -t registry.customer.example/tools/images-copier:0.1.0 .
 #   pulumi config set copierImage registry.customer.example/tools/images-copier:0.1.0
 #   pulumi config set copierBundled true      # no ConfigMap: the Job runs the copier baked in below
+# Without Docker, `npx images-copier publish-image --target REF …` pushes an equivalent image (see README.md).
 # The Job's command is the same either way (`node /opt/images-copier/images-copier.cjs copy …`); the path below must
 # stay /opt/images-copier/images-copier.cjs.
 

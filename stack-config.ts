@@ -1,6 +1,7 @@
 // The stack's configuration (namespace `images-copier`), validated once, here, at the edge.
 import { z } from "zod";
 import { InvalidReferenceError, parseTaggedReference } from "./copier/reference";
+import { parseDeckhouseVersion } from "./components/copy/release-check";
 
 const targetImage = z.string({ error: "targetImage is required, e.g. registry.example.com/deckhouse/ee:rock-solid-1.46" }).superRefine((value, ctx) => {
   try {
@@ -35,6 +36,13 @@ export const copyStageConfigSchema = z.object({
   copyUpdateImages: z.boolean().default(false),
   /** Upload blobs in chunks of this many MiB from the start (`--chunk-size`); 0: only after a registry refuses a whole blob. */
   uploadChunkMiB: z.number().int().min(0).max(256).default(0),
+  /** The running Deckhouse release, for a cluster that does not say (see components/copy/release-check.ts). */
+  deckhouseVersion: z
+    .string()
+    .superRefine((value, ctx) => {
+      if (!parseDeckhouseVersion(value)) ctx.addIssue({ code: "custom", message: `deckhouseVersion "${value}" is not a Deckhouse version (e.g. v1.58.2)` });
+    })
+    .optional(),
 }).refine((c) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE), {
   message: `copierBundled needs copierImage set to an image built from the Dockerfile (the stock ${DEFAULT_COPIER_IMAGE} holds no copier)`,
   path: ["copierBundled"],
@@ -71,7 +79,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 
 const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
 const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB"] as const;
-const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "copyStack"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack"] as const;
 
 /** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */
 export function readStackConfig(config: { get(key: string): string | undefined }): StackConfig {

@@ -22,6 +22,8 @@ export const copyRecordSchema = z.object({
   imagesDigest: digest.optional(),
   /** Whether the release-channel and install images were copied too (`copyUpdateImages`). */
   updateImages: z.boolean().optional(),
+  /** The running Deckhouse release as the copy stack found it (e.g. v1.58.2), for messages. */
+  deckhouseVersion: z.string().min(1).optional(),
   images: z.number().int().nonnegative().optional(),
   copied: z.number().int().nonnegative().optional(),
   skipped: z.number().int().nonnegative().optional(),

@@ -1,6 +1,7 @@
 // `images-copier copy …`: reads the config directory (and workstation flags), runs copyRelease with progress
 // (a bar on a TTY, a line every few seconds otherwise), writes the report, and always ends stdout with the
 // result line. Exit 0 = every image in the target and verified; 1 = a failed copy; 2 = bad input.
+// `images-copier publish-image …` is declared in image/publish-command.ts.
 
 import { Presets, SingleBar } from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
@@ -11,6 +12,7 @@ import { formatBytes, formatProgress, type ProgressSnapshot } from "./progress";
 import { InvalidReferenceError, parseImageReference, parseTaggedReference } from "./reference";
 import { writeReport } from "./report";
 import { formatResultLine, PROGRESS_LINE_PREFIX } from "./result-line";
+import { definePublishImage } from "./image/publish-command";
 import { describeProxy, ProxyConfigError, ProxyRoutes, proxySettingsFromEnv, type ProxySettings } from "./transport/proxy";
 import { redact } from "./transport/redact";
 
@@ -31,7 +33,15 @@ interface CopyFlags {
 
 class UsageError extends Error {}
 
-export async function runCli(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
+export interface CliIo {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+  /** The bundle the process runs from (the bundle's entry passes its own file), for publish-image. */
+  bundleFile?: string;
+}
+
+export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const args = argv.length >= 2 && argv[0] === process.execPath ? argv.slice(2) : argv;
@@ -61,6 +71,20 @@ export async function runCli(argv: string[], io: { stdout?: NodeJS.WritableStrea
     .action(async (flags: CopyFlags) => {
       exitCode = await copyCommand(flags, { say, complain, stdout, stderr });
     });
+  definePublishImage(
+    program,
+    {
+      say,
+      complain,
+      warn: (line) => stderr.write(`images-copier: warning: ${redact(line)}\n`),
+      stdin: io.stdin ?? process.stdin,
+      bundleFile: io.bundleFile,
+      setExitCode: (code) => {
+        exitCode = code;
+      },
+    },
+    positiveInt,
+  );
   try {
     await program.parseAsync(args, { from: "user" });
   } catch (err) {

@@ -184,7 +184,8 @@ export class Executor {
     return promise;
   }
 
-  private async copyBlobs(src: RepositoryClient, dst: RepositoryClient, blobs: Descriptor[], order: number): Promise<number> {
+  /** Moves the blobs the target lacks (each at most once per run) and returns the bytes moved; publish-image uses it too. */
+  async copyBlobs(src: RepositoryClient, dst: RepositoryClient, blobs: Descriptor[], order = 0): Promise<number> {
     const settled = await Promise.allSettled(blobs.map((b) => this.copyBlob(src, dst, b, order)));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) throw failed.reason;

@@ -6,6 +6,8 @@ const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
 
 export const DOCKER_HUB = "docker.io";
+/** The host serving Docker Hub's registry API (docker.io itself does not). */
+const DOCKER_HUB_ENDPOINT = "registry-1.docker.io";
 
 export interface RepositoryName {
   /** `host[:port]`, e.g. `registry.deckhouse.io` or `127.0.0.1:5000`. */
@@ -80,6 +82,11 @@ export function parseRepositoryName(text: string, shownAs = text): RepositoryNam
     throw new InvalidReferenceError(`image reference "${shownAs}" is longer than 255 characters`);
   }
   return { registry, repository };
+}
+
+/** The host to send a registry's API requests to: Docker Hub's `docker.io` is served by registry-1.docker.io. */
+export function registryEndpoint(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_ENDPOINT : registry;
 }
 
 /** Like parseImageReference, but the reference must carry a tag (a target image's tag is mandatory). */

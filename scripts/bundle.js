@@ -16,7 +16,7 @@ function bundleCopier() {
   fs.writeFileSync(
     entry,
     'import { runCli } from "../copier/cli";\n' +
-      "runCli(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => {\n" +
+      "runCli(process.argv.slice(2), { bundleFile: __filename }).then((code) => { process.exitCode = code; }, (err) => {\n" +
       '  process.stderr.write(`images-copier: error: ${err && err.message ? err.message : String(err)}\\n`);\n' +
       "  process.exitCode = 1;\n" +
       "});\n",

@@ -108,19 +108,27 @@ export async function jobPods(kube: KubeClient, namespace: string, jobName: stri
 /** Follows the Job's pod: its log (polled with `sinceTime`, the overlapping second de-duplicated) and its
  *  containers' waiting states, which fail the run once one is stuck longer than the grace period. */
 class PodWatcher {
-  private lastTime = "";
-  private seenAtLastSecond = new Set<string>();
-  private reportedWaiting = new Set<string>();
-  private stuckSince = new Map<string, number>();
+  private lastTime: string;
+  private seenAtLastSecond: Set<string>;
+  private reportedWaiting: Set<string>;
+  private stuckSince: Map<string, number>;
   podName?: string;
   stuck?: string;
   /** Set while a Job watch runs, so a stuck pod ends it at once. */
-  onStuck: () => void = () => {};
+  onStuck: () => void;
 
   constructor(
     private readonly kube: KubeClient,
     private readonly opts: JobWaitOptions,
-  ) {}
+  ) {
+    // Initialized here, not as class fields: Pulumi's closure serialization (this runs in a dynamic provider)
+    // keeps a class's constructor and methods but drops its field initializers.
+    this.lastTime = "";
+    this.seenAtLastSecond = new Set();
+    this.reportedWaiting = new Set();
+    this.stuckSince = new Map();
+    this.onStuck = () => {};
+  }
 
   async poll(): Promise<void> {
     const pods = await jobPods(this.kube, this.opts.namespace, this.opts.jobName, this.opts.jobUid);
@@ -205,6 +213,7 @@ export async function waitForJob(kube: KubeClient, opts: JobWaitOptions): Promis
     while (!stopPolling && Date.now() < deadline && !pod.stuck) {
       await pod.poll().catch(() => undefined); // a missed poll only delays a progress line
       await new Promise<void>((resolve) => {
+        if (stopPolling) return resolve(); // the wait ended while this poll ran: no pause before the last one
         const timer = setTimeout(resolve, opts.logPollMs ?? 3000);
         wakePoller = () => {
           clearTimeout(timer);

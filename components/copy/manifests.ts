@@ -1,98 +1,78 @@
-// The Kubernetes objects of one copy run, built with typed code: the Secret the copier reads at /config, the
-// ConfigMap carrying the bundled copier, and the hardened Job `copy-images` (names and labels as Deckhouse had them).
-import type { V1ConfigMap, V1Container, V1EnvVar, V1Job, V1Secret, V1SecurityContext } from "@kubernetes/client-node";
-import { isProxyVariable } from "./proxy-env";
+// The Kubernetes objects of one copy run, built with typed code: the data of the Secret the copier reads at /config,
+// and the hardened Job `copy-images` (names and labels as Deckhouse had them). Everything in the Job is plain (no
+// credential), so Pulumi may show and store it as it is; the credentials live only in the Secret's data.
+import { createHash } from "node:crypto";
+import type { V1Container, V1EnvVar, V1Job, V1KeyToPath, V1SecurityContext } from "@kubernetes/client-node";
+import stringify from "fast-json-stable-stringify";
 import type { RepoConfigJson } from "./registry-credentials";
 
 export const NAMESPACE = "d8-system";
 export const SECRET_NAME = "images-copier-config";
-export const CONFIG_MAP_NAME = "images-copier-bundle";
 export const JOB_NAME = "copy-images";
 export const BUNDLE_KEY = "images-copier.cjs";
-export const RUN_ID_ANNOTATION = "images-copier.deckhouse.io/run-id";
 export const LABELS = { heritage: "deckhouse", app: "d8-images-copier" } as const;
 /** The copier runs as this unprivileged user (the `node` user of the stock Node images). */
 export const RUN_AS_USER = 1000;
 
-export interface CopyRunSpec {
+export const RUN_ID_ANNOTATION = "images-copier.deckhouse.io/run-id";
+/** A digest of the Job's spec, carried by the Secret and the copier's ConfigMap: see runKeyOf. */
+export const RUN_KEY_ANNOTATION = "images-copier.deckhouse.io/run-key";
+/** The uids of the Secret and ConfigMap a Job was made for (on its pod template): see withRunObjects. */
+export const SECRET_UID_ANNOTATION = "images-copier.deckhouse.io/config-uid";
+export const BUNDLE_UID_ANNOTATION = "images-copier.deckhouse.io/bundle-uid";
+
+/** The files of the Secret, exactly those of Deckhouse's images-copier hook; other keys (proxy values) feed env only. */
+export const SECRET_FILES = { target: "dest-repo.json", source: "d8-repo.json", images: "d8-images.json" } as const;
+
+/** The ConfigMap carrying a copier bundle is named by the bundle's digest: the Job's spec names the exact build. */
+export function bundleConfigMapName(sha256Hex: string): string {
+  return `images-copier-bundle-${sha256Hex.slice(0, 12)}`;
+}
+
+export interface CopyJobSpec {
   namespace: string;
   runId: string;
   copierImage: string;
   /** The current Deckhouse image: its init container copies the release's image list. */
   deckhouseImage: string;
   concurrency: number;
+  timeoutMinutes: number;
   /** Adds `--with-update-images`: the release-channel and install sub-repositories are copied too. */
   withUpdateImages?: boolean;
   /** Adds `--chunk-size`: chunked uploads of this many MiB from the start. */
   uploadChunkMiB?: number;
+  /** The stack's `imagesFile` gave the list: it travels in the Secret and no init container reads the release's. */
+  imagesInSecret: boolean;
+  /** The ConfigMap carrying the bundled copier; absent when `copierImage` brings its own (the Dockerfile's image). */
+  bundleConfigMap?: string;
+  /** The proxy variables as the copier container gets them (values are references: see splitProxyEnv). */
+  proxyEnv?: V1EnvVar[];
+}
+
+export interface CopySecretSpec {
   target: RepoConfigJson;
   source: RepoConfigJson;
   /** Set when the stack's `imagesFile` replaces the release's own list. */
   images?: Record<string, Record<string, string>>;
-  /** The bundled copier shipped in a ConfigMap; undefined when `copierImage` carries it (the Dockerfile's image). */
-  copierBundle?: string;
-  /** HTTP_PROXY / HTTPS_PROXY / NO_PROXY of the deckhouse container, passed on to the copier. */
-  proxyEnv?: V1EnvVar[];
-}
-
-export interface CopyRunManifests {
-  secret: V1Secret;
-  /** Absent when the copier image brings its own copier (`copierBundled`). */
-  configMap?: V1ConfigMap;
-  job: V1Job;
+  /** Literal proxy values, by Secret key (see splitProxyEnv). */
+  proxyValues?: Record<string, string>;
 }
 
 /** Kubernetes stops the Job a little after Pulumi gives up waiting, so a forgotten run cannot go on forever. */
 export const JOB_DEADLINE_SLACK_SECONDS = 60;
 
-export function withActiveDeadline(job: V1Job, timeoutMinutes: number): V1Job {
-  return { ...job, spec: { ...job.spec!, activeDeadlineSeconds: timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS } };
-}
-
-/** What a run will do, without any credential: shown as plain outputs so `pulumi preview` is readable. */
-export interface CopyRunPlan {
-  namespace: string;
-  jobName: string;
-  runId: string;
-  copierImage: string;
-  /** The image of the init container that lists the release's images; absent with `imagesFile`. */
-  initImage?: string;
-  command: string[];
-  secretName: string;
-  secretKeys: string[];
-  /** Name and size of the ConfigMap carrying the copier; absent when the copier image brings its own. */
-  copierConfigMap?: { name: string; bytes: number };
-  targetImage?: string;
-  concurrency?: number;
-  activeDeadlineSeconds: number;
-  /** Names of the proxy variables the copier inherits from the deckhouse container (values stay secret). */
-  proxyEnv?: string[];
-}
-
-export function describeCopyRun(manifests: CopyRunManifests, timeoutMinutes: number, targetImage?: string, concurrency?: number): CopyRunPlan {
-  const pod = manifests.job.spec?.template.spec;
-  const copier = pod?.containers[0];
-  const init = pod?.initContainers?.[0];
-  const bundle = manifests.configMap?.data?.[BUNDLE_KEY];
-  const proxyNames = (copier?.env ?? []).map((e) => e.name).filter(isProxyVariable);
-  return {
-    namespace: manifests.job.metadata?.namespace ?? NAMESPACE,
-    jobName: manifests.job.metadata?.name ?? JOB_NAME,
-    runId: manifests.job.metadata?.annotations?.[RUN_ID_ANNOTATION] ?? "",
-    copierImage: copier?.image ?? "",
-    ...(init?.image ? { initImage: init.image } : {}),
-    command: [...(copier?.command ?? []), ...(copier?.args ?? [])],
-    secretName: manifests.secret.metadata?.name ?? SECRET_NAME,
-    secretKeys: Object.keys(manifests.secret.data ?? {}).sort(),
-    ...(manifests.configMap ? { copierConfigMap: { name: manifests.configMap.metadata?.name ?? CONFIG_MAP_NAME, bytes: Buffer.byteLength(bundle ?? "") } } : {}),
-    ...(targetImage ? { targetImage } : {}),
-    ...(concurrency ? { concurrency } : {}),
-    activeDeadlineSeconds: timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS,
-    ...(proxyNames.length > 0 ? { proxyEnv: proxyNames } : {}),
-  };
-}
-
 const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
+
+/** The Secret's data (base64), as Deckhouse's hook enriched it: the target, the source and, when known, the list. */
+export function buildSecretData(spec: CopySecretSpec): Record<string, string> {
+  const data: Record<string, string> = {
+    [SECRET_FILES.target]: base64(JSON.stringify(spec.target)),
+    [SECRET_FILES.source]: base64(JSON.stringify(spec.source)),
+  };
+  if (spec.images) data[SECRET_FILES.images] = base64(JSON.stringify(spec.images));
+  for (const [key, value] of Object.entries(spec.proxyValues ?? {})) data[key] = base64(value);
+  return data;
+}
 
 export const containerSecurityContext: V1SecurityContext = {
   runAsNonRoot: true,
@@ -114,22 +94,10 @@ const resources = {
 export const IMAGES_LIST_SCRIPT =
   "cp /deckhouse/modules/images_digests.json /images/images.json 2>/dev/null || cp /deckhouse/modules/images_tags.json /images/images.json";
 
-export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
-  const metadata = (name: string) => ({
-    name,
-    namespace: spec.namespace,
-    labels: { ...LABELS },
-    annotations: { [RUN_ID_ANNOTATION]: spec.runId },
-  });
-
-  const secretData: Record<string, string> = {
-    "dest-repo.json": base64(JSON.stringify(spec.target)),
-    "d8-repo.json": base64(JSON.stringify(spec.source)),
-  };
-  if (spec.images) secretData["d8-images.json"] = base64(JSON.stringify(spec.images));
-
-  const listFromRelease = spec.images === undefined;
-  const fromConfigMap = spec.copierBundle !== undefined;
+/** The Job, without the run key and object uids (withRunObjects adds them once the Secret and ConfigMap exist). */
+export function buildCopyJob(spec: CopyJobSpec): V1Job {
+  const listFromRelease = !spec.imagesInSecret;
+  const fromConfigMap = spec.bundleConfigMap !== undefined;
   const command = ["node", `/opt/images-copier/${BUNDLE_KEY}`, "copy", "--config-dir", "/config"];
   if (listFromRelease) command.push("--images", "/images/images.json");
   command.push("--concurrency", String(spec.concurrency));
@@ -141,11 +109,7 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
     image: spec.copierImage,
     imagePullPolicy: "IfNotPresent",
     command,
-    env: [
-      { name: "HOME", value: "/tmp" },
-      { name: "NODE_ENV", value: "production" },
-      ...(spec.proxyEnv ?? []),
-    ],
+    env: [{ name: "HOME", value: "/tmp" }, { name: "NODE_ENV", value: "production" }, ...(spec.proxyEnv ?? [])],
     securityContext: containerSecurityContext,
     resources,
     volumeMounts: [
@@ -165,15 +129,30 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
     volumeMounts: [{ name: "images", mountPath: "/images" }],
   };
+  // /config holds exactly the hook's files; the Secret's proxy keys reach the copier only as env variables.
+  const files: V1KeyToPath[] = [SECRET_FILES.target, SECRET_FILES.source, ...(spec.imagesInSecret ? [SECRET_FILES.images] : [])].map((key) => ({ key, path: key }));
+  const runAnnotation = { [RUN_ID_ANNOTATION]: spec.runId };
 
-  const job: V1Job = {
+  return {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: metadata(JOB_NAME),
+    metadata: {
+      name: JOB_NAME,
+      namespace: spec.namespace,
+      labels: { ...LABELS },
+      annotations: {
+        ...runAnnotation,
+        // The dynamic resource CopyRun waits for the Job (hours, and it must see a failed Job to report it).
+        "pulumi.com/skipAwait": "true",
+        // A Job left failed or unfinished by an earlier run is replaced by the next `pulumi up`.
+        "pulumi.com/replaceUnready": "true",
+      },
+    },
     spec: {
       backoffLimit: 0,
+      activeDeadlineSeconds: spec.timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS,
       template: {
-        metadata: { labels: { ...LABELS } },
+        metadata: { labels: { ...LABELS }, annotations: { ...runAnnotation } },
         spec: {
           restartPolicy: "Never",
           imagePullSecrets: [{ name: "deckhouse-registry" }],
@@ -189,8 +168,8 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
           ...(listFromRelease ? { initContainers: [imagesList] } : {}),
           containers: [copier],
           volumes: [
-            { name: "config", secret: { secretName: SECRET_NAME, defaultMode: 0o400 } },
-            ...(fromConfigMap ? [{ name: "copier", configMap: { name: CONFIG_MAP_NAME, defaultMode: 0o444 } }] : []),
+            { name: "config", secret: { secretName: SECRET_NAME, defaultMode: 0o400, items: files } },
+            ...(fromConfigMap ? [{ name: "copier", configMap: { name: spec.bundleConfigMap!, defaultMode: 0o444 } }] : []),
             { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
             ...(listFromRelease ? [{ name: "images", emptyDir: { sizeLimit: "16Mi" } }] : []),
           ],
@@ -198,10 +177,52 @@ export function buildCopyRunManifests(spec: CopyRunSpec): CopyRunManifests {
       },
     },
   };
+}
 
+/**
+ * The run key: sha256 over the Job as buildCopyJob made it (canonical JSON). The Secret and the ConfigMap carry
+ * it, so any change to the Job also replaces them; the Job carries their uids (withRunObjects), so replacing
+ * either replaces the Job. The three objects of a run are therefore always replaced together: after a successful
+ * run has deleted them, a new Job never starts without its Secret and copier.
+ */
+export function runKeyOf(job: V1Job): string {
+  return `sha256:${createHash("sha256").update(stringify(job)).digest("hex")}`;
+}
+
+export interface RunObjects<Uid = string> {
+  runKey: string;
+  secretUid: Uid;
+  /** Absent when the copier image brings its own copier. */
+  bundleUid?: Uid;
+}
+
+/**
+ * The Job with its run key and the uids of the Secret and ConfigMap it was made for. The uids may be values still to
+ * come (Pulumi outputs, unknown in a preview): they are only placed, so the rest of the Job stays known.
+ */
+export function withRunObjects<Uid = string>(job: V1Job, objects: RunObjects<Uid>): V1Job {
+  const template = job.spec!.template;
   return {
-    secret: { apiVersion: "v1", kind: "Secret", metadata: metadata(SECRET_NAME), type: "Opaque", data: secretData },
-    ...(fromConfigMap ? { configMap: { apiVersion: "v1", kind: "ConfigMap", metadata: metadata(CONFIG_MAP_NAME), data: { [BUNDLE_KEY]: spec.copierBundle! } } } : {}),
-    job,
+    ...job,
+    metadata: { ...job.metadata, annotations: { ...job.metadata?.annotations, [RUN_KEY_ANNOTATION]: objects.runKey } },
+    spec: {
+      ...job.spec!,
+      template: {
+        ...template,
+        metadata: {
+          ...template.metadata,
+          annotations: {
+            ...template.metadata?.annotations,
+            [SECRET_UID_ANNOTATION]: objects.secretUid as unknown as string,
+            ...(objects.bundleUid !== undefined ? { [BUNDLE_UID_ANNOTATION]: objects.bundleUid as unknown as string } : {}),
+          },
+        },
+      },
+    },
   };
+}
+
+/** Metadata of the Secret and ConfigMap of a run. */
+export function runObjectMetadata(name: string, namespace: string, runId: string, runKey: string) {
+  return { name, namespace, labels: { ...LABELS }, annotations: { [RUN_ID_ANNOTATION]: runId, [RUN_KEY_ANNOTATION]: runKey } };
 }

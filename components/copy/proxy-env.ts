@@ -15,3 +15,28 @@ export function isProxyVariable(name: string): boolean {
 export function deckhouseProxyEnv(spec: { template?: { spec?: { containers?: Array<{ name?: string; env?: V1EnvVar[] }> } } } | undefined): V1EnvVar[] {
   return (deckhouseContainerOf(spec)?.env ?? []).filter((e) => isProxyVariable(e.name)).map((e) => ({ ...e }));
 }
+
+/** The key of the run's Secret that carries a proxy variable's literal value. */
+export function proxySecretKey(name: string): string {
+  return `proxy.${name}`;
+}
+
+/**
+ * The proxy variables split for the Job: a literal value (it may hold a proxy password) moves into the run's Secret
+ * and the Job refers to it with `secretKeyRef`, so the Job's spec, which Pulumi shows and stores in plain, holds
+ * none; a reference (`valueFrom`) stays as it is.
+ */
+export function splitProxyEnv(env: V1EnvVar[], secretName: string): { jobEnv: V1EnvVar[]; secretValues: Record<string, string> } {
+  const jobEnv: V1EnvVar[] = [];
+  const secretValues: Record<string, string> = {};
+  for (const variable of env) {
+    if (variable.valueFrom) {
+      jobEnv.push({ name: variable.name, valueFrom: variable.valueFrom });
+      continue;
+    }
+    const key = proxySecretKey(variable.name);
+    secretValues[key] = variable.value ?? "";
+    jobEnv.push({ name: variable.name, valueFrom: { secretKeyRef: { name: secretName, key } } });
+  }
+  return { jobEnv, secretValues };
+}

@@ -1,12 +1,15 @@
-// The dynamic provider that owns one copy run: create() applies the Secret, ConfigMap and Job, waits for the Job,
-// cleans up on success and returns the copier's summary; read() keeps the recorded outcome (a finished run is a
-// historical fact, so `pulumi refresh` never starts a second copy); delete() removes whatever is left.
-// It is closure-serialized by Pulumi: npm packages are required inside functions, credentials arrive only as inputs.
+// The dynamic provider that owns the wait for one copy run. The Secret, the copier's ConfigMap and the Job are
+// declared resources; create() waits for that Job (by uid), relays the copier's progress, and on success deletes
+// the Job (with its Pods), the Secret and the ConfigMap and records what was copied; on failure it keeps them and
+// fails with the original hook's message, the Job's reason and the log tail. read() keeps the recorded outcome (a
+// finished run is a historical fact: `pulumi refresh` never starts a copy). delete() removes the run's Job and waits
+// until its name is free, so a replacement Job of the same name can be created right after.
+// Closure-serialized by Pulumi: npm packages are required inside functions; no input holds a credential; cluster
+// access comes from `configure` (the current stack config) at every call, never from the state.
 import type * as pulumi from "@pulumi/pulumi";
 import { formatBytes, parseResultLine, type ResultSummary } from "../../copier";
-import { CONFIG_MAP_NAME, JOB_NAME, SECRET_NAME, withActiveDeadline, type CopyRunManifests, type CopyRunPlan } from "./manifests";
 import { jobPods, waitForJob } from "./job-waiter";
-import { apiPath, connectKube, kubeAccessFromConfig, type KubeAccess, type KubeClient } from "../kube";
+import { apiPath, configuredAccess, connectKube, isKubeStatus, type KubeAccess, type KubeClient } from "../kube";
 
 export const SUCCESS_MESSAGE = "Image copier ran successfully. Cleanup";
 export const FAILURE_MESSAGE = "Image copier was failed. See logs into image copier job pod for additional information";
@@ -15,11 +18,16 @@ export interface CopyRunInputs {
   namespace: string;
   runId: string;
   timeoutMinutes: number;
-  manifests: CopyRunManifests;
-  /** What the run does, without credentials (shown by preview; not used to decide anything). */
-  plan?: CopyRunPlan;
-  /** Fallback cluster access when the provider is not configured with `kubernetes:*` (and KUBECONFIG is not set). */
-  kube?: KubeAccess;
+  jobName: string;
+  /** The uids of the run's objects: the wait follows exactly this Job, cleanup deletes exactly these objects. */
+  jobUid: string;
+  secretName: string;
+  secretUid: string;
+  /** Absent when the copier image brings its own copier. */
+  configMapName?: string;
+  configMapUid?: string;
+  /** The deckhouse container's image as the program read it; the copier's result line must name the same. */
+  sourceImage: string;
 }
 
 export interface CopySummary {
@@ -29,8 +37,16 @@ export interface CopySummary {
   failed: number;
   bytes: number;
   bytesHuman: string;
+  durationMs: number;
   durationSeconds: number;
   target: string;
+  source: string;
+  /** The manifest digest `source` resolved to in the source registry during the run. */
+  sourceDigest: string;
+  /** imagesListDigest of the list that was copied. */
+  imagesDigest: string;
+  /** Nothing had to be copied: every image was already in the target with the source's digest. */
+  verificationOnly: boolean;
 }
 
 export interface CopyRunOutputs extends CopyRunInputs {
@@ -48,21 +64,23 @@ export interface CopyRunProviderOptions {
   msPerMinute?: number;
   /** How long a pod may sit in ImagePullBackOff and the like before the run fails (default 5 minutes). */
   stuckGraceMs?: number;
+  /** How long cleanup waits for a deleted Job to be gone (default 2 minutes). */
+  jobGoneTimeoutMs?: number;
 }
 
-/** An error the engine records as "created but failed to initialize": state keeps it, so destroy cleans up. */
-class CopyRunFailed extends Error {
-  constructor(
-    message: string,
-    readonly id: string,
-    readonly properties: Record<string, unknown>,
-    readonly reasons: string[],
-  ) {
-    super(message);
-  }
+/**
+ * An error the engine records as "created but failed to initialize": the state keeps the failed run. A plain Error
+ * with properties, not a subclass: closure serialization would turn a subclass into a function whose instances
+ * carry no message.
+ */
+function copyRunFailed(message: string, id: string, properties: Record<string, unknown>): Error {
+  return Object.assign(new Error(message), { id, properties, reasons: [message] });
 }
 
-function summaryOf(result: ResultSummary): CopySummary {
+/** Inputs whose change means another run (another Job); the rest updates the record in place. */
+const RUN_IDENTITY = ["namespace", "runId", "jobName", "jobUid", "secretName", "secretUid", "configMapName", "configMapUid"] as const;
+
+function summaryOf(result: ResultSummary & { source: string; sourceDigest: string; imagesDigest: string }): CopySummary {
   return {
     images: result.images,
     copied: result.copied,
@@ -70,44 +88,48 @@ function summaryOf(result: ResultSummary): CopySummary {
     failed: result.failed,
     bytes: result.bytes,
     bytesHuman: formatBytes(result.bytes),
+    durationMs: result.durationMs,
     durationSeconds: Math.round(result.durationMs / 100) / 10,
     target: result.target,
+    source: result.source,
+    sourceDigest: result.sourceDigest,
+    imagesDigest: result.imagesDigest,
+    verificationOnly: result.copied === 0 && result.bytes === 0,
   };
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** The manifests with the ConfigMap's copier text left out (its presence still counts). */
-function withoutBundleText(manifests: CopyRunManifests | undefined): unknown {
-  if (!manifests?.configMap) return manifests;
-  return { ...manifests, configMap: { ...manifests.configMap, data: Object.keys(manifests.configMap.data ?? {}) } };
-}
-
-function paths(namespace: string) {
+function paths(inputs: CopyRunInputs) {
+  const { namespace } = inputs;
   return {
-    job: apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace, name: JOB_NAME }),
-    jobs: apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace }),
-    secret: apiPath({ apiVersion: "v1", resource: "secrets", namespace, name: SECRET_NAME }),
-    secrets: apiPath({ apiVersion: "v1", resource: "secrets", namespace }),
-    configMap: apiPath({ apiVersion: "v1", resource: "configmaps", namespace, name: CONFIG_MAP_NAME }),
-    configMaps: apiPath({ apiVersion: "v1", resource: "configmaps", namespace }),
+    job: apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace, name: inputs.jobName }),
+    secret: apiPath({ apiVersion: "v1", resource: "secrets", namespace, name: inputs.secretName }),
+    configMap: inputs.configMapName ? apiPath({ apiVersion: "v1", resource: "configmaps", namespace, name: inputs.configMapName }) : undefined,
   };
 }
 
-/** Deletes Job (its Pods too), Secret and ConfigMap; waits (bounded) until the Job is gone so its name is free. */
-export async function removeRunObjects(kube: KubeClient, namespace: string): Promise<void> {
-  const p = paths(namespace);
-  await kube.delete(p.job, { propagationPolicy: "Background" });
-  await kube.delete(p.secret);
-  await kube.delete(p.configMap);
-  for (let i = 0; i < 120 && (await kube.get(p.job)) !== undefined; i++) await new Promise((r) => setTimeout(r, 500));
+/** Deletes the object only if it is still the one of this run (uid precondition): a newer one of the same name stays. */
+async function deleteOwn(kube: KubeClient, path: string, uid: string | undefined, query?: Record<string, string>): Promise<void> {
+  try {
+    await kube.delete(path, query, uid ? { preconditions: { uid } } : undefined);
+  } catch (error) {
+    if (!isKubeStatus(error, 409)) throw error;
+  }
+}
+
+/** Deletes the run's Job, its Pods first (foreground propagation). */
+async function deleteJob(kube: KubeClient, inputs: CopyRunInputs): Promise<void> {
+  await deleteOwn(kube, paths(inputs).job, inputs.jobUid, { propagationPolicy: "Foreground" });
+}
+
+/** Waits (bounded) until the run's Job is gone, so its name is free; false when it is still there. */
+async function jobGone(kube: KubeClient, inputs: CopyRunInputs, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    const job = await kube.get<{ metadata?: { uid?: string } }>(paths(inputs).job);
+    if (job?.metadata?.uid !== inputs.jobUid) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
 }
 
 async function logTail(kube: KubeClient, namespace: string, podName: string | undefined, lines: number): Promise<string> {
@@ -117,44 +139,31 @@ async function logTail(kube: KubeClient, namespace: string, podName: string | un
   return kube.logs(namespace, podName, { container: "images-list", tailLines: String(lines) }).catch(() => "");
 }
 
-async function runCopy(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRunProviderOptions, id: string, providerRef: unknown): Promise<CopyRunOutputs> {
-  const log = opts.log ?? ((line: string) => console.log(line));
-  const { namespace } = inputs;
-  const p = paths(namespace);
-
-  // The failed run's record holds no credential: the next `pulumi up` sees the manifests differ and replaces it.
-  const { manifests: _manifests, kube: _kube, ...record } = inputs;
-  const failed = (status: CopyRunOutputs["status"], message: string) =>
-    new CopyRunFailed(message, id, { ...record, status, message, finishedAt: new Date().toISOString(), __provider: providerRef }, [message]);
-
-  // Leftovers of an earlier failed run are replaced: the new run starts from a clean slate.
-  await removeRunObjects(kube, namespace);
-  let job: { metadata?: { uid?: string } };
-  try {
-    if (inputs.manifests.configMap) await kube.create(p.configMaps, inputs.manifests.configMap);
-    await kube.create(p.secrets, inputs.manifests.secret);
-    job = await kube.create<{ metadata?: { uid?: string } }>(p.jobs, withActiveDeadline(inputs.manifests.job, inputs.timeoutMinutes));
-  } catch (error) {
-    // Nothing may stay behind unrecorded: the Secret holds credentials. Remove what was created; if even that
-    // fails, record the run (with its id) so `pulumi destroy` removes it.
-    const reason = `images-copier: could not start Job ${namespace}/${JOB_NAME}: ${(error as Error).message}`;
-    try {
-      await removeRunObjects(kube, namespace);
-    } catch (cleanup) {
-      throw failed("failed", `${reason}; removing the Secret ${SECRET_NAME} created for it failed too (${(cleanup as Error).message}): run \`pulumi destroy\` or delete it by hand`);
-    }
-    throw new Error(`${reason}; the Secret and ConfigMap created for it were removed`);
+/** What the copier's result line must carry for the copy record; the reason when it does not. */
+function completeResult(result: ResultSummary | undefined, sourceImage: string): { ok: Parameters<typeof summaryOf>[0] } | { problem: string } {
+  if (!result) return { problem: "its log has no result line" };
+  if (result.status !== "succeeded" || result.failed > 0) return { problem: `its result line says ${result.status} with ${result.failed} failed image(s)` };
+  if (!result.source || !result.sourceDigest || !result.imagesDigest) {
+    return { problem: "its result line has no source, sourceDigest or imagesDigest (a copier older than this program: rebuild the copier image from the Dockerfile)" };
   }
-  log(`images-copier: Job ${namespace}/${JOB_NAME} started (run ${inputs.runId}); progress follows`);
+  if (result.source !== sourceImage) return { problem: `it copied ${result.source}, not the deckhouse image ${sourceImage}` };
+  return { ok: result as Parameters<typeof summaryOf>[0] };
+}
 
-  const timeoutMs = inputs.timeoutMinutes * (opts.msPerMinute ?? 60_000);
+async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRunProviderOptions, id: string, providerRef: unknown): Promise<CopyRunOutputs> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const { namespace, jobName } = inputs;
+  const failed = (status: CopyRunOutputs["status"], message: string) =>
+    copyRunFailed(message, id, { ...inputs, status, message, finishedAt: new Date().toISOString(), __provider: providerRef });
+
+  log(`images-copier: waiting for Job ${namespace}/${jobName} (run ${inputs.runId}); progress follows`);
   let outcome: Awaited<ReturnType<typeof waitForJob>>;
   try {
     outcome = await waitForJob(kube, {
       namespace,
-      jobName: JOB_NAME,
-      jobUid: job.metadata?.uid,
-      timeoutMs,
+      jobName,
+      jobUid: inputs.jobUid,
+      timeoutMs: inputs.timeoutMinutes * (opts.msPerMinute ?? 60_000),
       onLogLine: log,
       logPollMs: opts.logPollMs,
       rewatchDelayMs: opts.rewatchDelayMs,
@@ -162,76 +171,72 @@ async function runCopy(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRunPro
     });
   } catch (error) {
     // e.g. RBAC forbids reading the Job: the objects stay (recorded, so destroy removes them)
-    throw failed("failed", `${(error as Error).message}. Job ${namespace}/${JOB_NAME} and Secret ${SECRET_NAME} are kept; \`pulumi destroy\` removes them.`);
+    throw failed("failed", `${(error as Error).message}. Job ${namespace}/${jobName} and Secret ${inputs.secretName} are kept; \`pulumi destroy\` removes them.`);
   }
-  const podName = outcome.podName ?? (await jobPods(kube, namespace, JOB_NAME, job.metadata?.uid).catch(() => []))[0]?.metadata.name;
-  const finishedAt = new Date().toISOString();
+  const podName = outcome.podName ?? (await jobPods(kube, namespace, jobName, inputs.jobUid).catch(() => []))[0]?.metadata.name;
+  const where = `kubectl -n ${namespace} logs job/${jobName}`;
 
   if (outcome.kind === "succeeded") {
-    const result = parseResultLine(await logTail(kube, namespace, podName, 50));
-    await removeRunObjects(kube, namespace);
-    log(SUCCESS_MESSAGE);
-    const summary = result ? summaryOf(result) : undefined;
-    if (summary) {
-      log(`images-copier: ${summary.images} images (${summary.copied} copied, ${summary.skipped} already there), ${summary.bytesHuman} in ${summary.durationSeconds}s`);
+    const checked = completeResult(parseResultLine(await logTail(kube, namespace, podName, 50)), inputs.sourceImage);
+    if ("problem" in checked) {
+      throw failed("failed", `images-copier: Job ${namespace}/${jobName} completed, but ${checked.problem}; nothing is recorded as copied. Job, Pod and Secret ${inputs.secretName} are kept (\`${where}\`); change runId to run it again.`);
     }
-    return { ...inputs, status: "succeeded", message: SUCCESS_MESSAGE, finishedAt, ...(summary ? { summary } : {}) };
+    const p = paths(inputs);
+    await deleteJob(kube, inputs);
+    await deleteOwn(kube, p.secret, inputs.secretUid);
+    if (p.configMap) await deleteOwn(kube, p.configMap, inputs.configMapUid);
+    if (!(await jobGone(kube, inputs, opts.jobGoneTimeoutMs ?? 120_000))) {
+      log(`images-copier: Job ${namespace}/${jobName} is still being deleted (its Pods go first); the copy itself is done`);
+    }
+    log(SUCCESS_MESSAGE);
+    const summary = summaryOf(checked.ok);
+    log(
+      summary.verificationOnly
+        ? `images-copier: verification run: all ${summary.images} images were already in the target with the source's digests; nothing was copied`
+        : `images-copier: ${summary.images} images (${summary.copied} copied, ${summary.skipped} already there), ${summary.bytesHuman} in ${summary.durationSeconds}s`,
+    );
+    return { ...inputs, status: "succeeded", message: SUCCESS_MESSAGE, finishedAt: new Date().toISOString(), summary };
   }
 
   const tail = (await logTail(kube, namespace, podName, 30)).trimEnd();
-  const where = `kubectl -n ${namespace} logs job/${JOB_NAME}`;
   const message =
     outcome.kind === "timeout"
-      ? `Image copier did not finish within ${inputs.timeoutMinutes} minute${inputs.timeoutMinutes === 1 ? "" : "s"} (timeoutMinutes); Job ${namespace}/${JOB_NAME} and Secret ${SECRET_NAME} are kept. Follow it with \`${where}\`, then raise timeoutMinutes and run \`pulumi up\` again (the copier skips what is already copied).`
-      : `${FAILURE_MESSAGE}\nJob ${namespace}/${JOB_NAME}: ${outcome.reason}. Job, Pod and Secret ${SECRET_NAME} are kept (\`${where}\`).`;
-  const full = tail ? `${message}\nLast lines of pod ${podName}:\n${tail}` : message;
-  throw failed(outcome.kind, full);
+      ? `Image copier did not finish within ${inputs.timeoutMinutes} minute${inputs.timeoutMinutes === 1 ? "" : "s"} (timeoutMinutes); Job ${namespace}/${jobName} and Secret ${inputs.secretName} are kept. Follow it with \`${where}\`, then raise timeoutMinutes and run \`pulumi up\` again (the copier skips what is already copied).`
+      : `${FAILURE_MESSAGE}\nJob ${namespace}/${jobName}: ${outcome.reason}. Job, Pod and Secret ${inputs.secretName} are kept (\`${where}\`).`;
+  throw failed(outcome.kind, tail ? `${message}\nLast lines of pod ${podName}:\n${tail}` : message);
 }
 
-export function makeCopyRunProvider(opts: CopyRunProviderOptions = {}): pulumi.dynamic.ResourceProvider<CopyRunInputs, CopyRunOutputs> & { access?: KubeAccess } {
+export function makeCopyRunProvider(opts: CopyRunProviderOptions = {}): pulumi.dynamic.ResourceProvider<CopyRunInputs, CopyRunOutputs> & { access: KubeAccess } {
   return {
-    access: undefined as KubeAccess | undefined,
-
-    async configure(req: pulumi.dynamic.ConfigureRequest) {
-      const access = kubeAccessFromConfig(req.config);
-      if (access.kubeconfig || access.context) this.access = access;
-    },
+    ...configuredAccess(),
 
     async diff(_id: string, olds: CopyRunOutputs, news: CopyRunInputs) {
-      const replaces: string[] = [];
-      if (olds.runId !== news.runId) replaces.push("runId");
-      // After a success, a rebuilt copier bundle alone (a copier change) is no reason to copy everything again.
-      const compared = (m: CopyRunManifests | undefined) => (olds.status === "succeeded" ? withoutBundleText(m) : m);
-      if (canonical(compared(olds.manifests)) !== canonical(compared(news.manifests))) replaces.push("manifests");
-      const changes =
-        replaces.length > 0 ||
-        olds.status !== "succeeded" ||
-        olds.timeoutMinutes !== news.timeoutMinutes ||
-        olds.namespace !== news.namespace ||
-        canonical(olds.kube) !== canonical(news.kube) ||
-        canonical(olds.manifests) !== canonical(news.manifests);
-      return { changes, replaces, deleteBeforeReplace: true };
+      // A new Job (runId, any change of what runs, a Job replaced after a failure, objects recreated after a
+      // refresh) is a new run: replaced, the old record deleted first (its delete frees the Job's name).
+      const replaces = RUN_IDENTITY.filter((key) => olds[key] !== news[key]);
+      const changes = replaces.length > 0 || olds.status !== "succeeded" || olds.timeoutMinutes !== news.timeoutMinutes || olds.sourceImage !== news.sourceImage;
+      return { changes, replaces: [...replaces], deleteBeforeReplace: true };
     },
 
     async create(inputs: CopyRunInputs) {
-      const id = `${inputs.namespace}/${JOB_NAME}/${inputs.runId}`;
-      const kube = await connectKube(this.access ?? inputs.kube ?? {});
+      const id = `${inputs.namespace}/${inputs.jobName}/${inputs.runId}`;
+      const kube = await connectKube(this.access);
       try {
-        const outs = await runCopy(kube, inputs, opts, id, (inputs as unknown as Record<string, unknown>).__provider);
-        return { id, outs };
+        return { id, outs: await waitForRun(kube, inputs, opts, id, (inputs as unknown as Record<string, unknown>).__provider) };
       } finally {
         await kube.close();
       }
     },
 
     async update(id: string, olds: CopyRunOutputs, news: CopyRunInputs) {
-      // A succeeded run stays done (only runId or the rendered objects replace it); a failed one runs again.
+      // The same Job: a succeeded run stays done; a failed one is looked at again (it fails again at once if the
+      // Job is still the failed one; the Kubernetes provider replaces a failed Job on `pulumi up`: replaceUnready).
       if (olds.status === "succeeded") {
         return { outs: { ...news, status: olds.status, message: olds.message, finishedAt: olds.finishedAt, ...(olds.summary ? { summary: olds.summary } : {}) } };
       }
-      const kube = await connectKube(this.access ?? news.kube ?? olds.kube ?? {});
+      const kube = await connectKube(this.access);
       try {
-        return { outs: await runCopy(kube, news, opts, id, (news as unknown as Record<string, unknown>).__provider) };
+        return { outs: await waitForRun(kube, news, opts, id, (news as unknown as Record<string, unknown>).__provider) };
       } finally {
         await kube.close();
       }
@@ -242,9 +247,13 @@ export function makeCopyRunProvider(opts: CopyRunProviderOptions = {}): pulumi.d
     },
 
     async delete(_id: string, props: CopyRunOutputs) {
-      const kube = await connectKube(this.access ?? props.kube ?? {});
+      const kube = await connectKube(this.access);
       try {
-        await removeRunObjects(kube, props.namespace);
+        await deleteJob(kube, props);
+        const timeoutMs = opts.jobGoneTimeoutMs ?? 120_000;
+        if (!(await jobGone(kube, props, timeoutMs))) {
+          throw new Error(`images-copier: Job ${props.namespace}/${props.jobName} is still being deleted after ${Math.round(timeoutMs / 1000)}s (finalizers on its Pods?); run the command again`);
+        }
       } finally {
         await kube.close();
       }

@@ -1,38 +1,120 @@
-// The copy stage: reads the cluster's registry access and current Deckhouse image, renders the copy run's
-// Secret, ConfigMap and Job, and hands them (as one Pulumi secret) to the CopyRun resource that runs and waits.
+// The copy stack, as the design draws it.
+//
+// declareCopyStage first reads what it needs, in `pulumi preview` as in `pulumi up`: the local inputs (the copier
+// bundle, an `imagesFile`), then the cluster (the deckhouse Deployment, the deckhouse-registry Secret) and the
+// release check (release-check.ts: a Deckhouse before v1.51 runs its own images-copier hook on the same Secret).
+// A refusal or bad input rejects with one RunError before any resource is registered: nothing in the cluster
+// changes, and Pulumi reports a RunError as its message alone. Only then is CopyStage constructed; it declares
+// every resource unconditionally, with plain known values (only the objects' uids wait for them to exist):
+//
+//   Secret images-copier-config (Kubernetes; data secret, immutable)
+//     -> CopierBundle (the ConfigMap with the bundled copier, named by digest; absent with copierBundled)
+//     -> Job copy-images (Kubernetes; skipAwait, replaceUnready; names the uids of the two above)
+//     -> CopyRun (waits for the Job, relays progress; on success deletes Job, Pods, Secret and ConfigMap)
+//
+// The Secret, ConfigMap and Job of a run share a run key (manifests.ts), so they are only ever replaced together,
+// delete-before-replace (fixed names); CopyRun follows the Job's uid. See the README for what `pulumi up` again,
+// `pulumi refresh`, a new runId and `pulumi destroy` do.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { ImagesList } from "../../copier";
 import type { CopyStageConfig } from "../../stack-config";
-import { loadCopierBundle } from "./copier-bundle";
-import { buildCopyRunManifests, describeCopyRun, NAMESPACE } from "./manifests";
-import { CopyRun } from "./run";
+import { connectKube, type KubeAccess } from "../kube";
+import { CopierBundle } from "./bundle";
+import { readCopySource, type CopySourceView } from "./cluster-read";
+import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "./copier-bundle";
 import { readImagesFile } from "./images-file";
-import { deckhouseProxyEnv } from "./proxy-env";
-import type { KubeAccess } from "../kube";
-import { deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
+import { bundleConfigMapName, buildCopyJob, buildSecretData, JOB_NAME, NAMESPACE, runKeyOf, runObjectMetadata, SECRET_NAME, withRunObjects } from "./manifests";
+import { splitProxyEnv } from "./proxy-env";
+import { copyRecordOf } from "./record";
+import type { RepoConfigJson } from "./registry-credentials";
+import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
+import { CopyRun } from "./run";
 
-export interface CopyStageOptions extends pulumi.ComponentResourceOptions {
-  /** The bundled copier's text; loaded from dist/images-copier.cjs when not given (unused with `copierBundled`). */
-  copierBundle?: string;
+export interface CopyStageDeps {
+  /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
+  kube?: KubeAccess;
+  /** The bundled copier; dist/images-copier.cjs (or IMAGES_COPIER_BUNDLE) when not given; unused with copierBundled. */
+  copierBundlePath?: string;
+}
+
+export interface CopyStageArgs {
+  config: CopyStageConfig;
+  /** What declareCopyStage read from the cluster. */
+  source: CopySourceView;
+  /** The running release, checked to have no images-copier hook. */
+  release: DeckhouseRelease;
+  /** Absent with copierBundled. */
+  bundle?: CopierBundleFile;
+  /** The stack's imagesFile, when set. */
+  images?: ImagesList;
+}
+
+function defaultKubeAccess(): KubeAccess {
+  const config = new pulumi.Config("kubernetes");
+  return { kubeconfig: config.get("kubeconfig") || undefined, context: config.get("context") || undefined };
+}
+
+const oneLine = (error: unknown, prefix: string): pulumi.RunError => {
+  const message = error instanceof Error ? error.message : String(error);
+  const refusal = new pulumi.RunError(message.startsWith("images-copier") ? message : `${prefix}${message}`);
+  // Pulumi prints a RunError's message alone, but its Node runtime still formats the error's stack for its trace
+  // (source maps, util.inspect): tens of seconds of CPU for a stack no one sees. A refusal has none.
+  refusal.stack = undefined;
+  return refusal;
+};
+
+/**
+ * Reads and checks, then declares the copy stage. Rejects with one RunError on bad input, an unreadable cluster or
+ * a Deckhouse that still runs its own images-copier hook; nothing of the stage is declared then.
+ */
+export async function declareCopyStage(name: string, config: CopyStageConfig, opts?: pulumi.ComponentResourceOptions, deps: CopyStageDeps = {}): Promise<CopyStage> {
+  let bundle: CopierBundleFile | undefined;
+  let images: ImagesList | undefined;
+  try {
+    // With `copierBundled` the copier image carries the copier itself: no bundle, no ConfigMap.
+    bundle = config.copierBundled ? undefined : copierBundleFile(deps.copierBundlePath ?? copierBundlePath());
+    images = config.imagesFile ? readImagesFile(config.imagesFile) : undefined;
+  } catch (error) {
+    throw oneLine(error, "images-copier: ");
+  }
+  let source: CopySourceView;
+  let release: DeckhouseRelease;
+  try {
+    const kube = await connectKube(deps.kube ?? defaultKubeAccess());
+    try {
+      source = await readCopySource(kube);
+      release = await requireReleaseWithoutHook({
+        annotation: source.versionAnnotation,
+        image: source.deckhouseImage,
+        configured: config.deckhouseVersion,
+        listReleases: () => listDeckhouseReleases(kube),
+      });
+    } finally {
+      await kube.close();
+    }
+  } catch (error) {
+    throw oneLine(error, "images-copier: cannot read the cluster: ");
+  }
+  return new CopyStage(name, { config, source, release, bundle, images }, opts);
 }
 
 export class CopyStage extends pulumi.ComponentResource {
   readonly outputs: Record<string, pulumi.Input<unknown>>;
+  readonly secret: k8s.core.v1.Secret;
+  /** Absent with `copierBundled`. */
+  readonly bundle?: CopierBundle;
+  readonly job: k8s.batch.v1.Job;
   readonly run: CopyRun;
 
-  constructor(name: string, config: CopyStageConfig, opts: CopyStageOptions = {}) {
-    const { copierBundle, ...componentOpts } = opts;
-    // Local inputs are read and validated before anything is registered, so bad input declares nothing.
-    // With `copierBundled` the copier image carries the copier itself: no bundle, no ConfigMap.
-    const bundle = config.copierBundled ? undefined : (copierBundle ?? loadCopierBundle());
-    const images = config.imagesFile ? readImagesFile(config.imagesFile) : undefined;
-    super("images-copier:index:CopyStage", name, {}, componentOpts);
+  constructor(name: string, args: CopyStageArgs, opts?: pulumi.ComponentResourceOptions) {
+    // No args to the base class: a component's args are stored as its inputs, and these hold credentials.
+    super("images-copier:index:CopyStage", name, {}, opts);
+    const { config, source, release, bundle, images } = args;
+    const parent = { parent: this };
 
-    const registrySecret = k8s.core.v1.Secret.get("deckhouse-registry", `${NAMESPACE}/deckhouse-registry`, { parent: this });
-    const deckhouse = k8s.apps.v1.Deployment.get("deckhouse", `${NAMESPACE}/deckhouse`, { parent: this });
-    const deckhouseImage = deckhouse.spec.apply((spec) => deckhouseImageOf({ spec }));
-    const proxyEnv = deckhouse.spec.apply((spec) => deckhouseProxyEnv(spec));
-
+    // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
+    const proxy = splitProxyEnv(source.proxyEnv, SECRET_NAME);
     const target: RepoConfigJson = {
       username: config.targetUsername,
       password: config.targetPassword,
@@ -40,64 +122,101 @@ export class CopyStage extends pulumi.ComponentResource {
       image: config.targetImage,
       ...(config.targetCA ? { ca: config.targetCA } : {}),
     };
-    const manifests = pulumi.secret(
-      pulumi.all([registrySecret.data, deckhouseImage, proxyEnv]).apply(([data, image, proxy]) =>
-        buildCopyRunManifests({
-          namespace: NAMESPACE,
-          runId: config.runId,
-          copierImage: config.copierImage,
-          deckhouseImage: image,
-          concurrency: config.concurrency,
-          withUpdateImages: config.copyUpdateImages,
-          uploadChunkMiB: config.uploadChunkMiB,
-          target,
-          source: sourceRepoConfig(data, image),
-          images,
-          copierBundle: bundle,
-          proxyEnv: proxy,
-        }),
-      ),
+    const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
+    const jobBase = buildCopyJob({
+      namespace: NAMESPACE,
+      runId: config.runId,
+      copierImage: config.copierImage,
+      deckhouseImage: source.deckhouseImage,
+      concurrency: config.concurrency,
+      timeoutMinutes: config.timeoutMinutes,
+      withUpdateImages: config.copyUpdateImages,
+      uploadChunkMiB: config.uploadChunkMiB,
+      imagesInSecret: images !== undefined,
+      bundleConfigMap: bundleName,
+      proxyEnv: proxy.jobEnv,
+    });
+    const runKey = runKeyOf(jobBase);
+
+    // Fixed names: a new run deletes the old objects first. A run's objects are never updated in place.
+    const asRun = { ...parent, deleteBeforeReplace: true, replaceOnChanges: ["*"] };
+    this.secret = new k8s.core.v1.Secret(
+      "images-copier-config",
+      {
+        metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, config.runId, runKey),
+        type: "Opaque",
+        immutable: true,
+        data: pulumi.secret(buildSecretData({ target, source: source.sourceRepo, images, proxyValues: proxy.secretValues })),
+      },
+      asRun,
     );
 
-    // Everything the run will do except the credentials, as plain values: `pulumi preview` shows it unmasked.
-    // Only images, the command, key names and sizes are copied out of the secret manifests, so unsecret is safe.
-    const plan = pulumi.unsecret(manifests.apply((m) => describeCopyRun(m, config.timeoutMinutes, config.targetImage, config.concurrency)));
+    if (bundle && bundleName) {
+      this.bundle = new CopierBundle(
+        "copier-bundle",
+        {
+          namespace: NAMESPACE,
+          configMapName: bundleName,
+          path: bundle.path,
+          sha256: bundle.sha256,
+          bytes: bundle.bytes,
+          runId: config.runId,
+          runKey,
+          secretUid: this.secret.metadata.uid,
+        },
+        parent,
+      );
+    }
 
-    const kubeConfig = new pulumi.Config("kubernetes");
-    const kube: KubeAccess = { kubeconfig: kubeConfig.get("kubeconfig"), context: kubeConfig.get("context") };
-    this.run = new CopyRun(
+    // The uids stay outputs inside the spec: unknown in the preview of a new run, while the rest of the Job shows.
+    const job = withRunObjects(jobBase, { runKey, secretUid: this.secret.metadata.uid, bundleUid: this.bundle?.uid });
+    this.job = new k8s.batch.v1.Job(
       "copy-images",
+      {
+        // client-node's V1 types and the provider's input types describe the same JSON (they differ only in Dates)
+        metadata: job.metadata as unknown as k8s.types.input.meta.v1.ObjectMeta,
+        spec: job.spec as unknown as k8s.types.input.batch.v1.JobSpec,
+      },
+      asRun,
+    );
+
+    this.run = new CopyRun(
+      "copy-run",
       {
         namespace: NAMESPACE,
         runId: config.runId,
         timeoutMinutes: config.timeoutMinutes,
-        manifests,
-        plan,
-        ...(kube.kubeconfig || kube.context ? { kube: pulumi.secret(kube) } : {}),
+        jobName: JOB_NAME,
+        jobUid: this.job.metadata.uid,
+        secretName: SECRET_NAME,
+        secretUid: this.secret.metadata.uid,
+        ...(this.bundle ? { configMapName: this.bundle.configMapName, configMapUid: this.bundle.uid } : {}),
+        sourceImage: source.deckhouseImage,
       },
-      { parent: this },
+      parent,
     );
 
     this.outputs = {
       targetImage: config.targetImage,
-      sourceImage: deckhouseImage,
-      plan: this.run.plan,
+      sourceImage: source.deckhouseImage,
+      deckhouseRelease: release,
       runId: this.run.runId,
       status: this.run.status,
       message: this.run.message,
       summary: this.run.summary,
       finishedAt: this.run.finishedAt,
-      // What the switch stack reads through its StackReference: the copier exits 0 only when every image is in
-      // the target and its digest verified, so a succeeded run with no failed image is a verified copy.
-      copy: pulumi.all([this.run.status, this.run.summary]).apply(([status, summary]) => ({
-        status,
-        targetImage: config.targetImage,
-        verified: status === "succeeded" && summary !== undefined && summary.failed === 0,
-        runId: config.runId,
-        ...(summary
-          ? { images: summary.images, copied: summary.copied, skipped: summary.skipped, bytes: summary.bytes, durationMs: summary.durationSeconds * 1000 }
-          : {}),
-      })),
+      // What the switch stack reads through its StackReference (components/copy-record.ts).
+      copy: pulumi.all([this.run.status, this.run.summary]).apply(([status, summary]) =>
+        copyRecordOf({
+          status,
+          summary,
+          runId: config.runId,
+          targetImage: config.targetImage,
+          sourceImage: source.deckhouseImage,
+          updateImages: config.copyUpdateImages,
+          deckhouseVersion: release.version,
+        }),
+      ),
     };
     this.registerOutputs(this.outputs);
   }

@@ -22,6 +22,20 @@ export function kubeAccessFromConfig(config: { get(key: string): string | undefi
   return { kubeconfig: config.get("kubernetes:kubeconfig") || undefined, context: config.get("kubernetes:context") || undefined };
 }
 
+/**
+ * The part of a dynamic provider that holds its cluster access: the engine calls `configure` with the current
+ * stack config before every create, update, read and delete, so a rotated token or a moved kubeconfig is used
+ * at once, and no access is ever recorded in the state. Spread it into the provider object.
+ */
+export function configuredAccess(): { access: KubeAccess; configure(req: { config: { get(key: string): string | undefined } }): Promise<void> } {
+  return {
+    access: {},
+    async configure(req) {
+      this.access = kubeAccessFromConfig(req.config);
+    },
+  };
+}
+
 function looksLikeInlineConfig(value: string): boolean {
   return value.includes("\n") || value.trimStart().startsWith("{") || /^\s*apiVersion\s*:/.test(value);
 }

@@ -9,8 +9,9 @@ export interface KubeClient {
   create<T = unknown>(path: string, body: unknown): Promise<T>;
   /** Defaults to a JSON merge patch; pass another content type for strategic-merge or apply patches. */
   patch<T = unknown>(path: string, body: unknown, contentType?: string): Promise<T>;
-  /** A 404 is fine: the object is gone either way. */
-  delete(path: string, query?: Record<string, string>): Promise<void>;
+  /** A 404 is fine: the object is gone either way. With `preconditions.uid` only that very object is deleted: a
+   *  newer object of the same name makes the API server answer 409 (a KubeApiError). */
+  delete(path: string, query?: Record<string, string>, options?: { preconditions?: { uid?: string } }): Promise<void>;
   /** Streams watch events until the server ends the stream, the signal aborts or the connection drops (then rejects). */
   watch(path: string, query: Record<string, string>, onEvent: (type: string, object: any) => void, signal: AbortSignal): Promise<void>;
   logs(namespace: string, pod: string, query?: Record<string, string>): Promise<string>;
@@ -19,15 +20,26 @@ export interface KubeClient {
 
 /** A non-2xx answer from the API server, with the Status message it carried (never the request's body). */
 export class KubeApiError extends Error {
-  override name = "KubeApiError";
   constructor(
     readonly method: string,
     readonly path: string,
     readonly statusCode: number,
     readonly reason: string,
   ) {
-    super(`Kubernetes API ${method} ${path}: ${statusCode} ${reason}`);
+    const message = `Kubernetes API ${method} ${path}: ${statusCode} ${reason}`;
+    super(message);
+    // Set here, not as class fields or by super() alone: Pulumi's closure serialization (every dynamic provider)
+    // turns a class into a constructor function that calls Error without `new` and drops class fields.
+    this.name = "KubeApiError";
+    this.message = message;
   }
+}
+
+/** Whether an error is the API server's answer with this status code. By name, not instanceof: a closure-serialized
+ *  provider may carry its own copy of the class. */
+export function isKubeStatus(error: unknown, statusCode: number): boolean {
+  const e = error as { name?: string; statusCode?: number } | undefined;
+  return e?.name === "KubeApiError" && e.statusCode === statusCode;
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -99,8 +111,9 @@ export async function connectKube(access: KubeAccess): Promise<KubeClient> {
     },
     create: async (path, body) => (await json("POST", path, { body })) as never,
     patch: async (path, body, contentType) => (await json("PATCH", path, { body, contentType: contentType ?? "application/merge-patch+json" })) as never,
-    async delete(path, query) {
-      await json("DELETE", withQuery(path, query), { allow404: true });
+    async delete(path, query, options) {
+      const body = options ? { apiVersion: "v1", kind: "DeleteOptions", ...options } : undefined;
+      await json("DELETE", withQuery(path, query), { allow404: true, body });
     },
     async watch(path, query, onEvent, signal) {
       const watchPath = withQuery(path, { ...query, watch: "1" });

@@ -1,4 +1,5 @@
 // The one Kubernetes API client of this project (dynamic providers of both stages use it).
-export { type KubeAccess, kubeAccessFromConfig, loadKubeConfig } from "./access";
+export { type KubeAccess, configuredAccess, kubeAccessFromConfig, loadKubeConfig } from "./access";
 export { type KubeClient, KubeApiError, connectKube } from "./client";
 export { apiPath, type ObjectRef } from "./paths";
+export { isKubeStatus } from "./client";

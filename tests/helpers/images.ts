@@ -133,6 +133,8 @@ export interface ImageSpec {
   /** Makes the config blob (and so the manifest) unique. */
   seed: string;
   platform?: Platform;
+  /** More fields of the image config (e.g. `config`, `history`), over the generated ones. */
+  config?: Record<string, unknown>;
 }
 
 export async function pushImage(reg: TestRegistry, repository: string, spec: ImageSpec, tag?: string): Promise<PushedManifest> {
@@ -150,6 +152,7 @@ export async function pushImage(reg: TestRegistry, repository: string, spec: Ima
       ...(platform.variant ? { variant: platform.variant } : {}),
       created: "2023-04-01T00:00:00Z",
       config: { Labels: { "test.seed": spec.seed } },
+      ...spec.config,
       rootfs: { type: "layers", diff_ids: spec.layers.map((l) => sha256(`diff:${l.seed}:${l.size}`)) },
     }),
   );
@@ -189,7 +192,7 @@ export async function pushIndex(
 export async function pushMultiArch(
   reg: TestRegistry,
   repository: string,
-  opts: { format: ImageFormat; seed: string; layers: LayerSpec[]; platforms?: Platform[]; tag?: string },
+  opts: { format: ImageFormat; seed: string; layers: LayerSpec[]; platforms?: Platform[]; tag?: string; config?: Record<string, unknown> },
 ): Promise<PushedManifest> {
   const platforms = opts.platforms ?? [
     { os: "linux", architecture: "amd64" },
@@ -204,6 +207,7 @@ export async function pushMultiArch(
         seed: `${opts.seed}:${arch}`,
         platform,
         layers: [...opts.layers, { size: 4096, seed: `${opts.seed}:${arch}:own` }],
+        config: opts.config,
       }),
     );
   }

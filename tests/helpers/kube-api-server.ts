@@ -47,6 +47,9 @@ export interface KubeApiServer {
   appendPodLog(namespace: string, pod: string, text: string): void;
   /** Called after a POST stored an object (the test's stand-in for controllers). */
   onCreate(kind: string, handler: (object: KubeObject) => void): void;
+  /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
+   *  engine stand-in's Kubernetes provider). */
+  onAdded(kind: string, handler: (object: KubeObject) => void): void;
   /** The next `count` watch connections are cut (socket destroyed) right after their initial events. */
   dropNextWatches(count: number): void;
   /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
@@ -56,6 +59,8 @@ export interface KubeApiServer {
 
 const RESOURCES: Record<string, string> = {
   pods: "Pod",
+  // cluster-scoped, listed with namespace "": Deckhouse's release objects (the copy stage's release check)
+  deckhousereleases: "DeckhouseRelease",
   secrets: "Secret",
   configmaps: "ConfigMap",
   services: "Service",
@@ -192,6 +197,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const store = new Map<string, KubeObject>();
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
+  const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const watchers = new Set<Watcher>();
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
@@ -224,6 +230,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     });
     store.set(k, stored);
     notify(existing ? "MODIFIED" : "ADDED", stored);
+    if (!existing) for (const hook of addedHooks.get(stored.kind) ?? []) hook(structuredClone(stored));
     return stored;
   }
 
@@ -339,6 +346,13 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       return sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } }));
     }
     if (method === "DELETE" && name) {
+      // DeleteOptions.preconditions.uid: only that very object may go, as on a real API server
+      const options = (await readBody(req)).trim();
+      const uid = options ? (JSON.parse(options) as { preconditions?: { uid?: string } }).preconditions?.uid : undefined;
+      const current = store.get(key(apiVersion, kind, namespace, name));
+      if (uid && current && current.metadata.uid !== uid) {
+        return status(res, 409, "Conflict", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`);
+      }
       const deleted = removeObject(apiVersion, kind, namespace, name);
       if (!deleted) return notFound();
       // batch/v1 Jobs orphan their pods unless the caller asks for propagation, as the real API server does.
@@ -390,6 +404,9 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     appendPodLog: (namespace, pod, text) => void podLogs.set(`${namespace}/${pod}`, [...(podLogs.get(`${namespace}/${pod}`) ?? []), ...logLines(text)]),
     onCreate(kind, handler) {
       createHooks.set(kind, [...(createHooks.get(kind) ?? []), handler]);
+    },
+    onAdded(kind, handler) {
+      addedHooks.set(kind, [...(addedHooks.get(kind) ?? []), handler]);
     },
     dropNextWatches(count) {
       watchesToDrop = count;

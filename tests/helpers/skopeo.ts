@@ -68,3 +68,16 @@ export async function skopeoCopy(from: TestRegistry, fromRef: string, to: TestRe
   ]);
   if (!result.ok) throw new Error(`skopeo copy ${from.ref(fromRef)} -> ${to.ref(toRef)} failed: ${result.stderr.trim()}`);
 }
+
+/** `skopeo inspect --raw --config`: the exact config blob of a single-platform manifest. */
+export async function skopeoConfig(reg: TestRegistry, ref: string): Promise<Buffer> {
+  const result = await run(["inspect", "--raw", "--config", ...reg.skopeoFlags(), "--retry-times", "0", transport(reg, ref)]);
+  if (!result.ok) throw new Error(`skopeo inspect --raw --config ${reg.ref(ref)} failed: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+/** `skopeo copy` of one single-platform image into a `dir:` layout (manifest.json and a file per blob, named by hex digest). */
+export async function skopeoCopyToDir(reg: TestRegistry, ref: string, dir: string): Promise<void> {
+  const result = await run(["copy", "--retry-times", "0", ...skopeoSideFlags(reg, "src"), transport(reg, ref), `dir:${dir}`]);
+  if (!result.ok) throw new Error(`skopeo copy ${reg.ref(ref)} -> dir:${dir} failed: ${result.stderr.trim()}`);
+}

@@ -2,7 +2,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { apiPath, connectKube, KubeApiError, type KubeClient } from "../../components/kube";
+import { apiPath, connectKube, isKubeStatus, KubeApiError, type KubeClient } from "../../components/kube";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 
 let server: KubeApiServer;
@@ -50,6 +50,27 @@ test("a conflict is a KubeApiError carrying the server's message", async () => {
   expect(error).toBeInstanceOf(KubeApiError);
   expect((error as KubeApiError).statusCode).toBe(409);
   expect((error as Error).message).toContain('secrets "dup" already exists');
+});
+
+test("delete with a uid precondition removes only that very object; a newer one of the same name answers 409", async () => {
+  const kube = await client(server.kubeconfigYaml);
+  const first = await kube.create<{ metadata: { uid: string } }>(secrets, { apiVersion: "v1", kind: "Secret", metadata: { name: "run" } });
+  await kube.delete(`${secrets}/run`);
+  const second = await kube.create<{ metadata: { uid: string } }>(secrets, { apiVersion: "v1", kind: "Secret", metadata: { name: "run" } });
+  const error = await kube.delete(`${secrets}/run`, undefined, { preconditions: { uid: first.metadata.uid } }).catch((e: unknown) => e);
+  expect(isKubeStatus(error, 409)).toBe(true);
+  expect(server.get("v1", "Secret", "d8-system", "run")?.metadata.uid).toBe(second.metadata.uid);
+  await kube.delete(`${secrets}/run`, undefined, { preconditions: { uid: second.metadata.uid } });
+  expect(server.get("v1", "Secret", "d8-system", "run")).toBeUndefined();
+});
+
+test("cluster-scoped paths: a list of DeckhouseReleases", async () => {
+  const path = apiPath({ apiVersion: "deckhouse.io/v1alpha1", resource: "deckhousereleases" });
+  expect(path).toBe("/apis/deckhouse.io/v1alpha1/deckhousereleases");
+  expect(apiPath({ apiVersion: "deckhouse.io/v1alpha1", resource: "deckhousereleases", name: "v1.58.3" })).toBe("/apis/deckhouse.io/v1alpha1/deckhousereleases/v1.58.3");
+  server.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "DeckhouseRelease", metadata: { name: "v1.58.3" }, spec: { version: "v1.58.3" } });
+  const kube = await client(server.kubeconfigYaml);
+  expect((await kube.list<{ spec: { version: string } }>(path)).items.map((r) => r.spec.version)).toEqual(["v1.58.3"]);
 });
 
 test("a wrong token is refused with 401", async () => {

@@ -1,21 +1,33 @@
-// The whole program (index.ts) for a copy stack under SDK mocks, configured the way `pulumi config set` does,
-// and Pulumi.yaml's config schema kept in step with the zod schema the program validates with.
+// The whole program (index.ts) for a copy stack under SDK mocks, configured the way `pulumi config set` does, its
+// reads answered by the Kubernetes API test server; and Pulumi.yaml's config schema kept in step with the zod schema.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { copyStageConfigSchema, readStackConfig } from "../../stack-config";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 
 const dir = mkdtempSync(join(tmpdir(), "copy-program-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-const declared: Array<{ type: string; inputs: any; id?: string }> = [];
+const declared: Array<{ type: string; name: string; inputs: any }> = [];
 
-test("index.ts validates the config once and declares the copy stage; the password stays secret", async () => {
+let kube: KubeApiServer;
+beforeAll(async () => {
+  kube = await startKubeApiServer();
+});
+afterAll(async () => {
+  await kube?.stop();
+});
+
+test("index.ts validates the config once, reads the cluster with the stack's kubernetes:kubeconfig, declares the copy stage", async () => {
   const bundle = join(dir, "images-copier.cjs");
   writeFileSync(bundle, "/* test bundle */\n");
   process.env.IMAGES_COPIER_BUNDLE = bundle;
+  kube.put(deckhouseDeployment({ containers: [{ name: "deckhouse", image: "registry.deckhouse.io/deckhouse/ee:v1.58.3" }], annotations: { "core.deckhouse.io/version": "v1.58.3" } }) as never);
+  kube.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "deckhouse-registry", namespace: "d8-system" }, data: { ".dockerconfigjson": b64(JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64("license-token:k") } } })) } });
   pulumi.runtime.setAllConfig(
     {
       "images-copier:stage": "copy",
@@ -24,46 +36,60 @@ test("index.ts validates the config once and declares the copy stage; the passwo
       "images-copier:targetPassword": "s3cr3t-value",
       "images-copier:targetCA": "",
       "images-copier:imagesFile": "",
+      "images-copier:deckhouseVersion": "",
       "images-copier:copyStack": "",
       "images-copier:runId": "7",
       "images-copier:concurrency": "3",
       "images-copier:targetInsecure": "false",
+      "kubernetes:kubeconfig": kube.kubeconfigYaml,
     },
-    ["images-copier:targetPassword"],
+    ["images-copier:targetPassword", "kubernetes:kubeconfig"],
   );
   pulumi.runtime.setMocks(
     {
       newResource(args) {
-        declared.push({ type: args.type, inputs: args.inputs, id: args.id });
-        if (args.type === "kubernetes:core/v1:Secret") {
-          return { id: args.id!, state: { data: { ".dockerconfigjson": b64(JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64("license-token:k") } } })) } } };
+        declared.push({ type: args.type, name: args.name, inputs: args.inputs });
+        if (args.type === "pulumi-nodejs:dynamic:CopyRun") {
+          // what CopyRun's create() returns after a successful run
+          const summary = { images: 1, copied: 1, skipped: 0, failed: 0, bytes: 1, durationMs: 1, source: args.inputs.sourceImage, sourceDigest: `sha256:${"1".repeat(64)}`, imagesDigest: `sha256:${"2".repeat(64)}` };
+          return { id: "run-id", state: { ...args.inputs, status: "succeeded", summary } };
         }
-        if (args.type === "kubernetes:apps/v1:Deployment") {
-          return { id: args.id!, state: { spec: { template: { spec: { containers: [{ name: "deckhouse", image: "registry.deckhouse.io/deckhouse/ee:v1.46.3" }] } } } } };
-        }
-        return { id: `${args.name}-id`, state: args.inputs };
+        const uid = { metadata: { ...args.inputs.metadata, uid: `uid-${args.name}` } };
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...(args.inputs.metadata ? uid : { uid: `uid-${args.name}` }) } };
       },
       call: () => ({}),
     },
     "images-copier",
     "customer-a-copy",
   );
-  const outputs = require("../../index") as Record<string, pulumi.Output<string>>;
-  const sourceImage = await new Promise((resolve) => pulumi.output(outputs.sourceImage).apply(resolve));
-  expect(sourceImage).toBe("registry.deckhouse.io/deckhouse/ee:v1.46.3");
-  expect(await new Promise((resolve) => pulumi.output(outputs.targetImage).apply(resolve))).toBe("registry.customer.example/deckhouse/ee:rock-solid-1.46");
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-  expect(run?.inputs.runId).toBe("7");
-  // what the engine receives: the manifests wrapped as a secret (the SDK's secret signature), never plain
-  const wrapped = run?.inputs.manifests;
-  expect(wrapped[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
-  const manifests = wrapped.value;
-  expect(manifests.job.spec.template.spec.containers[0].command).toEqual(expect.arrayContaining(["--concurrency", "3"]));
-  expect(JSON.parse(Buffer.from(manifests.secret.data["dest-repo.json"], "base64").toString())).toMatchObject({ password: "s3cr3t-value", image: "registry.customer.example/deckhouse/ee:rock-solid-1.46" });
-  expect(manifests.configMap.data["images-copier.cjs"]).toBe("/* test bundle */\n");
-  expect(run?.inputs.__provider).not.toContain("s3cr3t-value");
-  delete process.env.IMAGES_COPIER_BUNDLE;
+  try {
+    const outputs = (await require("../../index")) as Record<string, unknown>;
+    expect(outputs.sourceImage).toBe("registry.deckhouse.io/deckhouse/ee:v1.58.3");
+    expect(outputs.targetImage).toBe("registry.customer.example/deckhouse/ee:rock-solid-1.46");
+    const copy = await new Promise((resolve) => (outputs.copy as pulumi.Output<unknown>).apply(resolve));
+    expect(copy).toMatchObject({ status: "succeeded", verified: true, runId: "7", sourceRepository: "registry.deckhouse.io/deckhouse/ee", deckhouseVersion: "v1.58.3" });
+    expect(declared.map((d) => d.type)).toEqual([
+      "images-copier:index:CopyStage",
+      "kubernetes:core/v1:Secret",
+      "pulumi-nodejs:dynamic:CopierBundle",
+      "kubernetes:batch/v1:Job",
+      "pulumi-nodejs:dynamic:CopyRun",
+    ]);
+    const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
+    expect(run?.inputs.runId).toBe("7");
+    const job = declared.find((d) => d.type === "kubernetes:batch/v1:Job");
+    expect(job?.inputs.spec.template.spec.containers[0].command).toEqual(expect.arrayContaining(["--concurrency", "3"]));
+    // what the engine receives: the Secret's data wrapped as a secret (the SDK's secret signature), never plain
+    const wrapped = declared.find((d) => d.type === "kubernetes:core/v1:Secret")?.inputs.data;
+    expect(wrapped[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    expect(JSON.parse(Buffer.from(wrapped.value["dest-repo.json"], "base64").toString())).toMatchObject({ password: "s3cr3t-value", image: "registry.customer.example/deckhouse/ee:rock-solid-1.46" });
+    const bundleInputs = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopierBundle")?.inputs;
+    expect(bundleInputs).toMatchObject({ path: bundle, bytes: Buffer.byteLength("/* test bundle */\n") });
+    for (const d of declared) if (d.type !== "kubernetes:core/v1:Secret") expect(JSON.stringify(d.inputs)).not.toContain("s3cr3t-value");
+    expect(JSON.stringify(declared)).not.toContain(kube.token); // the kubeconfig is config, never an input
+  } finally {
+    delete process.env.IMAGES_COPIER_BUNDLE;
+  }
 });
 
 test("Pulumi.yaml declares every key the program reads, with the same defaults, and the password as a secret", () => {

@@ -1,17 +1,36 @@
-// The copy stack under Pulumi's SDK mocks: what is declared for a given config (Secret keys and JSON contents,
-// Job and pod spec, hardening, ConfigMap), in preview mode too, and that every credential stays a Pulumi secret.
+// The copy stack under Pulumi's SDK mocks: what is declared for a given config (the Kubernetes Secret and Job, the
+// copier's ConfigMap by digest, the CopyRun wait), with which options, in preview mode too; that every credential
+// stays a Pulumi secret and the Job's spec stays plain; the release check; and the `copy` output's contract.
+// The program's reads go to the Kubernetes API test server (a simulation of the API, not a cluster).
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { CopyStage } from "../../components/copy/stage";
+import { declareCopyStage, type CopyStage } from "../../components/copy/stage";
+import { copyRecordSchema, RELEASE_FIELDS } from "../../components/copy-record";
 import { requireVerifiedCopy } from "../../components/switch/copy-check";
 import { parseStackConfig, type CopyStageConfig } from "../../stack-config";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 
 const TARGET_PASSWORD = 'tgt-Pa:ss"word';
 const SOURCE_PASSWORD = "license:key:with:colons";
-const BUNDLE = "/* bundled copier */ console.log('images-copier');\n";
-const DECKHOUSE_IMAGE = "registry.deckhouse.io/deckhouse/ee:v1.46.3";
+const PROXY_PASSWORD = "Pr0xy-pass";
+const DECKHOUSE_IMAGE = "registry.deckhouse.io/deckhouse/ee:v1.58.3";
+const SOURCE_DIGEST = `sha256:${"d".repeat(64)}`;
+const IMAGES_DIGEST = `sha256:${"e".repeat(64)}`;
+const PREVIEW = process.env.COPY_STAGE_PREVIEW === "1";
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
+
+const work = mkdtempSync(join(tmpdir(), "copy-stage-"));
+const BUNDLE_TEXT = "/* bundled copier */ console.log('images-copier');\n";
+const BUNDLE = join(work, "images-copier.cjs");
+writeFileSync(BUNDLE, BUNDLE_TEXT);
+const BUNDLE_SHA = createHash("sha256").update(BUNDLE_TEXT).digest("hex");
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function registrySecretData(entry: Record<string, string>, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -30,34 +49,35 @@ interface Declared {
   id?: string;
 }
 
+let kube: KubeApiServer;
+beforeAll(async () => {
+  kube = await startKubeApiServer();
+});
+afterAll(async () => {
+  await kube?.stop();
+});
+
 // One mock monitor per test file (a component registers its outputs later, on the monitor it was created with).
-const PREVIEW = process.env.COPY_STAGE_PREVIEW === "1";
 let declared: Declared[] = [];
-let clusterSecretData: Record<string, string> = {};
-let deckhouseEnv: Array<Record<string, unknown>> | undefined;
+let uids = 0;
 
 pulumi.runtime.setMocks(
   {
     newResource(args) {
       declared.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
-      if (args.type === "kubernetes:core/v1:Secret" && args.id) {
-        return { id: args.id, state: { apiVersion: "v1", kind: "Secret", metadata: { name: "deckhouse-registry", namespace: "d8-system" }, type: "kubernetes.io/dockerconfigjson", data: clusterSecretData } };
+      // What the providers add: a new object's uid (unknown until it exists, as in a real preview).
+      const uid = PREVIEW ? pulumi.unknown : `uid-${args.name}-${++uids}`;
+      if (args.type === "kubernetes:core/v1:Secret" || args.type === "kubernetes:batch/v1:Job") {
+        return { id: PREVIEW ? "" : `d8-system/${args.inputs.metadata.name}`, state: { ...args.inputs, metadata: { ...args.inputs.metadata, uid } } };
       }
-      if (args.type === "kubernetes:apps/v1:Deployment" && args.id) {
-        return {
-          id: args.id,
-          state: {
-            apiVersion: "apps/v1",
-            kind: "Deployment",
-            metadata: { name: "deckhouse", namespace: "d8-system" },
-            spec: { template: { spec: { containers: [{ name: "kube-rbac-proxy", image: "other:1" }, { name: "deckhouse", image: DECKHOUSE_IMAGE, env: deckhouseEnv }] } } },
-          },
-        };
-      }
+      if (args.type === "pulumi-nodejs:dynamic:CopierBundle") return { id: PREVIEW ? "" : "bundle-id", state: { ...args.inputs, uid } };
       if (args.type === "pulumi-nodejs:dynamic:CopyRun" && !PREVIEW) {
         // what CopyRun's create() returns after a successful run
-        const summary = { images: 3, copied: 2, skipped: 1, failed: 0, bytes: 2048, bytesHuman: "2.0 KiB", durationSeconds: 4, target: args.inputs.manifests?.value?.target };
-        return { id: `${args.name}-id`, state: { ...args.inputs, status: "succeeded", summary } };
+        const summary = {
+          images: 3, copied: 2, skipped: 1, failed: 0, bytes: 2048, bytesHuman: "2.0 KiB", durationMs: 4000, durationSeconds: 4,
+          target: "registry.customer.example/deckhouse/ee:rock-solid-1.46", source: args.inputs.sourceImage, sourceDigest: SOURCE_DIGEST, imagesDigest: IMAGES_DIGEST, verificationOnly: false,
+        };
+        return { id: "copy-run-id", state: { ...args.inputs, status: "succeeded", message: "Image copier ran successfully. Cleanup", summary } };
       }
       return { id: PREVIEW ? "" : `${args.name}-id`, state: args.inputs };
     },
@@ -67,12 +87,6 @@ pulumi.runtime.setMocks(
   "copy",
   PREVIEW,
 );
-
-function mockCluster(secretData: Record<string, string>): Declared[] {
-  declared = [];
-  clusterSecretData = secretData;
-  return declared;
-}
 
 function config(overrides: Record<string, unknown> = {}): CopyStageConfig {
   return parseStackConfig({
@@ -85,193 +99,402 @@ function config(overrides: Record<string, unknown> = {}): CopyStageConfig {
 }
 
 const value = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
+/** Waits until every child the stage declares has reached the mock monitor. */
+async function registered(stage: CopyStage): Promise<void> {
+  await Promise.all([value(stage.run.urn), value(stage.job.urn), value(stage.secret.urn), stage.bundle ? value(stage.bundle.urn) : undefined]);
+}
 
 let counter = 0;
-async function declare(opts: { overrides?: Record<string, unknown>; secretData?: Record<string, string> } = {}) {
-  const declared = mockCluster(opts.secretData ?? registrySecretData({ auth: b64(`license-token:${SOURCE_PASSWORD}`) }));
-  const stage = new CopyStage(`copy${++counter}`, config(opts.overrides), { copierBundle: BUNDLE });
-  const manifests = await value((stage.run as any).manifests as pulumi.Output<any>);
-  // let the mock monitor receive the CopyRun registration
-  await value(stage.run.urn);
-  return { stage, declared, manifests };
+interface Declaration {
+  stage: CopyStage;
+  declared: Declared[];
+  options: Record<string, pulumi.CustomResourceOptions>;
+  of(type: string): Declared;
 }
 
-function secretJson(manifests: any, key: string): any {
-  return JSON.parse(unb64(manifests.secret.data[key]));
+interface ClusterState {
+  overrides?: Record<string, unknown>;
+  secretData?: Record<string, string>;
+  image?: string;
+  /** The Deployment's annotations; null: none. Default: core.deckhouse.io/version v1.58.3. */
+  annotations?: Record<string, string> | null;
+  env?: Array<Record<string, unknown>>;
+  releases?: Array<{ version: string; phase: string }>;
+  bundle?: string;
 }
+
+/** Puts the cluster's objects into the API test server, then runs declareCopyStage against it. */
+function start(state: ClusterState = {}) {
+  for (const kind of ["Secret", "DeckhouseRelease"]) for (const o of kube.list(kind === "Secret" ? "v1" : "deckhouse.io/v1alpha1", kind, "")) kube.remove(o.apiVersion, kind, o.metadata.namespace ?? "default", o.metadata.name);
+  kube.put(
+    deckhouseDeployment({
+      containers: [{ name: "kube-rbac-proxy", image: "other:1" }, { name: "deckhouse", image: state.image ?? DECKHOUSE_IMAGE, ...(state.env ? { env: state.env } : {}) }],
+      ...(state.annotations === null ? {} : { annotations: state.annotations ?? { "core.deckhouse.io/version": "v1.58.3" } }),
+    }) as never,
+  );
+  kube.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "deckhouse-registry", namespace: "d8-system" }, type: "kubernetes.io/dockerconfigjson", data: state.secretData ?? registrySecretData({ auth: b64(`license-token:${SOURCE_PASSWORD}`) }) });
+  for (const [i, r] of (state.releases ?? []).entries()) {
+    kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "DeckhouseRelease", metadata: { name: `r${i}-${r.version}` }, spec: { version: r.version }, status: { phase: r.phase } });
+  }
+  declared = [];
+  const seen = declared;
+  const options: Record<string, pulumi.CustomResourceOptions> = {};
+  const staged = declareCopyStage(
+    `copy${++counter}`,
+    config(state.overrides),
+    // the SDK hands every child's options to its parent's transformations: this is how the test sees them
+    { transformations: [(args) => void (options[`${args.type}::${args.name}`] = args.opts)] },
+    { kube: { kubeconfig: kube.kubeconfigYaml }, copierBundlePath: state.bundle ?? BUNDLE },
+  );
+  return { staged, seen, options };
+}
+
+async function declare(state: ClusterState = {}): Promise<Declaration> {
+  const { staged, seen, options } = start(state);
+  const stage = await staged;
+  await registered(stage);
+  const of = (type: string) => {
+    const found = seen.filter((d) => d.type === type && !d.id);
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  return { stage, declared: seen, options, of };
+}
+
+function optionsOf(d: Declaration, type: string, name: string): pulumi.CustomResourceOptions {
+  const options = d.options[`${type}::${name}`];
+  expect(options).toBeDefined();
+  return options;
+}
+
+const isSecretWrapped = (v: any) => v?.[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+const secretJson = (secret: Declared, key: string) => JSON.parse(unb64(secret.inputs.data.value[key]));
 
 describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
-  test("reads the cluster, then declares one CopyRun carrying Secret, ConfigMap and Job", async () => {
-    const { declared, manifests } = await declare();
-    const reads = declared.filter((d) => d.id);
-    expect(reads.map((d) => `${d.type} ${d.id}`).sort()).toEqual([
-      "kubernetes:apps/v1:Deployment d8-system/deckhouse",
-      "kubernetes:core/v1:Secret d8-system/deckhouse-registry",
+  test("declares the component and its four resources; the cluster is only read, nothing of it kept in the state", async () => {
+    const before = kube.requests.length;
+    const d = await declare();
+    expect(d.declared.map((x) => `${x.type} ${x.name}`)).toEqual([
+      "images-copier:index:CopyStage " + d.declared[0].name,
+      "kubernetes:core/v1:Secret images-copier-config",
+      "pulumi-nodejs:dynamic:CopierBundle copier-bundle",
+      "kubernetes:batch/v1:Job copy-images",
+      "pulumi-nodejs:dynamic:CopyRun copy-run",
     ]);
-    const runs = declared.filter((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-    expect(runs).toHaveLength(1);
-    expect(runs[0].inputs.runId).toBe("1");
-    expect(runs[0].inputs.namespace).toBe("d8-system");
-    expect(runs[0].inputs.timeoutMinutes).toBe(360);
-    // nothing else touches the cluster: no plain Job or Secret resource that refresh could drop
-    expect(declared.filter((d) => !d.id && d.type.startsWith("kubernetes:"))).toEqual([]);
+    expect(d.declared.filter((x) => x.id)).toEqual([]); // no `.get()`: the Deployment's env would sit in the state
+    expect(d.declared[0].inputs).toEqual({}); // the component's args would be stored: it gets none
+    const reads = kube.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+    expect(reads).toEqual(["GET /apis/apps/v1/namespaces/d8-system/deployments/deckhouse", "GET /api/v1/namespaces/d8-system/secrets/deckhouse-registry"]);
+    expect(d.stage.outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
+    expect(d.stage.outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
+  });
 
-    expect(manifests.secret.metadata).toEqual({
+  test("the Secret images-copier-config: a Kubernetes Secret, immutable, its data secret, enriched as the hook did", async () => {
+    const d = await declare();
+    const secret = d.of("kubernetes:core/v1:Secret");
+    expect(secret.name).toBe("images-copier-config");
+    expect(secret.inputs.metadata).toEqual({
       name: "images-copier-config",
       namespace: "d8-system",
       labels: { heritage: "deckhouse", app: "d8-images-copier" },
-      annotations: { "images-copier.deckhouse.io/run-id": "1" },
+      annotations: { "images-copier.deckhouse.io/run-id": "1", "images-copier.deckhouse.io/run-key": expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
     });
-    expect(Object.keys(manifests.secret.data).sort()).toEqual(["d8-repo.json", "dest-repo.json"]);
-    expect(secretJson(manifests, "dest-repo.json")).toEqual({
-      username: "robot",
-      password: TARGET_PASSWORD,
-      insecure: false,
-      image: "registry.customer.example/deckhouse/ee:rock-solid-1.46",
+    expect(secret.inputs.type).toBe("Opaque");
+    expect(secret.inputs.immutable).toBe(true);
+    expect(isSecretWrapped(secret.inputs.data)).toBe(true);
+    expect(Object.keys(secret.inputs.data.value).sort()).toEqual(["d8-repo.json", "dest-repo.json"]);
+    expect(secretJson(secret, "dest-repo.json")).toEqual({ username: "robot", password: TARGET_PASSWORD, insecure: false, image: "registry.customer.example/deckhouse/ee:rock-solid-1.46" });
+    expect(secretJson(secret, "d8-repo.json")).toEqual({ username: "license-token", password: SOURCE_PASSWORD, insecure: false, image: DECKHOUSE_IMAGE });
+    expect(optionsOf(d, "kubernetes:core/v1:Secret", "images-copier-config")).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["*"] });
+  });
+
+  test("the Job copy-images: plain and whole in the preview, not awaited by the provider, hardened, replaced as a run", async () => {
+    const d = await declare({ overrides: { concurrency: 12, copierImage: "node:20.18-bookworm-slim", timeoutMinutes: 90 } });
+    const job = d.of("kubernetes:batch/v1:Job");
+    expect(job.name).toBe("copy-images");
+    expect(isSecretWrapped(job.inputs.spec)).toBe(false);
+    expect(isSecretWrapped(job.inputs.metadata)).toBe(false);
+    const secret = d.of("kubernetes:core/v1:Secret");
+    expect(job.inputs.metadata).toEqual({
+      name: "copy-images",
+      namespace: "d8-system",
+      labels: { heritage: "deckhouse", app: "d8-images-copier" },
+      annotations: {
+        "images-copier.deckhouse.io/run-id": "1",
+        "images-copier.deckhouse.io/run-key": secret.inputs.metadata.annotations["images-copier.deckhouse.io/run-key"],
+        "pulumi.com/skipAwait": "true",
+        "pulumi.com/replaceUnready": "true",
+      },
     });
-    expect(secretJson(manifests, "d8-repo.json")).toEqual({
-      username: "license-token",
-      password: SOURCE_PASSWORD,
-      insecure: false,
-      image: DECKHOUSE_IMAGE,
+    expect(optionsOf(d, "kubernetes:batch/v1:Job", "copy-images")).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["*"] });
+    const spec = job.inputs.spec;
+    expect(spec.backoffLimit).toBe(0);
+    expect(spec.activeDeadlineSeconds).toBe(90 * 60 + 60);
+    // the Job names the Secret and ConfigMap it was made for (unknown until they exist)
+    const annotations = spec.template.metadata.annotations;
+    expect(annotations["images-copier.deckhouse.io/run-id"]).toBe("1");
+    if (PREVIEW) {
+      // only the uids are unknown before the objects exist; everything else above and below is shown
+      expect(pulumi.isUnknown(annotations["images-copier.deckhouse.io/config-uid"])).toBe(true);
+      expect(pulumi.isUnknown(annotations["images-copier.deckhouse.io/bundle-uid"])).toBe(true);
+    } else {
+      const bundle = d.of("pulumi-nodejs:dynamic:CopierBundle");
+      expect(annotations["images-copier.deckhouse.io/config-uid"]).toMatch(/^uid-images-copier-config-/);
+      expect(annotations["images-copier.deckhouse.io/bundle-uid"]).toMatch(/^uid-copier-bundle-/);
+      expect(bundle.inputs.secretUid).toBe(annotations["images-copier.deckhouse.io/config-uid"]);
+    }
+    const pod = spec.template.spec;
+    expect(pod.restartPolicy).toBe("Never");
+    expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }]);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } });
+    for (const container of [...pod.containers, ...pod.initContainers]) {
+      expect(container.securityContext).toEqual({
+        runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false,
+        capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" },
+      });
+      expect(Object.keys(container.resources.limits)).toEqual(expect.arrayContaining(["cpu", "memory"]));
+    }
+    const [copier] = pod.containers;
+    expect(copier.image).toBe("node:20.18-bookworm-slim");
+    expect(copier.command).toEqual(["node", "/opt/images-copier/images-copier.cjs", "copy", "--config-dir", "/config", "--images", "/images/images.json", "--concurrency", "12"]);
+    expect(pod.initContainers.map((c: { image: string; name: string }) => `${c.name} ${c.image}`)).toEqual([`images-list ${DECKHOUSE_IMAGE}`]);
+    expect(pod.volumes).toEqual([
+      { name: "config", secret: { secretName: "images-copier-config", defaultMode: 0o400, items: [{ key: "dest-repo.json", path: "dest-repo.json" }, { key: "d8-repo.json", path: "d8-repo.json" }] } },
+      { name: "copier", configMap: { name: `images-copier-bundle-${BUNDLE_SHA.slice(0, 12)}`, defaultMode: 0o444 } },
+      { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+      { name: "images", emptyDir: { sizeLimit: "16Mi" } },
+    ]);
+  });
+
+  test("the copier's ConfigMap is named by the bundle's digest; its text never enters Pulumi's inputs", async () => {
+    const d = await declare();
+    const bundle = d.of("pulumi-nodejs:dynamic:CopierBundle");
+    expect(bundle.inputs).toMatchObject({
+      namespace: "d8-system",
+      configMapName: `images-copier-bundle-${BUNDLE_SHA.slice(0, 12)}`,
+      path: BUNDLE,
+      sha256: BUNDLE_SHA,
+      bytes: Buffer.byteLength(BUNDLE_TEXT),
+      runId: "1",
+      runKey: d.of("kubernetes:core/v1:Secret").inputs.metadata.annotations["images-copier.deckhouse.io/run-key"],
     });
-    expect(manifests.configMap.metadata.name).toBe("images-copier-bundle");
-    expect(manifests.configMap.data).toEqual({ "images-copier.cjs": BUNDLE });
+    for (const x of d.declared) expect(JSON.stringify(x.inputs)).not.toContain("bundled copier");
+  });
+
+  test("CopyRun waits for exactly this Job and carries no credential; nothing any resource gets holds one in plain", async () => {
+    const d = await declare();
+    const run = d.of("pulumi-nodejs:dynamic:CopyRun");
+    expect(run.name).toBe("copy-run");
+    expect(run.inputs).toMatchObject({ namespace: "d8-system", runId: "1", timeoutMinutes: 360, jobName: "copy-images", secretName: "images-copier-config", sourceImage: DECKHOUSE_IMAGE });
+    expect(run.inputs.configMapName).toBe(`images-copier-bundle-${BUNDLE_SHA.slice(0, 12)}`);
+    if (!PREVIEW) {
+      expect(run.inputs.jobUid).toMatch(/^uid-copy-images-/);
+      expect(run.inputs.secretUid).toMatch(/^uid-images-copier-config-/);
+      expect(run.inputs.configMapUid).toMatch(/^uid-copier-bundle-/);
+    }
+    expect(typeof run.inputs.__provider).toBe("string");
+    // everything except the Secret's data (wrapped as a secret above) is what the engine stores in plain
+    const plain = d.declared.map((x) => (x.type === "kubernetes:core/v1:Secret" && !x.id ? { ...x.inputs, data: "[secret]" } : x.inputs));
+    const text = JSON.stringify(plain);
+    for (const secret of [TARGET_PASSWORD, SOURCE_PASSWORD, b64(`license-token:${SOURCE_PASSWORD}`), JSON.stringify(TARGET_PASSWORD).slice(1, -1)]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  test("the copy output is the copy record the switch stack's gate accepts, every field filled", async () => {
+    const d = await declare();
+    if (PREVIEW) {
+      // nothing has run in a preview: the outcome is unknown, so a switch preview against it cannot pass
+      expect(await (pulumi.output(d.stage.outputs.copy) as any).isKnown).toBe(false);
+      return;
+    }
+    const copy = await value(pulumi.output(d.stage.outputs.copy));
+    expect(copyRecordSchema.parse(copy)).toEqual({
+      status: "succeeded",
+      verified: true,
+      targetImage: "registry.customer.example/deckhouse/ee:rock-solid-1.46",
+      runId: "1",
+      sourceImage: DECKHOUSE_IMAGE,
+      sourceDigest: SOURCE_DIGEST,
+      sourceRepository: "registry.deckhouse.io/deckhouse/ee",
+      imagesDigest: IMAGES_DIGEST,
+      updateImages: false,
+      deckhouseVersion: "v1.58.3",
+      images: 3,
+      copied: 2,
+      skipped: 1,
+      bytes: 2048,
+      durationMs: 4000,
+    });
+    for (const field of RELEASE_FIELDS) expect(copy).toHaveProperty(field);
+    expect(requireVerifiedCopy(copy, "registry.customer.example/deckhouse/ee:rock-solid-1.46", "copy").verified).toBe(true);
+    expect(() => requireVerifiedCopy(copy, "registry.customer.example/deckhouse/ee:other-tag", "copy")).toThrow(/refusing to switch/);
+  });
+
+  test("a dev build's image: sourceRepository is the module repository, /dev stripped", async () => {
+    const d = await declare({ image: "registry.deckhouse.io/deckhouse/ee/dev:v1.60.0" });
+    if (PREVIEW) return;
+    expect(await value(pulumi.output(d.stage.outputs.copy))).toMatchObject({ sourceImage: "registry.deckhouse.io/deckhouse/ee/dev:v1.60.0", sourceRepository: "registry.deckhouse.io/deckhouse/ee" });
   });
 });
 
-test("the Job: labels, backoff, pull secret, config mount, init container listing the release's images", async () => {
-  const { manifests } = await declare({ overrides: { concurrency: 12, copierImage: "node:20.18-bookworm-slim" } });
-  const job = manifests.job;
-  expect(job.apiVersion).toBe("batch/v1");
-  expect(job.metadata.name).toBe("copy-images");
-  expect(job.metadata.namespace).toBe("d8-system");
-  expect(job.metadata.labels).toEqual({ heritage: "deckhouse", app: "d8-images-copier" });
-  expect(job.spec.backoffLimit).toBe(0);
-  const pod = job.spec.template.spec;
-  expect(pod.restartPolicy).toBe("Never");
-  expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }]);
-  expect(pod.automountServiceAccountToken).toBe(false);
-
-  const [copier] = pod.containers;
-  expect(pod.containers).toHaveLength(1);
-  expect(copier.image).toBe("node:20.18-bookworm-slim");
-  expect(copier.command).toEqual([
-    "node", "/opt/images-copier/images-copier.cjs", "copy", "--config-dir", "/config", "--images", "/images/images.json", "--concurrency", "12",
-  ]);
-  expect(copier.volumeMounts).toEqual(expect.arrayContaining([
-    { name: "config", mountPath: "/config", readOnly: true },
-    { name: "copier", mountPath: "/opt/images-copier", readOnly: true },
-    { name: "images", mountPath: "/images", readOnly: true },
-    { name: "tmp", mountPath: "/tmp" },
-  ]));
-  expect(pod.volumes).toEqual(expect.arrayContaining([
-    { name: "config", secret: { secretName: "images-copier-config", defaultMode: 0o400 } },
-    { name: "copier", configMap: { name: "images-copier-bundle", defaultMode: 0o444 } },
-  ]));
-
-  expect(pod.initContainers).toHaveLength(1);
-  const [init] = pod.initContainers;
-  expect(init.image).toBe(DECKHOUSE_IMAGE);
-  expect(init.command).toEqual([
-    "sh", "-c",
-    "cp /deckhouse/modules/images_digests.json /images/images.json 2>/dev/null || cp /deckhouse/modules/images_tags.json /images/images.json",
-  ]);
-  expect(init.volumeMounts).toEqual([{ name: "images", mountPath: "/images" }]);
-});
-
-test("the pod is hardened: non-root, read-only root, no capabilities, RuntimeDefault seccomp, limits", async () => {
-  const { manifests } = await declare();
-  const pod = manifests.job.spec.template.spec;
-  expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
-  expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
-  for (const container of [...pod.containers, ...pod.initContainers]) {
-    expect(container.securityContext).toMatchObject({
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      privileged: false,
-      capabilities: { drop: ["ALL"] },
-      seccompProfile: { type: "RuntimeDefault" },
-    });
-    expect(Object.keys(container.resources.requests).sort()).toEqual(expect.arrayContaining(["cpu", "memory"]));
-    expect(Object.keys(container.resources.limits).sort()).toEqual(expect.arrayContaining(["cpu", "memory"]));
+describe(`the release check${PREVIEW ? " in preview" : ""}: a Deckhouse before v1.51 runs its own images-copier hook`, () => {
+  async function refusal(state: ClusterState): Promise<{ message: string; seen: Declared[] }> {
+    const { staged, seen } = start(state);
+    const error = await staged.then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(pulumi.RunError); // reported by Pulumi as its message alone
+    return { message: error?.message ?? "(no refusal)", seen };
   }
+  const created = (seen: Declared[]) => seen.map((x) => x.type);
+
+  test("v1.46.3 in the Deployment's annotation: refused in one line before anything is created", async () => {
+    const { message, seen } = await refusal({ annotations: { "core.deckhouse.io/version": "v1.46.3" } });
+    expect(message).toBe(
+      "images-copier: refusing to copy: Deckhouse v1.46.3 (annotation core.deckhouse.io/version of d8-system/deckhouse) still runs its own images-copier hook, " +
+        "which takes over Secret d8-system/images-copier-config and Job d8-system/copy-images (releases before v1.51); update Deckhouse to v1.51 or later first",
+    );
+    expect(created(seen)).toEqual([]);
+  });
+
+  test("a channel tag and a dev annotation: the Deployed DeckhouseRelease decides, either way", async () => {
+    const releases = (version: string) => [
+      { version: "v1.45.0", phase: "Outdated" },
+      { version, phase: "Deployed" },
+    ];
+    const old = await refusal({ image: "registry.deckhouse.io/deckhouse/ee:rock-solid", annotations: { "core.deckhouse.io/version": "dev" }, releases: releases("v1.50.9") });
+    expect(old.message).toMatch(/^images-copier: refusing to copy: Deckhouse v1\.50\.9 \(the Deployed DeckhouseRelease\) still runs its own images-copier hook/);
+    expect(created(old.seen)).toEqual([]);
+
+    const d = await declare({ image: "registry.deckhouse.io/deckhouse/ee:rock-solid", annotations: { "core.deckhouse.io/version": "dev" }, releases: releases("v1.51.0") });
+    expect(d.stage.outputs.deckhouseRelease).toEqual({ version: "v1.51.0", source: "the Deployed DeckhouseRelease" });
+    expect(d.of("kubernetes:batch/v1:Job").name).toBe("copy-images");
+  });
+
+  test("when the cluster says nothing, the refusal says what was looked at and how to state the release", async () => {
+    const unknown = await refusal({ image: "registry.deckhouse.io/deckhouse/ee:rock-solid", annotations: null });
+    expect(unknown.message).toBe(
+      "images-copier: refusing to copy: cannot tell which Deckhouse release runs (d8-system/deckhouse has no core.deckhouse.io/version annotation; no DeckhouseRelease is Deployed; " +
+        'the image tag "rock-solid" is not a version). Releases before v1.51 run Deckhouse\'s own images-copier hook on Secret d8-system/images-copier-config. ' +
+        "If this one is v1.51 or later, say which: pulumi config set deckhouseVersion v1.NN.N",
+    );
+    expect(created(unknown.seen)).toEqual([]);
+
+    const stated = await declare({ image: "registry.deckhouse.io/deckhouse/ee:rock-solid", annotations: null, overrides: { deckhouseVersion: "v1.62.1" } });
+    expect(stated.stage.outputs.deckhouseRelease).toEqual({ version: "v1.62.1", source: "the stack's deckhouseVersion (the cluster does not say)" });
+    // a stated version never overrides what the cluster says
+    const overruled = await refusal({ annotations: { "core.deckhouse.io/version": "v1.50.0" }, overrides: { deckhouseVersion: "v1.62.1" } });
+    expect(overruled.message).toMatch(/Deckhouse v1\.50\.0 \(annotation core\.deckhouse\.io\/version of d8-system\/deckhouse\) still runs/);
+  });
 });
 
-test("imagesFile puts d8-images.json into the Secret and drops the init container", async () => {
-  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
-  const { join } = await import("node:path");
-  const { tmpdir } = await import("node:os");
-  const dir = mkdtempSync(join(tmpdir(), "images-file-"));
-  try {
+describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
+  test("imagesFile: d8-images.json in the Secret and mounted; no init container reads the release's list", async () => {
     const list = { common: { kubeRbacProxy: `sha256:${"a".repeat(64)}` }, nodeManager: { bashibleApiserver: `${"b".repeat(56)}-1650502544870` } };
-    writeFileSync(join(dir, "images.json"), JSON.stringify(list));
-    const { manifests } = await declare({ overrides: { imagesFile: join(dir, "images.json") } });
-    expect(Object.keys(manifests.secret.data).sort()).toEqual(["d8-images.json", "d8-repo.json", "dest-repo.json"]);
-    expect(secretJson(manifests, "d8-images.json")).toEqual(list);
-    const pod = manifests.job.spec.template.spec;
+    writeFileSync(join(work, "images.json"), JSON.stringify(list));
+    const d = await declare({ overrides: { imagesFile: join(work, "images.json") } });
+    const secret = d.of("kubernetes:core/v1:Secret");
+    expect(Object.keys(secret.inputs.data.value).sort()).toEqual(["d8-images.json", "d8-repo.json", "dest-repo.json"]);
+    expect(secretJson(secret, "d8-images.json")).toEqual(list);
+    const pod = d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec;
     expect(pod.initContainers).toBeUndefined();
     expect(pod.containers[0].command).not.toContain("--images");
+    expect(pod.volumes[0].secret.items.map((i: { key: string }) => i.key)).toEqual(["dest-repo.json", "d8-repo.json", "d8-images.json"]);
     expect(pod.volumes.map((v: { name: string }) => v.name)).not.toContain("images");
+  });
 
-    // a list the copier would refuse fails while the program runs (preview too), with one line, before anything is declared
+  test("a list the copier would refuse fails with one line before anything is declared", async () => {
     const bad: Array<[unknown, RegExp]> = [
       [{ common: "not-two-levels" }, /^images-copier:imagesFile: .*bad\.json: common: .*exactly two levels\)$/],
-      [{ common: { kubeRbacProxy: "not a tag!" } }, /^images-copier:imagesFile: .*bad\.json: common\.kubeRbacProxy: must be a tag or a sha256 digest/],
       [{ common: { kubeRbacProxy: "sha256:abc" } }, /^images-copier:imagesFile: .*bad\.json: common\.kubeRbacProxy: must be a tag or a sha256 digest/],
       [{}, /^images-copier:imagesFile: .*bad\.json: the image list is empty/],
     ];
     for (const [list, message] of bad) {
-      writeFileSync(join(dir, "bad.json"), JSON.stringify(list));
-      const seen = mockCluster(registrySecretData({}));
-      let error: Error | undefined;
-      try {
-        new CopyStage(`bad${++counter}`, config({ imagesFile: join(dir, "bad.json") }), { copierBundle: BUNDLE });
-      } catch (e) {
-        error = e as Error;
-      }
+      writeFileSync(join(work, "bad.json"), JSON.stringify(list));
+      const before = kube.requests.length;
+      const { staged, seen } = start({ overrides: { imagesFile: join(work, "bad.json") } });
+      const error = await staged.then(() => undefined, (e: Error) => e);
+      expect(error).toBeInstanceOf(pulumi.RunError);
       expect(error?.message).toMatch(message);
       expect(error?.message).not.toContain("\n");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(seen.filter((d) => d.type !== "images-copier:index:CopyStage")).toEqual([]);
+      expect(seen).toEqual([]);
+      expect(kube.requests.length).toBe(before); // local input first: the cluster was not even read
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test("target CA and insecure flags reach dest-repo.json; http scheme and CA of the source reach d8-repo.json", async () => {
-  const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-  const { manifests } = await declare({
-    overrides: { targetCA: ca, targetInsecure: true },
-    secretData: registrySecretData({ username: "u", password: "p:w" }, { scheme: "http", ca }),
   });
-  expect(secretJson(manifests, "dest-repo.json")).toMatchObject({ insecure: true, ca });
-  expect(secretJson(manifests, "d8-repo.json")).toEqual({ username: "u", password: "p:w", insecure: true, image: DECKHOUSE_IMAGE, ca });
-});
 
-test("a registry entry without credentials gives an anonymous source", async () => {
-  const { manifests } = await declare({ secretData: registrySecretData({}) });
-  expect(secretJson(manifests, "d8-repo.json")).toEqual({ insecure: false, image: DECKHOUSE_IMAGE });
-});
+  test("targetCA and targetInsecure reach dest-repo.json; the source's http scheme and CA reach d8-repo.json", async () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const d = await declare({ overrides: { targetCA: ca, targetInsecure: true }, secretData: registrySecretData({ username: "u", password: "p:w" }, { scheme: "http", ca }) });
+    const secret = d.of("kubernetes:core/v1:Secret");
+    expect(secretJson(secret, "dest-repo.json")).toMatchObject({ insecure: true, ca });
+    expect(secretJson(secret, "d8-repo.json")).toEqual({ username: "u", password: "p:w", insecure: true, image: DECKHOUSE_IMAGE, ca });
+  });
 
-test("credentials are Pulumi secrets and absent from the serialized provider", async () => {
-  const { stage, declared } = await declare();
-  expect(await pulumi.isSecret((stage.run as any).manifests)).toBe(true);
-  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-  // the engine receives the manifests (all credentials) wrapped as a secret
-  expect(run?.inputs.manifests[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
-  expect(JSON.stringify(run?.inputs.manifests.value)).toContain(b64(JSON.stringify({ username: "robot", password: TARGET_PASSWORD, insecure: false, image: "registry.customer.example/deckhouse/ee:rock-solid-1.46" })));
-  const providerText: string = run?.inputs.__provider;
-  expect(typeof providerText).toBe("string");
-  expect(providerText).toContain("exports.handler");
-  for (const secret of [TARGET_PASSWORD, SOURCE_PASSWORD, b64(`license-token:${SOURCE_PASSWORD}`)]) {
-    expect(providerText).not.toContain(secret);
-  }
-  // the stage's own outputs carry no credential
-  expect(Object.keys(stage.outputs).sort()).toEqual(["copy", "finishedAt", "message", "plan", "runId", "sourceImage", "status", "summary", "targetImage"]);
-  expect(await value(pulumi.output(stage.outputs.sourceImage))).toBe(DECKHOUSE_IMAGE);
+  test("a registry entry without credentials gives an anonymous source", async () => {
+    const d = await declare({ secretData: registrySecretData({}) });
+    expect(secretJson(d.of("kubernetes:core/v1:Secret"), "d8-repo.json")).toEqual({ insecure: false, image: DECKHOUSE_IMAGE });
+  });
+
+  test("the deckhouse container's proxy variables: values in the Secret, the Job refers to them; references stay", async () => {
+    const proxyUrl = `http://proxy-user:${PROXY_PASSWORD}@squid.corp:3128`;
+    const d = await declare({
+      env: [
+        { name: "ADDON_OPERATOR_NAMESPACE", value: "d8-system" },
+        { name: "HTTP_PROXY", value: proxyUrl },
+        { name: "HTTPS_PROXY", value: proxyUrl },
+        { name: "no_proxy", value: "127.0.0.1,cluster.local,10.222.0.0/16" },
+        { name: "NO_PROXY", valueFrom: { configMapKeyRef: { name: "proxy", key: "no-proxy" } } },
+      ],
+    });
+    const env = d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0].env;
+    const ref = (key: string) => ({ secretKeyRef: { name: "images-copier-config", key } });
+    expect(env).toEqual([
+      { name: "HOME", value: "/tmp" },
+      { name: "NODE_ENV", value: "production" },
+      { name: "HTTP_PROXY", valueFrom: ref("proxy.HTTP_PROXY") },
+      { name: "HTTPS_PROXY", valueFrom: ref("proxy.HTTPS_PROXY") },
+      { name: "no_proxy", valueFrom: ref("proxy.no_proxy") },
+      { name: "NO_PROXY", valueFrom: { configMapKeyRef: { name: "proxy", key: "no-proxy" } } },
+    ]);
+    const data = d.of("kubernetes:core/v1:Secret").inputs.data.value;
+    expect(unb64(data["proxy.HTTPS_PROXY"])).toBe(proxyUrl);
+    expect(unb64(data["proxy.no_proxy"])).toBe("127.0.0.1,cluster.local,10.222.0.0/16");
+    const plain = JSON.stringify(d.declared.filter((x) => x.type !== "kubernetes:core/v1:Secret").map((x) => x.inputs));
+    expect(plain).not.toContain(PROXY_PASSWORD);
+  });
+
+  test("copyUpdateImages and uploadChunkMiB reach the copier's command; the record says whether update images were copied", async () => {
+    const d = await declare({ overrides: { copyUpdateImages: true, uploadChunkMiB: 50 } });
+    expect(d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0].command.slice(-3)).toEqual(["--with-update-images", "--chunk-size", "50"]);
+    if (!PREVIEW) expect(await value(pulumi.output(d.stage.outputs.copy))).toMatchObject({ updateImages: true });
+  });
+
+  test("copierBundled: no bundle is read, no ConfigMap, no copier volume; the image's own copier runs at the same path", async () => {
+    const d = await declare({ overrides: { copierBundled: true, copierImage: "registry.customer.example/tools/images-copier:0.1.0" } });
+    expect(d.declared.filter((x) => x.type === "pulumi-nodejs:dynamic:CopierBundle")).toEqual([]);
+    const pod = d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec;
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp", "images"]);
+    expect(pod.containers[0].image).toBe("registry.customer.example/tools/images-copier:0.1.0");
+    expect(pod.containers[0].command.slice(0, 3)).toEqual(["node", "/opt/images-copier/images-copier.cjs", "copy"]);
+    const run = d.of("pulumi-nodejs:dynamic:CopyRun");
+    expect(run.inputs.configMapName).toBeUndefined();
+  });
+
+  test("another runId, concurrency, timeout or copier build gives another run key; the same config the same one", async () => {
+    const key = async (overrides: Record<string, unknown>, bundle = BUNDLE) => {
+      const d = await declare({ overrides, bundle });
+      return d.of("kubernetes:core/v1:Secret").inputs.metadata.annotations["images-copier.deckhouse.io/run-key"] as string;
+    };
+    const base = await key({});
+    expect(await key({})).toBe(base);
+    const rebuilt = join(work, "rebuilt.cjs");
+    writeFileSync(rebuilt, `${BUNDLE_TEXT}// v2\n`);
+    const others = [await key({ runId: "2" }), await key({ concurrency: 3 }), await key({ timeoutMinutes: 30 }), await key({}, rebuilt)];
+    expect(new Set([base, ...others]).size).toBe(5);
+  });
 });
 
 describe("stack config errors: one clear message each", () => {
@@ -286,124 +509,14 @@ describe("stack config errors: one clear message each", () => {
     expect(() => parseStackConfig({ ...base, targetImage: "registry.example/deckhouse/ee:bad tag" })).toThrow(/white space/);
   });
   test("missing password", () => {
-    let message = "";
-    try {
-      parseStackConfig({ stage: "copy", targetUsername: "robot", targetImage: "r.example/d/ee:t" });
-    } catch (error) {
-      message = (error as Error).message;
-    }
-    expect(message).toBe("images-copier: targetPassword is required (pulumi config set --secret targetPassword …)");
+    expect(() => parseStackConfig({ stage: "copy", targetUsername: "robot", targetImage: "r.example/d/ee:t" })).toThrow(
+      /^images-copier: targetPassword is required \(pulumi config set --secret targetPassword …\)$/,
+    );
   });
-});
-
-test("the copy output is what the switch stack's gate accepts after a successful run", async () => {
-  const { stage } = await declare();
-  if (PREVIEW) {
-    // nothing has run in a preview: the outcome is unknown, so a switch preview against it cannot pass
-    expect(await (pulumi.output(stage.outputs.copy) as any).isKnown).toBe(false);
-    return;
-  }
-  const copy = await value(pulumi.output(stage.outputs.copy));
-  expect(copy).toMatchObject({ status: "succeeded", verified: true, targetImage: "registry.customer.example/deckhouse/ee:rock-solid-1.46", images: 3, copied: 2, skipped: 1, durationMs: 4000 });
-  expect(requireVerifiedCopy(copy, "registry.customer.example/deckhouse/ee:rock-solid-1.46", "copy").verified).toBe(true);
-  expect(() => requireVerifiedCopy(copy, "registry.customer.example/deckhouse/ee:other-tag", "copy")).toThrow(/refusing to switch/);
-});
-
-test("copierBundled: no bundle is loaded, no ConfigMap, no copier volume; the image's own copier runs at the same path", async () => {
-  const saved = process.env.IMAGES_COPIER_BUNDLE;
-  process.env.IMAGES_COPIER_BUNDLE = "/nonexistent/images-copier.cjs"; // loading a bundle would throw
-  try {
-    const declared = mockCluster(registrySecretData({ auth: b64(`license-token:${SOURCE_PASSWORD}`) }));
-    const stage = new CopyStage(`bundled${++counter}`, config({ copierBundled: true, copierImage: "registry.customer.example/tools/images-copier:0.1.0" }));
-    const manifests = await value((stage.run as any).manifests as pulumi.Output<any>);
-    await value(stage.run.urn);
-    expect(manifests.configMap).toBeUndefined();
-    const pod = manifests.job.spec.template.spec;
-    expect(pod.volumes.map((v: { name: string }) => v.name)).not.toContain("copier");
-    expect(pod.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath)).not.toContain("/opt/images-copier");
-    expect(pod.containers[0].image).toBe("registry.customer.example/tools/images-copier:0.1.0");
-    expect(pod.containers[0].command.slice(0, 3)).toEqual(["node", "/opt/images-copier/images-copier.cjs", "copy"]);
-    expect(declared.filter((d) => d.type === "pulumi-nodejs:dynamic:CopyRun")).toHaveLength(1);
-  } finally {
-    if (saved === undefined) delete process.env.IMAGES_COPIER_BUNDLE;
-    else process.env.IMAGES_COPIER_BUNDLE = saved;
-  }
-});
-
-test("plan: what will run, as plain (non-secret) values without any credential", async () => {
-  const { stage, declared } = await declare({ overrides: { concurrency: 5, runId: "3" } });
-  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-  // the engine receives the plan unwrapped: preview shows it
-  expect(run?.inputs.plan[pulumi.runtime.specialSigKey]).toBeUndefined();
-  expect(await pulumi.isSecret(pulumi.output(stage.outputs.plan))).toBe(false);
-  const plan = await value(pulumi.output(stage.outputs.plan) as pulumi.Output<any>);
-  expect(plan).toEqual({
-    namespace: "d8-system",
-    jobName: "copy-images",
-    runId: "3",
-    copierImage: "node:20-bookworm-slim",
-    initImage: DECKHOUSE_IMAGE,
-    command: ["node", "/opt/images-copier/images-copier.cjs", "copy", "--config-dir", "/config", "--images", "/images/images.json", "--concurrency", "5"],
-    secretName: "images-copier-config",
-    secretKeys: ["d8-repo.json", "dest-repo.json"],
-    copierConfigMap: { name: "images-copier-bundle", bytes: Buffer.byteLength(BUNDLE) },
-    targetImage: "registry.customer.example/deckhouse/ee:rock-solid-1.46",
-    concurrency: 5,
-    activeDeadlineSeconds: 360 * 60 + 60,
+  test("a deckhouseVersion that is not a version", () => {
+    expect(() => parseStackConfig({ ...base, targetImage: "r.example/d/ee:t", deckhouseVersion: "latest" })).toThrow(
+      /^images-copier: deckhouseVersion "latest" is not a Deckhouse version \(e\.g\. v1\.58\.2\)$/,
+    );
+    expect(parseStackConfig({ ...base, targetImage: "r.example/d/ee:t", deckhouseVersion: "v1.60.2" })).toMatchObject({ deckhouseVersion: "v1.60.2" });
   });
-  const text = JSON.stringify(run?.inputs.plan);
-  for (const secret of [TARGET_PASSWORD, SOURCE_PASSWORD, b64(`license-token:${SOURCE_PASSWORD}`), "robot", "license-token"]) {
-    expect(text).not.toContain(secret);
-  }
-});
-
-test("copyUpdateImages: the Job's copier also copies the release-channel and install sub-repositories", async () => {
-  const without = await declare();
-  expect(without.manifests.job.spec.template.spec.containers[0].command).not.toContain("--with-update-images");
-  const { manifests, declared } = await declare({ overrides: { copyUpdateImages: true } });
-  expect(manifests.job.spec.template.spec.containers[0].command).toEqual([
-    "node", "/opt/images-copier/images-copier.cjs", "copy", "--config-dir", "/config", "--images", "/images/images.json", "--concurrency", "8", "--with-update-images",
-  ]);
-  // the plain plan shown by `pulumi preview` says so too
-  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-  expect(run?.inputs.plan.command).toContain("--with-update-images");
-});
-
-test("the copier inherits the deckhouse container's proxy variables; the plan names them, never their values", async () => {
-  const proxyUrl = "http://proxy-user:Pr0xy-pass@squid.corp:3128";
-  deckhouseEnv = [
-    { name: "ADDON_OPERATOR_NAMESPACE", value: "d8-system" },
-    { name: "HTTP_PROXY", value: proxyUrl },
-    { name: "HTTPS_PROXY", value: proxyUrl },
-    { name: "no_proxy", value: "127.0.0.1,169.254.169.254,cluster.local,10.222.0.0/16" },
-    { name: "HTTPS_PROXY_CA", valueFrom: { secretKeyRef: { name: "proxy", key: "ca" } } },
-  ];
-  try {
-    const { manifests, declared } = await declare();
-    const env = manifests.job.spec.template.spec.containers[0].env;
-    expect(env).toEqual([
-      { name: "HOME", value: "/tmp" },
-      { name: "NODE_ENV", value: "production" },
-      { name: "HTTP_PROXY", value: proxyUrl },
-      { name: "HTTPS_PROXY", value: proxyUrl },
-      { name: "no_proxy", value: "127.0.0.1,169.254.169.254,cluster.local,10.222.0.0/16" },
-    ]);
-    const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-    expect(run?.inputs.plan.proxyEnv).toEqual(["HTTP_PROXY", "HTTPS_PROXY", "no_proxy"]);
-    expect(JSON.stringify(run?.inputs.plan)).not.toContain("Pr0xy-pass");
-    expect(run?.inputs.manifests[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
-  } finally {
-    deckhouseEnv = undefined;
-  }
-  const { manifests } = await declare();
-  expect(manifests.job.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name)).toEqual(["HOME", "NODE_ENV"]);
-});
-
-test("uploadChunkMiB: the copier uploads in chunks of that size from the start", async () => {
-  const without = await declare();
-  expect(without.manifests.job.spec.template.spec.containers[0].command).not.toContain("--chunk-size");
-  const { manifests, declared } = await declare({ overrides: { uploadChunkMiB: 50 } });
-  expect(manifests.job.spec.template.spec.containers[0].command.slice(-2)).toEqual(["--chunk-size", "50"]);
-  const run = declared.find((d) => d.type === "pulumi-nodejs:dynamic:CopyRun");
-  expect(run?.inputs.plan.command.slice(-2)).toEqual(["--chunk-size", "50"]);
 });

@@ -4,6 +4,7 @@ import {
   parseImageReference,
   parseTaggedReference,
   referenceInRepository,
+  registryEndpoint,
 } from "../../copier/reference";
 
 const DIGEST = `sha256:${"ab".repeat(32)}`;
@@ -27,6 +28,12 @@ describe("image references", () => {
 
   it("defaults a bare name to Docker Hub's library", () => {
     expect(parseImageReference("node:20")).toMatchObject({ registry: "docker.io", repository: "library/node", tag: "20" });
+  });
+
+  it("sends Docker Hub's requests to registry-1.docker.io and every other registry's to itself", () => {
+    expect(registryEndpoint(parseImageReference("node:20-bookworm-slim").registry)).toBe("registry-1.docker.io");
+    expect(registryEndpoint("127.0.0.1:5000")).toBe("127.0.0.1:5000");
+    expect(registryEndpoint("registry.example.com")).toBe("registry.example.com");
   });
 
   it("rejects upper-case paths, bad tags and bad digests with the input named", () => {

@@ -1,0 +1,46 @@
+// The copy stack's `copy` output: what a successful run copied, in the shape the switch stack requires
+// (copyRecordSchema). Built once the CopyRun succeeded; a failed run fails the update instead.
+import { formatRepository, moduleRepository, parseImageReference } from "../../copier";
+import { copyRecordSchema, type CopyRecord } from "../copy-record";
+import type { CopySummary } from "./run-provider";
+
+export interface RunFacts {
+  status: "succeeded" | "failed" | "timeout";
+  summary?: CopySummary;
+  runId: string;
+  targetImage: string;
+  /** The deckhouse container's image exactly as it was in the Deployment. */
+  sourceImage: string;
+  updateImages: boolean;
+  /** The running release as the release check found it. */
+  deckhouseVersion?: string;
+}
+
+/** The record, validated against the contract: a field missing on success is a bug here, not a silent gap. */
+export function copyRecordOf(facts: RunFacts): CopyRecord {
+  const { summary } = facts;
+  const record: CopyRecord = {
+    status: facts.status,
+    // The copier exits 0 only when every image is in the target and verified by digest; the run records the
+    // result line only from such a run, with the source's digest and the list's digest.
+    verified: facts.status === "succeeded" && summary !== undefined && summary.failed === 0,
+    targetImage: facts.targetImage,
+    runId: facts.runId,
+    sourceImage: facts.sourceImage,
+    sourceRepository: formatRepository(moduleRepository(parseImageReference(facts.sourceImage))),
+    updateImages: facts.updateImages,
+    ...(facts.deckhouseVersion ? { deckhouseVersion: facts.deckhouseVersion } : {}),
+    ...(summary
+      ? {
+          sourceDigest: summary.sourceDigest,
+          imagesDigest: summary.imagesDigest,
+          images: summary.images,
+          copied: summary.copied,
+          skipped: summary.skipped,
+          bytes: summary.bytes,
+          durationMs: summary.durationMs,
+        }
+      : {}),
+  };
+  return copyRecordSchema.parse(record);
+}

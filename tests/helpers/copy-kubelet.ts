@@ -1,0 +1,87 @@
+// The job controller and kubelet for the copy Job on the Kubernetes API test server (which runs no controllers):
+// when a Job appears, a Pod is added and the Job's own command runs as a child process, with the volumes as temp
+// directories (the Secret's listed items only, the ConfigMap's files, the release's image list for the init
+// container), env from the Secret (secretKeyRef) and the pod's log fed from its output; the exit code sets the Job's
+// Complete or Failed condition. The copier and the registries it talks to are real.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { KubeApiServer, KubeObject } from "./kube-api-server";
+
+export interface CopyKubelet {
+  /** How many copy Jobs it has started so far. */
+  readonly started: number;
+  /** Kills any copier still running. */
+  stop(): void;
+}
+
+const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
+
+export function startCopyKubelet(kube: KubeApiServer, opts: { work: string; releaseImages: () => Record<string, Record<string, string>> }): CopyKubelet {
+  const children = new Set<ChildProcess>();
+  let started = 0;
+
+  function runPod(job: KubeObject, podName: string): void {
+    const ns = job.metadata.namespace as string;
+    const podSpec = (job.spec as any).template.spec;
+    const dir = join(opts.work, podName);
+    const mounts: Record<string, string> = { "/config": join(dir, "config"), "/opt/images-copier": join(dir, "opt"), "/images": join(dir, "images") };
+    for (const path of Object.values(mounts)) mkdirSync(path, { recursive: true });
+    const secretVolume = podSpec.volumes.find((v: any) => v.secret).secret;
+    const secret = kube.get("v1", "Secret", ns, secretVolume.secretName) as any;
+    for (const item of secretVolume.items as Array<{ key: string; path: string }>) writeFileSync(join(mounts["/config"], item.path), unb64(secret.data[item.key]), { mode: 0o400 });
+    const bundleVolume = podSpec.volumes.find((v: any) => v.configMap);
+    if (bundleVolume) {
+      const configMap = kube.get("v1", "ConfigMap", ns, bundleVolume.configMap.name) as any;
+      for (const [key, value] of Object.entries(configMap.data as Record<string, string>)) writeFileSync(join(mounts["/opt/images-copier"], key), value);
+    }
+    if (podSpec.initContainers) writeFileSync(join(mounts["/images"], "images.json"), JSON.stringify(opts.releaseImages()));
+
+    const container = podSpec.containers[0];
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "" };
+    for (const variable of container.env ?? []) {
+      const ref = variable.valueFrom?.secretKeyRef;
+      env[variable.name] = ref ? unb64((kube.get("v1", "Secret", ns, ref.name) as any).data[ref.key]) : variable.value;
+    }
+    env.HOME = dir;
+    const [command, ...args] = container.command.map((arg: string) => {
+      for (const [from, to] of Object.entries(mounts)) if (arg === from || arg.startsWith(`${from}/`)) return to + arg.slice(from.length);
+      return arg;
+    });
+    const child = spawn(command === "node" ? process.execPath : command, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    children.add(child);
+    const relay = (chunk: Buffer) => kube.appendPodLog(ns, podName, chunk.toString("utf8"));
+    child.stdout?.on("data", relay);
+    child.stderr?.on("data", relay);
+    child.on("close", (code) => {
+      children.delete(child);
+      const current = kube.get("batch/v1", "Job", ns, job.metadata.name);
+      if (!current || current.metadata.uid !== job.metadata.uid) return;
+      const condition = code === 0 ? { type: "Complete", status: "True" } : { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" };
+      kube.put({ ...current, status: { ...(code === 0 ? { succeeded: 1 } : { failed: 1 }), conditions: [condition] } });
+    });
+  }
+
+  kube.onAdded("Job", (job) => {
+    const podName = `${job.metadata.name}-${Math.random().toString(36).slice(2, 7)}`;
+    const uid = job.metadata.uid as string;
+    kube.put({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: podName, namespace: job.metadata.namespace, labels: { "job-name": job.metadata.name, "controller-uid": uid } },
+      spec: (job.spec as any).template.spec,
+      status: { phase: "Running" },
+    });
+    started++;
+    runPod(job, podName);
+  });
+
+  return {
+    get started() {
+      return started;
+    },
+    stop() {
+      for (const child of children) child.kill("SIGKILL");
+    },
+  };
+}

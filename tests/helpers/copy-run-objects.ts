@@ -1,0 +1,82 @@
+// The Kubernetes provider's part in the copy stack's provider tests: creates a run's Secret, ConfigMap and Job through
+// the API (as `pulumi up` would before CopyRun starts), built by the program's own builders, and returns the inputs
+// CopyRun gets for them. Creating through the API (not put()) fires the test server's onCreate hooks.
+import { createHash } from "node:crypto";
+import type { V1EnvVar } from "@kubernetes/client-node";
+import { bundleConfigMapName, BUNDLE_KEY, buildCopyJob, buildSecretData, JOB_NAME, NAMESPACE, runKeyOf, runObjectMetadata, SECRET_NAME, withRunObjects } from "../../components/copy/manifests";
+import type { RepoConfigJson } from "../../components/copy/registry-credentials";
+import { splitProxyEnv } from "../../components/copy/proxy-env";
+import type { CopyRunInputs } from "../../components/copy/run-provider";
+import { apiPath, connectKube } from "../../components/kube";
+
+export interface RunObjectsSpec {
+  runId: string;
+  timeoutMinutes?: number;
+  target: RepoConfigJson;
+  source: RepoConfigJson;
+  /** The bundled copier's text; null: the copier image brings its own (copierBundled). */
+  copierBundle: string | null;
+  concurrency?: number;
+  images?: Record<string, Record<string, string>>;
+  proxyEnv?: V1EnvVar[];
+  copierImage?: string;
+}
+
+export type AppliedRun = CopyRunInputs & { __provider: string };
+
+export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjectsSpec): Promise<AppliedRun> {
+  const kube = await connectKube({ kubeconfig: kubeconfigYaml });
+  try {
+    const proxy = splitProxyEnv(spec.proxyEnv ?? [], SECRET_NAME);
+    const bundleName = spec.copierBundle === null ? undefined : bundleConfigMapName(createHash("sha256").update(spec.copierBundle).digest("hex"));
+    const timeoutMinutes = spec.timeoutMinutes ?? 5;
+    const base = buildCopyJob({
+      namespace: NAMESPACE,
+      runId: spec.runId,
+      copierImage: spec.copierImage ?? "node:20-bookworm-slim",
+      deckhouseImage: spec.source.image,
+      concurrency: spec.concurrency ?? 4,
+      timeoutMinutes,
+      imagesInSecret: spec.images !== undefined,
+      bundleConfigMap: bundleName,
+      proxyEnv: proxy.jobEnv,
+    });
+    const runKey = runKeyOf(base);
+    type Created = { metadata: { uid: string } };
+    const secret = await kube.create<Created>(apiPath({ apiVersion: "v1", resource: "secrets", namespace: NAMESPACE }), {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, spec.runId, runKey),
+      type: "Opaque",
+      immutable: true,
+      data: buildSecretData({ target: spec.target, source: spec.source, images: spec.images, proxyValues: proxy.secretValues }),
+    });
+    const configMap =
+      bundleName === undefined
+        ? undefined
+        : await kube.create<Created>(apiPath({ apiVersion: "v1", resource: "configmaps", namespace: NAMESPACE }), {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: runObjectMetadata(bundleName, NAMESPACE, spec.runId, runKey),
+            data: { [BUNDLE_KEY]: spec.copierBundle },
+          });
+    const job = await kube.create<Created>(
+      apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace: NAMESPACE }),
+      withRunObjects(base, { runKey, secretUid: secret.metadata.uid, bundleUid: configMap?.metadata.uid }),
+    );
+    return {
+      namespace: NAMESPACE,
+      runId: spec.runId,
+      timeoutMinutes,
+      jobName: JOB_NAME,
+      jobUid: job.metadata.uid,
+      secretName: SECRET_NAME,
+      secretUid: secret.metadata.uid,
+      ...(bundleName && configMap ? { configMapName: bundleName, configMapUid: configMap.metadata.uid } : {}),
+      sourceImage: spec.source.image,
+      __provider: "serialized-provider-text",
+    };
+  } finally {
+    await kube.close();
+  }
+}

@@ -1,0 +1,388 @@
+// The engine's step decisions for one run, simplified (see the README's "Tests: what runs for real"):
+// - preview/up: a registration is checked, then created (no old state), or diffed against the old state and kept
+//   (same), updated, or replaced. A replacement deletes first when the provider or the resource asks for
+//   deleteBeforeReplace, otherwise it creates the new one and deletes the old one at the end. A resource left with
+//   initialization errors is updated even when its diff says nothing changed. `ignoreChanges` and
+//   `replaceOnChanges` work on top-level keys only; `replaceOnChanges` applies only when the provider names the
+//   changed keys (the dynamic-provider host never does). Aliases, imports and transforms are not supported.
+// - In preview nothing is created, updated or deleted: the outputs of a new or changed resource are its inputs.
+// - After the program ends (up), resources it no longer declares are deleted, in reverse state order.
+// - The first failing step fails the run: that registration and every later one is answered UNAVAILABLE (as the
+//   real engine's monitor does once it shuts down); nothing else is deleted; the state keeps what was done.
+// - refresh: Read(id, old outputs) for every custom resource, then Diff(refreshed outputs, old inputs) for dynamic
+//   ones; a resource that is gone leaves the state. destroy: every resource in reverse state order (dependents
+//   before their dependencies, children before parents); retainOnDelete skips the provider, protect fails.
+import { InitFailure, type DiffResult, type EngineProvider, type ResourceGoal } from "./engine-provider";
+import { changedKeys, clone, UNKNOWN, type PropertyMap } from "./property-values";
+import type { ResourceState, StackState, Step } from "./state";
+
+export interface Registration {
+  type: string;
+  name: string;
+  parent?: string;
+  custom: boolean;
+  remote: boolean;
+  inputs: PropertyMap;
+  dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  replaceOnChanges: string[];
+  additionalSecretOutputs: string[];
+  retainOnDelete?: boolean;
+  protect?: boolean;
+  importId?: string;
+  /** An explicit provider reference (`urn::id`); empty: the package's default provider. */
+  provider?: string;
+  /** The package version the SDK asked for (names the default provider). */
+  version?: string;
+}
+
+export interface ReadRegistration {
+  type: string;
+  name: string;
+  id: string;
+  parent?: string;
+  inputs: PropertyMap;
+  dependencies: string[];
+  additionalSecretOutputs: string[];
+  provider?: string;
+  version?: string;
+}
+
+/** Thrown at registrations after the run failed: answered UNAVAILABLE, as a shut-down monitor answers. */
+export class DeploymentCancelled extends Error {
+  constructor() {
+    super("resource monitor shut down while waiting on step's done channel");
+  }
+}
+
+export type ProviderLookup = (type: string) => EngineProvider;
+
+/** A package's stack config (`kubernetes:kubeconfig` -> `kubeconfig`), secret-marked as set: a default provider's inputs. */
+export type PackageConfig = (pkg: string) => PropertyMap;
+
+const STACK_TYPE = "pulumi:pulumi:Stack";
+
+export function urnOf(stack: string, project: string, type: string, name: string, parent?: string): string {
+  let qualified = type;
+  if (parent) {
+    const parentType = parent.split("::")[2];
+    if (parentType && !parentType.endsWith(STACK_TYPE)) qualified = `${parentType}$${type}`;
+  }
+  return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
+}
+
+function goalOf(state: Pick<ResourceState, "urn" | "type" | "name" | "additionalSecretOutputs">): ResourceGoal {
+  return { urn: state.urn, type: state.type, name: state.name, additionalSecretOutputs: state.additionalSecretOutputs };
+}
+
+export class Deployment {
+  readonly steps: Step[] = [];
+  /** The first failure's whole message (a provider's error can carry a log tail on later lines). */
+  failure?: string;
+  stackOutputs: PropertyMap = {};
+  private readonly registered = new Map<string, ResourceState>();
+  private readonly old: Map<string, ResourceState>;
+  private readonly pendingDeletes: ResourceState[] = [];
+  private readonly deleted = new Set<string>();
+  private readonly defaultProviders = new Map<string, Promise<string>>();
+  private rootUrn?: string;
+
+  constructor(
+    private readonly opts: { preview: boolean; stack: string; project: string; old: StackState; providerFor: ProviderLookup; packageConfig: PackageConfig },
+  ) {
+    this.old = new Map(opts.old.resources.map((r) => [r.urn, r]));
+  }
+
+  /** Records the run's failure; the registration is answered as the real monitor answers once it shuts down. */
+  private fail(error: unknown, step?: Step): never {
+    if (step) step.failed = true;
+    this.failure ??= error instanceof Error ? error.message : String(error);
+    throw new DeploymentCancelled();
+  }
+
+  private record(step: Step): Step {
+    this.steps.push(step);
+    return step;
+  }
+
+  setRoot(urn: string): void {
+    this.rootUrn = urn;
+  }
+
+  async register(reg: Registration): Promise<{ urn: string; id?: string; outputs: PropertyMap }> {
+    if (this.failure) throw new DeploymentCancelled();
+    const urn = urnOf(this.opts.stack, this.opts.project, reg.type, reg.name, reg.parent);
+    if (this.registered.has(urn)) this.fail(new Error(`Duplicate resource URN '${urn}'; try giving it a unique name`));
+    const old = this.old.get(urn);
+    const base: ResourceState = {
+      urn,
+      type: reg.type,
+      name: reg.name,
+      custom: reg.custom,
+      ...(reg.parent ? { parent: reg.parent } : {}),
+      inputs: reg.inputs,
+      outputs: {},
+      dependencies: reg.dependencies,
+      propertyDependencies: reg.propertyDependencies,
+      additionalSecretOutputs: reg.additionalSecretOutputs,
+      ...(reg.retainOnDelete ? { retainOnDelete: true } : {}),
+      ...(reg.protect ? { protect: true } : {}),
+      ...(reg.deleteBeforeReplace ? { deleteBeforeReplace: true } : {}),
+    };
+    if (reg.type === STACK_TYPE && !reg.parent) this.rootUrn ??= urn;
+
+    if (!reg.custom) {
+      const keys = old ? changedKeys(old.inputs, reg.inputs) : [];
+      this.record({ op: !old ? "create" : keys.length > 0 ? "update" : "same", urn, type: reg.type, keys });
+      this.registered.set(urn, { ...base, outputs: old?.outputs ?? {} });
+      return { urn, outputs: {} };
+    }
+    if (reg.remote) this.fail(new Error(`${urn}: multi-language components are not supported by the harness`));
+    if (reg.importId) this.fail(new Error(`${urn}: imports are not supported by the harness`));
+
+    const providerRef = reg.provider || (await this.defaultProvider(reg.type, reg.version));
+    if (providerRef) base.provider = providerRef;
+    const provider = this.providerOrFail(reg.type, urn);
+    const goal = goalOf(base);
+    const news: PropertyMap = { ...reg.inputs };
+    if (old) for (const key of reg.ignoreChanges) if (key in old.inputs) news[key] = old.inputs[key];
+
+    let checked: PropertyMap;
+    try {
+      checked = await provider.check(goal, old?.inputs, news);
+    } catch (error) {
+      this.fail(error, this.record({ op: old ? "update" : "create", urn, type: reg.type, keys: [] }));
+    }
+    const next: ResourceState = { ...base, inputs: checked };
+    if (!old) return this.create(provider, goal, next, this.record({ op: "create", urn, type: reg.type, keys: [] }));
+
+    let diff: DiffResult;
+    try {
+      diff = await provider.diff(goal, old, checked);
+    } catch (error) {
+      this.fail(error, this.record({ op: "update", urn, type: reg.type, keys: [] }));
+    }
+    const keys = diff.keys ?? changedKeys(old.inputs, checked);
+    const providerNamedKeys = diff.changes === undefined || diff.keys !== undefined;
+    const replaceKeys = [...diff.replaces];
+    if (providerNamedKeys) {
+      for (const key of keys) if ((reg.replaceOnChanges.includes(key) || reg.replaceOnChanges.includes("*")) && !replaceKeys.includes(key)) replaceKeys.push(key);
+    }
+    const changes = (diff.changes ?? keys.length > 0) || replaceKeys.length > 0 || Boolean(old.initErrors?.length);
+
+    if (!changes) {
+      this.record({ op: "same", urn, type: reg.type, keys: [] });
+      const same: ResourceState = { ...next, id: old.id, outputs: old.outputs };
+      this.registered.set(urn, same);
+      return { urn, id: old.id, outputs: old.outputs };
+    }
+    if (replaceKeys.length > 0) {
+      const deleteBeforeReplace = diff.deleteBeforeReplace || reg.deleteBeforeReplace;
+      const step = this.record({ op: "replace", urn, type: reg.type, keys, replaceKeys, deleteBeforeReplace });
+      if (old.protect) this.fail(new Error(`${urn}: resource is protected; it cannot be replaced`), step);
+      if (!this.opts.preview) {
+        if (deleteBeforeReplace) {
+          await this.deleteOne(old, step);
+          this.deleted.add(urn);
+        } else {
+          this.pendingDeletes.push(old);
+        }
+      }
+      return this.create(provider, goal, next, step);
+    }
+    const step = this.record({ op: "update", urn, type: reg.type, keys });
+    if (this.opts.preview) return this.settle({ ...next, id: old.id, outputs: checked });
+    try {
+      const outputs = await provider.update(goal, old, checked);
+      return this.settle({ ...next, id: old.id, outputs });
+    } catch (error) {
+      if (error instanceof InitFailure) this.registered.set(urn, { ...next, id: old.id, outputs: error.outputs, initErrors: error.reasons });
+      else this.registered.set(urn, old);
+      this.fail(error, step);
+    }
+  }
+
+  /**
+   * The engine registers a default provider per package (`pulumi:providers:<pkg>::default_<version>`) the first
+   * time a resource uses it without an explicit one; its inputs are the package's stack config. Returns the
+   * provider reference (`urn::id`) recorded on the resource.
+   */
+  private defaultProvider(type: string, version: string | undefined): Promise<string> | undefined {
+    const pkg = type.split(":")[0];
+    if (pkg === "pulumi") return undefined;
+    const name = version ? `default_${version.replace(/[.-]/g, "_")}` : "default";
+    const key = `${pkg}::${name}`;
+    let ref = this.defaultProviders.get(key);
+    if (!ref) {
+      ref = this.register({
+        type: `pulumi:providers:${pkg}`,
+        name,
+        custom: true,
+        remote: false,
+        inputs: { ...this.opts.packageConfig(pkg), ...(version ? { version } : {}) },
+        dependencies: [],
+        propertyDependencies: {},
+        deleteBeforeReplace: false,
+        ignoreChanges: [],
+        replaceOnChanges: [],
+        additionalSecretOutputs: [],
+      }).then(({ urn, id }) => `${urn}::${id ?? UNKNOWN}`);
+      this.defaultProviders.set(key, ref);
+    }
+    return ref;
+  }
+
+  private providerOrFail(type: string, urn: string): EngineProvider {
+    try {
+      return this.opts.providerFor(type);
+    } catch (error) {
+      this.fail(error, this.record({ op: "create", urn, type, keys: [] }));
+    }
+  }
+
+  private settle(state: ResourceState): { urn: string; id?: string; outputs: PropertyMap } {
+    this.registered.set(state.urn, state);
+    return { urn: state.urn, id: state.id, outputs: state.outputs };
+  }
+
+  private async create(provider: EngineProvider, goal: ResourceGoal, next: ResourceState, step: Step) {
+    if (this.opts.preview) return this.settle({ ...next, outputs: next.inputs });
+    try {
+      const { id, outputs } = await provider.create(goal, next.inputs);
+      return this.settle({ ...next, id, outputs });
+    } catch (error) {
+      if (error instanceof InitFailure) this.registered.set(next.urn, { ...next, id: error.id, outputs: error.outputs, initErrors: error.reasons });
+      this.fail(error, step);
+    }
+  }
+
+  private async deleteOne(state: ResourceState, step: Step): Promise<void> {
+    if (state.protect) this.fail(new Error(`${state.urn}: resource is protected; it cannot be deleted`), step);
+    if (!state.custom || state.external || state.retainOnDelete) return;
+    try {
+      await this.opts.providerFor(state.type).delete(goalOf(state), state);
+    } catch (error) {
+      this.fail(error, step);
+    }
+  }
+
+  /** `.get()` and StackReference: read now (in preview too) and kept in the state as external. */
+  async read(reg: ReadRegistration): Promise<{ urn: string; outputs: PropertyMap }> {
+    if (this.failure) throw new DeploymentCancelled();
+    const urn = urnOf(this.opts.stack, this.opts.project, reg.type, reg.name, reg.parent);
+    const providerRef = reg.provider || (await this.defaultProvider(reg.type, reg.version));
+    const step = this.record({ op: "read", urn, type: reg.type, keys: [] });
+    const provider = this.providerOrFail(reg.type, urn);
+    const goal: ResourceGoal = { urn, type: reg.type, name: reg.name, additionalSecretOutputs: reg.additionalSecretOutputs };
+    let result;
+    try {
+      result = await provider.read(goal, reg.id, undefined, reg.inputs);
+    } catch (error) {
+      this.fail(error, step);
+    }
+    if (!result) this.fail(new Error(`${urn}: resource '${reg.id}' does not exist`), step);
+    this.registered.set(urn, {
+      urn,
+      type: reg.type,
+      name: reg.name,
+      custom: true,
+      external: true,
+      ...(reg.parent ? { parent: reg.parent } : {}),
+      id: result.id,
+      ...(providerRef ? { provider: providerRef } : {}),
+      inputs: reg.inputs,
+      outputs: result.outputs,
+      dependencies: reg.dependencies,
+      propertyDependencies: {},
+      additionalSecretOutputs: reg.additionalSecretOutputs,
+    });
+    return { urn, outputs: result.outputs };
+  }
+
+  registerOutputs(urn: string, outputs: PropertyMap): void {
+    const state = this.registered.get(urn);
+    if (state) state.outputs = outputs;
+    if (urn === this.rootUrn) this.stackOutputs = outputs;
+  }
+
+  /** After the program exited: delete what it no longer declares (up) or show it (preview); nothing after a failure. */
+  async finish(programFailed: string | undefined): Promise<void> {
+    if (programFailed) this.failure ??= programFailed;
+    if (this.failure) return;
+    const order = this.opts.old.resources.map((r) => r.urn);
+    const doomed = [...this.pendingDeletes, ...this.opts.old.resources.filter((r) => !this.registered.has(r.urn))];
+    doomed.sort((a, b) => order.indexOf(b.urn) - order.indexOf(a.urn));
+    for (const state of doomed) {
+      const replaced = this.pendingDeletes.includes(state);
+      const step = replaced ? undefined : this.record({ op: "delete", urn: state.urn, type: state.type, keys: [] });
+      if (this.opts.preview) continue;
+      try {
+        await this.deleteOne(state, step ?? { op: "replace", urn: state.urn, type: state.type, keys: [] });
+      } catch {
+        return;
+      }
+      this.deleted.add(state.urn);
+      if (replaced) this.pendingDeletes.splice(this.pendingDeletes.indexOf(state), 1);
+    }
+  }
+
+  /** The state after this run: the old one after a preview; after an up, what was done (and, after a failure, what was left). */
+  state(): StackState {
+    if (this.opts.preview) return clone(this.opts.old);
+    const resources = [...this.registered.values()];
+    if (this.failure) {
+      for (const old of this.opts.old.resources) if (!this.registered.has(old.urn) && !this.deleted.has(old.urn)) resources.push(old);
+    }
+    return clone({ resources });
+  }
+}
+
+/** `pulumi refresh`: every custom resource read again; gone ones leave the state. */
+export async function refreshState(old: StackState, providerFor: ProviderLookup): Promise<{ steps: Step[]; state: StackState; failure?: string }> {
+  const steps: Step[] = [];
+  const resources: ResourceState[] = [];
+  for (const [i, state] of old.resources.entries()) {
+    if (!state.custom || state.type.startsWith("pulumi:providers:")) {
+      resources.push(state);
+      continue;
+    }
+    const provider = providerFor(state.type);
+    try {
+      const result = await provider.read(goalOf(state), state.id ?? "", state, state.inputs);
+      if (!result) {
+        steps.push({ op: "delete", urn: state.urn, type: state.type, keys: [] });
+        continue;
+      }
+      const refreshed: ResourceState = { ...state, id: result.id, outputs: result.outputs, ...(result.inputs ? { inputs: result.inputs } : {}) };
+      if (state.type.startsWith("pulumi-nodejs:dynamic:")) await provider.diff(goalOf(state), { ...state, outputs: refreshed.outputs }, state.inputs);
+      steps.push({ op: "refresh", urn: state.urn, type: state.type, keys: changedKeys(state.outputs, refreshed.outputs) });
+      resources.push(refreshed);
+    } catch (error) {
+      steps.push({ op: "refresh", urn: state.urn, type: state.type, keys: [], failed: true });
+      return { steps, state: clone({ resources: [...resources, ...old.resources.slice(i)] }), failure: error instanceof Error ? error.message : String(error) };
+    }
+  }
+  return { steps, state: clone({ resources }) };
+}
+
+/** `pulumi destroy`: the program does not run; every resource goes, dependents first. */
+export async function destroyState(old: StackState, providerFor: ProviderLookup): Promise<{ steps: Step[]; state: StackState; failure?: string }> {
+  const steps: Step[] = [];
+  const remaining = [...old.resources];
+  while (remaining.length > 0) {
+    const state = remaining[remaining.length - 1];
+    const step: Step = { op: "delete", urn: state.urn, type: state.type, keys: [] };
+    steps.push(step);
+    try {
+      if (state.protect) throw new Error(`${state.urn}: resource is protected; it cannot be deleted`);
+      if (state.custom && !state.external && !state.retainOnDelete) await providerFor(state.type).delete(goalOf(state), state);
+    } catch (error) {
+      step.failed = true;
+      return { steps, state: clone({ resources: remaining }), failure: error instanceof Error ? error.message : String(error) };
+    }
+    remaining.pop();
+  }
+  return { steps, state: { resources: [] } };
+}

@@ -1,0 +1,275 @@
+// A Pulumi engine stand-in for tests: the program runs for real under the Node language runtime (`cmd/run`),
+// every dynamic resource goes through the real dynamic-provider host, Kubernetes resources are simulated against
+// the Kubernetes API test server, and a small in-memory state carries over between runs. A test is a sequence:
+//
+//   const engine = new PulumiEngine({ programDir, kube, config: { stage: "copy", targetPassword: { secret: "pw" } } });
+//   const preview = await engine.preview();   // steps, outputs, diagnostics, error, state, messages
+//   await engine.up(); await engine.up(); engine.setConfig({ runId: "2" }); await engine.up();
+//   await engine.refresh(); await engine.destroy();
+//   expect(findPlaintextSecrets(engine, ["pw"])).toEqual([]);
+//
+// What is real and what is simulated: see the README, "Tests: what runs for real".
+import type { KubeApiServer } from "../kube-api-server";
+import { providerResourceProvider, stackReferenceProvider, type StackOutputsFixture } from "./builtin-providers";
+import { Deployment, destroyState, refreshState, type ProviderLookup } from "./deployment";
+import { DynamicProviderHost } from "./dynamic-host";
+import { dynamicProvider } from "./dynamic-provider";
+import type { EngineProvider } from "./engine-provider";
+import { kubernetesProvider } from "./kubernetes-provider";
+import { startMonitorServer, type Diagnostic, type InvokeHandler, type ReceivedMessage } from "./monitor-server";
+import { runProgram } from "./program-runner";
+import { readProject, resolveConfig, qualifiedKey, type ConfigValue, type PulumiProject } from "./project-config";
+import { clone, secret, stripSecrets, type PropertyMap } from "./property-values";
+import { emptyState, type StackState, type Step, type StepOp } from "./state";
+
+export type { ConfigValue } from "./project-config";
+export type { Diagnostic, ReceivedMessage } from "./monitor-server";
+export type { ResourceState, StackState, Step, StepOp } from "./state";
+export type { StackOutputsFixture } from "./builtin-providers";
+export { isSecret, SECRET_SIG, SIG_KEY, stripSecrets, UNKNOWN } from "./property-values";
+export { findPlaintextSecrets, type SecretFinding } from "./secret-scan";
+
+export interface PulumiEngineOptions {
+  /** The directory holding Pulumi.yaml (the program's root and the dynamic-provider host's working directory). */
+  programDir: string;
+  stack?: string;
+  organization?: string;
+  /** The stack's config; keys without a namespace belong to the project. */
+  config?: Record<string, ConfigValue>;
+  /** Where `kubernetes:*` resources and `.get()` reads go. */
+  kube?: KubeApiServer;
+  /** Outputs of the stacks a StackReference may name (by the full name the program passes). */
+  stackReferences?: Record<string, StackOutputsFixture>;
+  invoke?: InvokeHandler;
+  /** Type-check the program (ts-node's checker, about 3x slower); transpile-only by default. */
+  typeCheck?: boolean;
+  /** Added to the environment of the program and the provider host (undefined removes a variable). */
+  env?: Record<string, string | undefined>;
+  /** Bound on one run (program and steps). Default 180 s. */
+  timeoutMs?: number;
+  parallel?: number;
+}
+
+export type RunMode = "preview" | "up" | "refresh" | "destroy";
+
+export interface RunResult {
+  mode: RunMode;
+  steps: Step[];
+  /** The stack's outputs as the engine holds them (secret-marked values stay wrapped; see stripSecrets). */
+  outputs: PropertyMap;
+  diagnostics: Diagnostic[];
+  /** The first failure, one line (a step's provider error, or the program's own error). */
+  error?: string;
+  /** That failure's whole text (a provider error may carry a log tail on later lines). */
+  errorDetail?: string;
+  /** The state after the run (a preview leaves it unchanged). */
+  state: StackState;
+  /** Everything the engine received from the program in this run. */
+  messages: ReceivedMessage[];
+}
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** The line that says what went wrong in an SDK error report ("Running program … failed …:" then the error). */
+function errorLine(message: string): string {
+  const lines = message.replace(ANSI, "").split("\n").map((l) => l.trim()).filter(Boolean);
+  const first = lines[0] ?? message;
+  if (/^Running program '.*' failed with an unhandled exception:$/.test(first) && lines[1]) return lines[1];
+  return first;
+}
+
+export class PulumiEngine {
+  state: StackState = emptyState();
+  readonly project: PulumiProject;
+  private config: Record<string, ConfigValue>;
+
+  constructor(private readonly opts: PulumiEngineOptions) {
+    this.project = readProject(opts.programDir);
+    this.config = {};
+    this.setConfig(opts.config ?? {});
+  }
+
+  get stack(): string {
+    return this.opts.stack ?? "test";
+  }
+
+  /** `pulumi config set` (undefined: `pulumi config rm`). */
+  setConfig(values: Record<string, ConfigValue | undefined>): void {
+    for (const [key, value] of Object.entries(values)) {
+      const full = qualifiedKey(this.project.name, key);
+      if (value === undefined) delete this.config[full];
+      else this.config[full] = value;
+    }
+  }
+
+  preview(): Promise<RunResult> {
+    return this.runProgram(true);
+  }
+
+  up(): Promise<RunResult> {
+    return this.runProgram(false);
+  }
+
+  refresh(): Promise<RunResult> {
+    return this.withoutProgram("refresh", (providers) => refreshState(this.state, providers));
+  }
+
+  destroy(): Promise<RunResult> {
+    return this.withoutProgram("destroy", (providers) => destroyState(this.state, providers));
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (!key.startsWith("PULUMI_") && key !== "KUBECONFIG") env[key] = value;
+    }
+    for (const [key, value] of Object.entries(this.opts.env ?? {})) {
+      if (value === undefined) delete env[key];
+      else env[key] = value;
+    }
+    return env;
+  }
+
+  /** The providers of one run; the dynamic-provider host starts on first use (one per run) and is configured once. */
+  private providers(configValues: Record<string, string>, diagnostics: Diagnostic[]) {
+    let host: Promise<DynamicProviderHost> | undefined;
+    const startHost = () =>
+      (host ??= DynamicProviderHost.start({
+        cwd: this.opts.programDir,
+        env: { ...this.env(), PULUMI_NODEJS_PROJECT: this.project.name },
+        onLine: (_stream, line) => diagnostics.push({ severity: "info", message: line, source: "provider-host" }),
+      }).then(async (h) => {
+        await h.configure(configValues);
+        return h;
+      }));
+    const dynamic = dynamicProvider(startHost);
+    const builtin = providerResourceProvider();
+    const stackRefs = stackReferenceProvider(this.opts.stackReferences ?? {});
+    let kube: EngineProvider | undefined;
+    const lookup: ProviderLookup = (type) => {
+      if (type.startsWith("pulumi-nodejs:dynamic:")) return dynamic;
+      if (type.startsWith("pulumi:providers:")) return builtin;
+      if (type === "pulumi:pulumi:StackReference") return stackRefs;
+      if (type.startsWith("kubernetes:")) {
+        if (!this.opts.kube) throw new Error(`${type}: the harness was given no Kubernetes API test server (kube option)`);
+        return (kube ??= kubernetesProvider(this.opts.kube));
+      }
+      throw new Error(`${type}: no provider for this type in the harness`);
+    };
+    return {
+      lookup,
+      stop: async () => {
+        if (host) await (await host.catch(() => undefined))?.stop();
+      },
+    };
+  }
+
+  private resolvedConfig() {
+    return resolveConfig(this.project, this.stack, this.config);
+  }
+
+  private async runProgram(preview: boolean): Promise<RunResult> {
+    const mode: RunMode = preview ? "preview" : "up";
+    const diagnostics: Diagnostic[] = [];
+    const messages: ReceivedMessage[] = [];
+    let config;
+    try {
+      config = this.resolvedConfig();
+    } catch (error) {
+      return { mode, steps: [], outputs: {}, diagnostics, error: (error as Error).message, errorDetail: (error as Error).message, state: clone(this.state), messages };
+    }
+    const providers = this.providers(config.values, diagnostics);
+    const packageConfig = (pkg: string): PropertyMap => {
+      const inputs: PropertyMap = {};
+      for (const [key, value] of Object.entries(config.values)) {
+        if (key.startsWith(`${pkg}:`)) inputs[key.slice(pkg.length + 1)] = config.secretKeys.includes(key) ? secret(value) : value;
+      }
+      return inputs;
+    };
+    const deployment = new Deployment({ preview, stack: this.stack, project: this.project.name, old: this.state, providerFor: providers.lookup, packageConfig });
+    const monitor = await startMonitorServer({
+      deployment,
+      onDiagnostic: (d) => diagnostics.push(d),
+      onMessage: (m) => messages.push(m),
+      invoke: this.opts.invoke,
+    });
+    const timeoutMs = this.opts.timeoutMs ?? 180_000;
+    try {
+      const run = await runProgram({
+        dir: this.opts.programDir,
+        main: this.project.main ?? ".",
+        project: this.project.name,
+        stack: this.stack,
+        organization: this.opts.organization ?? "organization",
+        monitor: monitor.address,
+        preview,
+        parallel: this.opts.parallel ?? 16,
+        typescript: this.project.typescript,
+        typeCheck: this.opts.typeCheck ?? false,
+        config: config.values,
+        secretKeys: config.secretKeys,
+        env: this.env(),
+        timeoutMs,
+        onLine: (stream, line) => diagnostics.push({ severity: stream === "stderr" ? "error" : "info", message: line, source: stream === "stderr" ? "program-stderr" : "program-stdout" }),
+      });
+      let programError: string | undefined;
+      if (run.timedOut) programError = `the program did not finish within ${timeoutMs} ms`;
+      else if (run.exitCode !== 0) {
+        const reported = diagnostics.find((d) => d.source === "program" && d.severity === "error");
+        const stderr = diagnostics.filter((d) => d.source === "program-stderr").map((d) => d.message);
+        programError = reported?.message.replace(ANSI, "") ?? (stderr.join("\n") || `the program exited with code ${run.exitCode}`);
+      }
+      await deployment.finish(programError);
+      if (!preview) this.state = deployment.state();
+      return {
+        mode,
+        steps: deployment.steps,
+        outputs: deployment.stackOutputs,
+        diagnostics,
+        ...(deployment.failure ? { error: errorLine(deployment.failure), errorDetail: deployment.failure.replace(ANSI, "") } : {}),
+        state: clone(this.state),
+        messages,
+      };
+    } finally {
+      await providers.stop();
+      await monitor.stop();
+    }
+  }
+
+  private async withoutProgram(mode: RunMode, op: (providers: ProviderLookup) => Promise<{ steps: Step[]; state: StackState; failure?: string }>): Promise<RunResult> {
+    const diagnostics: Diagnostic[] = [];
+    let config;
+    try {
+      config = this.resolvedConfig();
+    } catch (error) {
+      return { mode, steps: [], outputs: {}, diagnostics, error: (error as Error).message, errorDetail: (error as Error).message, state: clone(this.state), messages: [] };
+    }
+    const providers = this.providers(config.values, diagnostics);
+    try {
+      const result = await op(providers.lookup);
+      this.state = result.state;
+      const stack = this.state.resources.find((r) => r.type === "pulumi:pulumi:Stack");
+      return {
+        mode,
+        steps: result.steps,
+        outputs: stack?.outputs ?? {},
+        diagnostics,
+        ...(result.failure ? { error: errorLine(result.failure), errorDetail: result.failure } : {}),
+        state: clone(this.state),
+        messages: [],
+      };
+    } finally {
+      await providers.stop();
+    }
+  }
+}
+
+/** The op of the resource named `name` (the last URN segment) in a run's plan, or undefined. */
+export function opOf(result: RunResult, name: string): StepOp | undefined {
+  return result.steps.find((s) => s.urn.endsWith(`::${name}`))?.op;
+}
+
+/** The stack outputs with every secret unwrapped (for assertions on values). */
+export function plainOutputs(result: RunResult): Record<string, unknown> {
+  return stripSecrets(result.outputs);
+}

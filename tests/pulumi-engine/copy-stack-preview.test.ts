@@ -1,0 +1,69 @@
+// The project's own program (index.ts), copy stage, previewed under the real Node language runtime, type-checked
+// by the ts-node @pulumi/pulumi vendors (the suite's one type-checked run; every other harness run is
+// transpile-only). Cluster reads come from the Kubernetes API test server (a simulation of the API, not a cluster).
+import { join } from "node:path";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine } from "../helpers/pulumi-engine";
+
+const ROOT = join(__dirname, "..", "..");
+const TARGET_PASSWORD = 'target-Pa55"word:xyz';
+const LICENSE_KEY = "license-key-00aa11bb22cc33";
+const TARGET_IMAGE = "registry.customer.example/deckhouse/ee:rock-solid-1.46";
+const DECKHOUSE_IMAGE = "registry.deckhouse.io/deckhouse/ee:rock-solid";
+const PROXY_PASSWORD = "proxy-Pa55-word";
+
+let kube: KubeApiServer;
+beforeAll(async () => {
+  kube = await startKubeApiServer();
+  kube.put(deckhouseRegistrySecret({ host: "registry.deckhouse.io", username: "license-token", password: LICENSE_KEY }));
+  kube.put(
+    deckhouseDeployment({
+      containers: [{ name: "deckhouse", image: DECKHOUSE_IMAGE, env: [{ name: "HTTPS_PROXY", value: `http://proxy:${PROXY_PASSWORD}@squid.corp:3128` }] }],
+      annotations: { "core.deckhouse.io/version": "v1.58.3" },
+    }) as never,
+  );
+});
+afterAll(() => kube?.stop());
+
+test("copy stack preview (type-checked): reads the cluster, changes nothing, shows the plan, keeps every credential secret", async () => {
+  const engine = new PulumiEngine({
+    programDir: ROOT,
+    stack: "customer-a-copy",
+    kube,
+    typeCheck: true,
+    config: {
+      stage: "copy",
+      targetImage: TARGET_IMAGE,
+      targetUsername: "robot",
+      targetPassword: { secret: TARGET_PASSWORD },
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+    },
+  });
+  const objectsBefore = ["Secret", "ConfigMap", "Pod"].map((kind) => kube.list("v1", kind, "d8-system"));
+
+  const preview = await engine.preview();
+  expect(preview.error).toBeUndefined();
+  // the cluster is read directly (nothing of it in the state), and the run's objects are declared, not created
+  expect(preview.steps.filter((step) => step.op === "read")).toEqual([]);
+  for (const name of ["images-copier-config", "copier-bundle", "copy-images", "copy-run"]) expect(opOf(preview, name)).toBe("create");
+  expect(["Secret", "ConfigMap", "Pod"].map((kind) => kube.list("v1", kind, "d8-system"))).toEqual(objectsBefore);
+  expect(kube.list("batch/v1", "Job", "d8-system")).toEqual([]);
+  expect(preview.state.resources).toEqual([]);
+
+  // the plan is readable: the Job's spec as the engine received it, plain; the Secret's data a secret
+  const registered = (name: string) => preview.messages.find((m) => m.rpc === "RegisterResource" && m.name === name)!.payload as any;
+  const pod = registered("copy-images").spec.template.spec;
+  expect(pod.initContainers[0].image).toBe(DECKHOUSE_IMAGE);
+  expect(pod.containers[0].image).toBe("node:20-bookworm-slim");
+  expect(pod.containers[0].env.find((e: { name: string }) => e.name === "HTTPS_PROXY")).toEqual({ name: "HTTPS_PROXY", valueFrom: { secretKeyRef: { name: "images-copier-config", key: "proxy.HTTPS_PROXY" } } });
+  expect(isSecret(registered("images-copier-config").data)).toBe(true);
+  expect(registered("copier-bundle").bytes).toBeGreaterThan(100_000); // the bundle's size, never its text
+
+  const outputs = plainOutputs(preview) as { sourceImage: string; targetImage: string; deckhouseRelease: unknown };
+  expect(outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
+  expect(outputs.targetImage).toBe(TARGET_IMAGE);
+  expect(outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
+  expect(findPlaintextSecrets(preview, [TARGET_PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token])).toEqual([]);
+});

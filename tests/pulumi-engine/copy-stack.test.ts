@@ -1,0 +1,201 @@
+// The copy stack's lifecycle under the real Pulumi runtime: the project's own index.ts run by cmd/run, CopyRun and
+// CopierBundle in the real dynamic-provider host, driven by the suite's engine stand-in (its step logic and its
+// Kubernetes provider are simulations, see the README). The Kubernetes API test server is a simulation of the API,
+// not a cluster; the test plays the kubelet, which runs the Job's own command: the real bundled copier, between two
+// real registries on 127.0.0.1, checked with skopeo. One stack, in order: up, up again, a new runId, refresh then up,
+// a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused.
+import { join } from "node:path";
+import { imagesListDigest } from "../../copier";
+import { copyRecordSchema } from "../../components/copy-record";
+import { FAILURE_MESSAGE, SUCCESS_MESSAGE } from "../../components/copy/run-provider";
+import { removeDir, tempDir, verifyCopiedRelease } from "../helpers/copy-fixture";
+import { startCopyKubelet, type CopyKubelet } from "../helpers/copy-kubelet";
+import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
+import { seedRelease, type SeededRelease } from "../helpers/images";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { startRegistry, type TestRegistry } from "../helpers/registry";
+
+const ROOT = join(__dirname, "..", "..");
+const PROXY_PASSWORD = "proxy-Pa55-wd";
+const WRONG_PASSWORD = "not-the-Pa55word";
+
+let kube: KubeApiServer;
+let source: TestRegistry;
+let target: TestRegistry;
+let release: SeededRelease;
+let kubelet: CopyKubelet;
+let work: string;
+let engine: PulumiEngine;
+let sensitive: string[];
+
+const TARGET_REPO = "customer/deckhouse";
+const TARGET_TAG = "rock-solid-1.58";
+
+function deckhouse(version: string) {
+  return deckhouseDeployment({
+    containers: [
+      {
+        name: "deckhouse",
+        image: release.deckhouseImage,
+        // loopback is always reached directly, so this proxy is never used; its password must never show anywhere
+        env: [{ name: "HTTPS_PROXY", value: `http://proxy-user:${PROXY_PASSWORD}@squid.corp.invalid:3128` }],
+      },
+    ],
+    annotations: { "core.deckhouse.io/version": version },
+  }) as never;
+}
+
+beforeAll(async () => {
+  [kube, source, target] = await Promise.all([
+    startKubeApiServer(),
+    startRegistry({ tls: true, auth: "token", password: 'd8:src"pw' }),
+    startRegistry({ tls: true, auth: "basic", password: 'cust:dst"pw' }),
+  ]);
+  release = await seedRelease(source, "deckhouse/ee", { tagged: 2, digestOnly: 1, multiArch: 1, deckhouseTag: "v1.58.3", seed: "copy-stack-engine" });
+  work = tempDir("copy-stack-engine");
+  kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images });
+  kube.put(deckhouseRegistrySecret({ host: source.host, username: source.username as string, password: source.password as string, ca: source.caPem }));
+  kube.put(deckhouse("v1.58.3"));
+  engine = new PulumiEngine({
+    programDir: ROOT,
+    stack: "customer-a-copy",
+    kube,
+    config: {
+      stage: "copy",
+      targetImage: target.ref(`${TARGET_REPO}:${TARGET_TAG}`),
+      targetUsername: target.username as string,
+      targetPassword: { secret: target.password as string },
+      targetCA: target.caPem as string,
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+    },
+  });
+  sensitive = [target.password as string, source.password as string, WRONG_PASSWORD, PROXY_PASSWORD, kube.token];
+});
+
+afterAll(async () => {
+  kubelet?.stop();
+  await Promise.all([kube?.stop(), source?.stop(), target?.stop()]);
+  removeDir(work);
+});
+
+const ops = (r: RunResult) => Object.fromEntries(r.steps.filter((s) => !s.urn.includes("pulumi:providers")).map((s) => [s.urn.split("::").pop(), s.op]));
+const runObjects = () => [...["Secret", "ConfigMap", "Pod"].flatMap((kind) => kube.list("v1", kind, "d8-system").filter((o) => o.metadata.name !== "deckhouse-registry")), ...kube.list("batch/v1", "Job", "d8-system")].map((o) => o.kind).sort();
+const providerLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
+const copyOf = (r: RunResult) => copyRecordSchema.parse(plainOutputs(r).copy);
+const noPlaintext = (r: RunResult) => expect(findPlaintextSecrets(r, sensitive)).toEqual([]);
+
+test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and ConfigMap are gone; the copy record is complete", async () => {
+  const up = await engine.up();
+  expect(up.error).toBeUndefined();
+  expect(ops(up)).toMatchObject({ "images-copier-config": "create", "copier-bundle": "create", "copy-images": "create", "copy-run": "create" });
+  expect(kubelet.started).toBe(1);
+  expect(runObjects()).toEqual([]);
+  expect(providerLines(up)).toContain(SUCCESS_MESSAGE);
+  expect(providerLines(up).some((l) => l.startsWith("images-copier progress: ") || l.startsWith("images-copier result: "))).toBe(true);
+  expect(copyOf(up)).toMatchObject({
+    status: "succeeded",
+    verified: true,
+    runId: "1",
+    sourceImage: release.deckhouseImage,
+    sourceDigest: release.deckhouseDigest,
+    sourceRepository: `${source.host}/deckhouse/ee`,
+    imagesDigest: imagesListDigest(release.images),
+    deckhouseVersion: "v1.58.3",
+    images: release.references.length,
+  });
+  expect((await verifyCopiedRelease(target, TARGET_REPO, `${TARGET_REPO}:${TARGET_TAG}`, release)).problems).toEqual([]);
+  noPlaintext(up);
+});
+
+test("up again: nothing changed, nothing runs", async () => {
+  const again = await engine.up();
+  expect(again.error).toBeUndefined();
+  expect(ops(again)).toMatchObject({ "images-copier-config": "same", "copier-bundle": "same", "copy-images": "same", "copy-run": "same" });
+  expect(kubelet.started).toBe(1);
+  expect(runObjects()).toEqual([]);
+  noPlaintext(again);
+});
+
+test("a new runId: the run's objects are replaced together and a fresh run moves nothing and says so", async () => {
+  engine.setConfig({ runId: "2" });
+  const rerun = await engine.up();
+  expect(rerun.error).toBeUndefined();
+  expect(ops(rerun)).toMatchObject({ "images-copier-config": "replace", "copier-bundle": "replace", "copy-images": "replace", "copy-run": "replace" });
+  expect(kubelet.started).toBe(2);
+  expect(providerLines(rerun)).toContain(`images-copier: verification run: all ${release.references.length} images were already in the target with the source's digests; nothing was copied`);
+  expect(copyOf(rerun)).toMatchObject({ status: "succeeded", verified: true, runId: "2", copied: 0, bytes: 0, sourceDigest: release.deckhouseDigest });
+  expect(runObjects()).toEqual([]);
+  noPlaintext(rerun);
+});
+
+test("refresh keeps the run's record and starts nothing; the next up recreates the objects: a verification run", async () => {
+  const refresh = await engine.refresh();
+  expect(refresh.error).toBeUndefined();
+  // the Secret, ConfigMap and Job a success deleted leave the state; the finished run is history and stays
+  expect(ops(refresh)).toMatchObject({ "images-copier-config": "delete", "copier-bundle": "delete", "copy-images": "delete", "copy-run": "refresh" });
+  expect(refresh.state.resources.find((r) => r.name === "copy-run")?.outputs.status).toBe("succeeded");
+  expect(kubelet.started).toBe(2);
+
+  const up = await engine.up();
+  expect(up.error).toBeUndefined();
+  expect(ops(up)).toMatchObject({ "images-copier-config": "create", "copier-bundle": "create", "copy-images": "create", "copy-run": "replace" });
+  expect(kubelet.started).toBe(3);
+  expect(copyOf(up)).toMatchObject({ status: "succeeded", copied: 0, bytes: 0 });
+  expect(runObjects()).toEqual([]);
+  noPlaintext(up);
+});
+
+test("a failing run: everything kept, the hook's failure message and the log tail", async () => {
+  engine.setConfig({ targetPassword: { secret: WRONG_PASSWORD } });
+  const failed = await engine.up();
+  expect(failed.error).toBe(FAILURE_MESSAGE);
+  expect(failed.errorDetail).toMatch(/Job d8-system\/copy-images: BackoffLimitExceeded: Job has reached the specified backoff limit\. Job, Pod and Secret images-copier-config are kept/);
+  expect(failed.errorDetail).toMatch(/Last lines of pod copy-images-\w+:\n(.*\n)*images-copier: error: /);
+  expect(runObjects()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+  const record = failed.state.resources.find((r) => r.name === "copy-run");
+  expect(record?.initErrors?.[0]).toMatch(new RegExp(`^${FAILURE_MESSAGE}`));
+  expect(record?.outputs.status).toBe("failed");
+  noPlaintext(failed);
+});
+
+test("the cause fixed, up again: a re-run finishes what is missing and cleans up", async () => {
+  engine.setConfig({ targetPassword: { secret: target.password as string } });
+  const fixed = await engine.up();
+  expect(fixed.error).toBeUndefined();
+  expect(ops(fixed)).toMatchObject({ "images-copier-config": "replace", "copy-images": "replace", "copy-run": "replace" });
+  expect(kubelet.started).toBe(5);
+  expect(copyOf(fixed)).toMatchObject({ status: "succeeded", verified: true, runId: "2" });
+  expect(runObjects()).toEqual([]);
+  noPlaintext(fixed);
+});
+
+test("destroy: nothing of the stack is left in the cluster or the state; copied images stay", async () => {
+  // a failed run's objects are what destroy really has to remove: fail once more first
+  engine.setConfig({ targetPassword: { secret: WRONG_PASSWORD } });
+  expect((await engine.up()).error).toBe(FAILURE_MESSAGE);
+  expect(runObjects()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+  const destroy = await engine.destroy();
+  expect(destroy.error).toBeUndefined();
+  expect(runObjects()).toEqual([]);
+  expect(destroy.state.resources).toEqual([]);
+  expect(kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")).toBeDefined();
+  expect((await verifyCopiedRelease(target, TARGET_REPO, `${TARGET_REPO}:${TARGET_TAG}`, release)).problems).toEqual([]);
+  noPlaintext(destroy);
+});
+
+test("a Deckhouse before v1.51: preview and up refuse in one line; nothing is declared or created", async () => {
+  kube.put(deckhouse("v1.46.3"));
+  const refusal =
+    "images-copier: refusing to copy: Deckhouse v1.46.3 (annotation core.deckhouse.io/version of d8-system/deckhouse) still runs its own images-copier hook, " +
+    "which takes over Secret d8-system/images-copier-config and Job d8-system/copy-images (releases before v1.51); update Deckhouse to v1.51 or later first";
+  for (const run of [await engine.preview(), await engine.up()]) {
+    expect(run.error).toBe(refusal);
+    expect(run.errorDetail).toBe(refusal); // the whole report is that one line: no stack trace, no prefixes
+    expect(run.steps.map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
+    expect(run.state.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
+  }
+  expect(runObjects()).toEqual([]);
+  expect(kubelet.started).toBe(6);
+});
