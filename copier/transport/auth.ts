@@ -194,7 +194,7 @@ export class Authenticator {
  * host, only when the registry itself is plain http (`insecure`, as configured), and never after a redirect from
  * https.
  */
-export function credentialsRefusal(registryUrl: URL, url: URL, from?: URL): string | undefined {
+function credentialsRefusal(registryUrl: URL, url: URL, from?: URL): string | undefined {
   if (url.protocol === "https:") return undefined;
   const where = `${url.protocol}//${url.host}${url.pathname}`;
   const what = from ? `the token service at ${from.protocol}//${from.host}${from.pathname} redirected to ${where}` : `its token realm is ${where}`;
