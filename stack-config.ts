@@ -1,6 +1,6 @@
 // The stack's configuration (namespace `images-copier`), validated once, here, at the edge.
 import { z } from "zod";
-import { InvalidReferenceError, parseTaggedReference } from "./copier/reference";
+import { InvalidReferenceError, parseImageReference, parseTaggedReference } from "./copier/reference";
 import { parseDeckhouseVersion } from "./components/copy/release-check";
 
 const targetImage = z.string({ error: "targetImage is required, e.g. registry.example.com/deckhouse/ee:rock-solid-1.46" }).superRefine((value, ctx) => {
@@ -14,6 +14,24 @@ const targetImage = z.string({ error: "targetImage is required, e.g. registry.ex
 
 const DEFAULT_COPIER_IMAGE = "node:20-bookworm-slim";
 
+/**
+ * The image that runs the copier. One on the target registry's host (e.g. from `images-copier publish-image`) is
+ * read there at program time: pinned by digest, pulled with the target credentials, and run with its own copier
+ * when its label says it holds one (components/copy/copier-image.ts).
+ */
+const copierImage = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    try {
+      parseImageReference(value);
+    } catch (err) {
+      if (!(err instanceof InvalidReferenceError)) throw err;
+      ctx.addIssue({ code: "custom", message: `copierImage: ${err.message}` });
+    }
+  })
+  .default(DEFAULT_COPIER_IMAGE);
+
 const common = {
   targetImage,
   targetUsername: z.string({ error: "targetUsername is required" }).min(1, "targetUsername must not be empty"),
@@ -22,12 +40,24 @@ const common = {
   targetInsecure: z.boolean().default(false),
 };
 
+/** The image that runs the copier: the copy Job's, and the switch's check Job's. */
+const copier = {
+  copierImage,
+  /** true: copierImage already holds the copier (the Dockerfile's image), so no ConfigMap is shipped or mounted. */
+  copierBundled: z.boolean().default(false),
+};
+const copierBundledNeedsImage = {
+  check: (c: { copierBundled: boolean; copierImage: string }) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE),
+  params: {
+    message: `copierBundled needs copierImage set to an image built from the Dockerfile (the stock ${DEFAULT_COPIER_IMAGE} holds no copier)`,
+    path: ["copierBundled"],
+  },
+};
+
 export const copyStageConfigSchema = z.object({
   stage: z.literal("copy"),
   ...common,
-  copierImage: z.string().min(1).default(DEFAULT_COPIER_IMAGE),
-  /** true: copierImage already holds the copier (the Dockerfile's image), so no ConfigMap is shipped or mounted. */
-  copierBundled: z.boolean().default(false),
+  ...copier,
   runId: z.string().min(1).default("1"),
   concurrency: z.number().int().min(1).max(64).default(8),
   timeoutMinutes: z.number().int().min(1).max(7 * 24 * 60).default(360),
@@ -43,16 +73,19 @@ export const copyStageConfigSchema = z.object({
       if (!parseDeckhouseVersion(value)) ctx.addIssue({ code: "custom", message: `deckhouseVersion "${value}" is not a Deckhouse version (e.g. v1.58.2)` });
     })
     .optional(),
-}).refine((c) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE), {
-  message: `copierBundled needs copierImage set to an image built from the Dockerfile (the stock ${DEFAULT_COPIER_IMAGE} holds no copier)`,
-  path: ["copierBundled"],
-});
+}).refine(copierBundledNeedsImage.check, copierBundledNeedsImage.params);
 
 export const switchStageConfigSchema = z.object({
   stage: z.literal("switch"),
   ...common,
   copyStack: z.string({ error: "copyStack is required for the switch stage (the copy stack's name, e.g. org/images-copier/copy)" }).min(1),
-});
+  /** Deckhouse updates from the new registry: `keep` the release channel, or `disable` them (remove it). Default: from the copy record. */
+  updates: z.enum(["keep", "disable"], { error: 'updates must be "keep" or "disable"' }).optional(),
+  /** Where the target registry is checked from: here (`local`), or by a short Job in the cluster (`cluster`). */
+  checkFrom: z.enum(["local", "cluster"], { error: 'checkFrom must be "local" or "cluster"' }).default("local"),
+  /** checkFrom cluster: the image that runs the copier's check. */
+  ...copier,
+}).refine(copierBundledNeedsImage.check, copierBundledNeedsImage.params);
 
 export const stackConfigSchema = z.discriminatedUnion("stage", [copyStageConfigSchema, switchStageConfigSchema], {
   error: 'stage must be "copy" or "switch"',
@@ -79,7 +112,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 
 const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
 const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB"] as const;
-const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom"] as const;
 
 /** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */
 export function readStackConfig(config: { get(key: string): string | undefined }): StackConfig {

@@ -5,6 +5,7 @@
 
 import { Presets, SingleBar } from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { defineCheckCommand } from "./check-command";
 import { ConfigError, loadConfigDir, parseImagesList, readJsonFile, type ImagesList, type RepoConfig } from "./config";
 import { copyRelease, type CopyReport } from "./copy";
 import { credentialsFor, readDockerConfig } from "./docker-config";
@@ -71,6 +72,7 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
     .action(async (flags: CopyFlags) => {
       exitCode = await copyCommand(flags, { say, complain, stdout, stderr });
     });
+  defineCheckCommand(program, { say, complain }, (code) => (exitCode = code));
   definePublishImage(
     program,
     {

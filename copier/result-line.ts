@@ -40,12 +40,16 @@ export function formatResultLine(summary: ResultSummary): string {
 
 /** The summary from a result line (or from the last result line of a whole log); undefined when there is none. */
 export function parseResultLine(text: string): ResultSummary | undefined {
-  const lines = text.split(/\r?\n/).reverse();
-  for (const line of lines) {
-    const at = line.indexOf(RESULT_LINE_PREFIX);
+  return parseLastLine(text, RESULT_LINE_PREFIX, resultSummarySchema());
+}
+
+/** The JSON after `prefix` on the last line of `text` that carries a valid one; undefined when none does. */
+export function parseLastLine<T>(text: string, prefix: string, schema: z.ZodType<T>): T | undefined {
+  for (const line of text.split(/\r?\n/).reverse()) {
+    const at = line.indexOf(prefix);
     if (at < 0) continue;
     try {
-      const parsed = resultSummarySchema().safeParse(JSON.parse(line.slice(at + RESULT_LINE_PREFIX.length)));
+      const parsed = schema.safeParse(JSON.parse(line.slice(at + prefix.length)));
       if (parsed.success) return parsed.data;
     } catch {
       // not JSON: keep looking

@@ -20,6 +20,10 @@ export const RUN_KEY_ANNOTATION = "images-copier.deckhouse.io/run-key";
 /** The uids of the Secret and ConfigMap a Job was made for (on its pod template): see withRunObjects. */
 export const SECRET_UID_ANNOTATION = "images-copier.deckhouse.io/config-uid";
 export const BUNDLE_UID_ANNOTATION = "images-copier.deckhouse.io/bundle-uid";
+/** The uid of the run's image pull Secret, when the copier image is pulled from the target registry. */
+export const PULL_SECRET_UID_ANNOTATION = "images-copier.deckhouse.io/pull-secret-uid";
+/** The cluster's own pull Secret: the init container runs the Deckhouse image from the current registry. */
+export const DECKHOUSE_PULL_SECRET = "deckhouse-registry";
 
 /** The files of the Secret, exactly those of Deckhouse's images-copier hook; other keys (proxy values) feed env only. */
 export const SECRET_FILES = { target: "dest-repo.json", source: "d8-repo.json", images: "d8-images.json" } as const;
@@ -47,6 +51,8 @@ export interface CopyJobSpec {
   bundleConfigMap?: string;
   /** The proxy variables as the copier container gets them (values are references: see splitProxyEnv). */
   proxyEnv?: V1EnvVar[];
+  /** The run's pull Secret for a copier image in the target registry (pull-secret.ts), next to deckhouse-registry. */
+  pullSecret?: string;
 }
 
 export interface CopySecretSpec {
@@ -155,7 +161,7 @@ export function buildCopyJob(spec: CopyJobSpec): V1Job {
         metadata: { labels: { ...LABELS }, annotations: { ...runAnnotation } },
         spec: {
           restartPolicy: "Never",
-          imagePullSecrets: [{ name: "deckhouse-registry" }],
+          imagePullSecrets: [{ name: DECKHOUSE_PULL_SECRET }, ...(spec.pullSecret ? [{ name: spec.pullSecret }] : [])],
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: {
@@ -180,10 +186,10 @@ export function buildCopyJob(spec: CopyJobSpec): V1Job {
 }
 
 /**
- * The run key: sha256 over the Job as buildCopyJob made it (canonical JSON). The Secret and the ConfigMap carry
- * it, so any change to the Job also replaces them; the Job carries their uids (withRunObjects), so replacing
- * either replaces the Job. The three objects of a run are therefore always replaced together: after a successful
- * run has deleted them, a new Job never starts without its Secret and copier.
+ * The run key: sha256 over the Job as buildCopyJob made it (canonical JSON). The Secret, the ConfigMap and the pull
+ * Secret carry it, so any change to the Job also replaces them; the Job carries their uids (withRunObjects), so
+ * replacing any of them replaces the Job. The objects of a run are therefore always replaced together: after a
+ * successful run has deleted them, a new Job never starts without its Secret, copier and pull credentials.
  */
 export function runKeyOf(job: V1Job): string {
   return `sha256:${createHash("sha256").update(stringify(job)).digest("hex")}`;
@@ -194,10 +200,12 @@ export interface RunObjects<Uid = string> {
   secretUid: Uid;
   /** Absent when the copier image brings its own copier. */
   bundleUid?: Uid;
+  /** Absent when the copier image is not pulled from the target registry. */
+  pullSecretUid?: Uid;
 }
 
 /**
- * The Job with its run key and the uids of the Secret and ConfigMap it was made for. The uids may be values still to
+ * The Job with its run key and the uids of the Secret, ConfigMap and pull Secret it was made for. The uids may be values still to
  * come (Pulumi outputs, unknown in a preview): they are only placed, so the rest of the Job stays known.
  */
 export function withRunObjects<Uid = string>(job: V1Job, objects: RunObjects<Uid>): V1Job {
@@ -215,6 +223,7 @@ export function withRunObjects<Uid = string>(job: V1Job, objects: RunObjects<Uid
             ...template.metadata?.annotations,
             [SECRET_UID_ANNOTATION]: objects.secretUid as unknown as string,
             ...(objects.bundleUid !== undefined ? { [BUNDLE_UID_ANNOTATION]: objects.bundleUid as unknown as string } : {}),
+            ...(objects.pullSecretUid !== undefined ? { [PULL_SECRET_UID_ANNOTATION]: objects.pullSecretUid as unknown as string } : {}),
           },
         },
       },
@@ -222,7 +231,7 @@ export function withRunObjects<Uid = string>(job: V1Job, objects: RunObjects<Uid
   };
 }
 
-/** Metadata of the Secret and ConfigMap of a run. */
+/** Metadata of the Secret, ConfigMap and pull Secret of a run. */
 export function runObjectMetadata(name: string, namespace: string, runId: string, runKey: string) {
   return { name, namespace, labels: { ...LABELS }, annotations: { [RUN_ID_ANNOTATION]: runId, [RUN_KEY_ANNOTATION]: runKey } };
 }

@@ -1,7 +1,7 @@
-// The dynamic provider that owns the wait for one copy run. The Secret, the copier's ConfigMap and the Job are
-// declared resources; create() waits for that Job (by uid), relays the copier's progress, and on success deletes
-// the Job (with its Pods), the Secret and the ConfigMap and records what was copied; on failure it keeps them and
-// fails with the original hook's message, the Job's reason and the log tail. read() keeps the recorded outcome (a
+// The dynamic provider that owns the wait for one copy run. The Secret, the copier's ConfigMap, the image pull
+// Secret and the Job are declared resources; create() waits for that Job (by uid), relays the copier's progress,
+// and on success deletes the Job (with its Pods), the Secret, the ConfigMap and the pull Secret and records what was
+// copied; on failure it keeps them and fails with the original hook's message, the Job's reason and the log tail. read() keeps the recorded outcome (a
 // finished run is a historical fact: `pulumi refresh` never starts a copy). delete() removes the run's Job and waits
 // until its name is free, so a replacement Job of the same name can be created right after.
 // Closure-serialized by Pulumi: npm packages are required inside functions; no input holds a credential; cluster
@@ -26,6 +26,9 @@ export interface CopyRunInputs {
   /** Absent when the copier image brings its own copier. */
   configMapName?: string;
   configMapUid?: string;
+  /** Absent unless the copier image is pulled from the target registry with the run's own pull Secret. */
+  pullSecretName?: string;
+  pullSecretUid?: string;
   /** The deckhouse container's image as the program read it; the copier's result line must name the same. */
   sourceImage: string;
 }
@@ -78,7 +81,7 @@ function copyRunFailed(message: string, id: string, properties: Record<string, u
 }
 
 /** Inputs whose change means another run (another Job); the rest updates the record in place. */
-const RUN_IDENTITY = ["namespace", "runId", "jobName", "jobUid", "secretName", "secretUid", "configMapName", "configMapUid"] as const;
+const RUN_IDENTITY = ["namespace", "runId", "jobName", "jobUid", "secretName", "secretUid", "configMapName", "configMapUid", "pullSecretName", "pullSecretUid"] as const;
 
 function summaryOf(result: ResultSummary & { source: string; sourceDigest: string; imagesDigest: string }): CopySummary {
   return {
@@ -104,6 +107,7 @@ function paths(inputs: CopyRunInputs) {
     job: apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace, name: inputs.jobName }),
     secret: apiPath({ apiVersion: "v1", resource: "secrets", namespace, name: inputs.secretName }),
     configMap: inputs.configMapName ? apiPath({ apiVersion: "v1", resource: "configmaps", namespace, name: inputs.configMapName }) : undefined,
+    pullSecret: inputs.pullSecretName ? apiPath({ apiVersion: "v1", resource: "secrets", namespace, name: inputs.pullSecretName }) : undefined,
   };
 }
 
@@ -185,6 +189,7 @@ async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRun
     await deleteJob(kube, inputs);
     await deleteOwn(kube, p.secret, inputs.secretUid);
     if (p.configMap) await deleteOwn(kube, p.configMap, inputs.configMapUid);
+    if (p.pullSecret) await deleteOwn(kube, p.pullSecret, inputs.pullSecretUid);
     if (!(await jobGone(kube, inputs, opts.jobGoneTimeoutMs ?? 120_000))) {
       log(`images-copier: Job ${namespace}/${jobName} is still being deleted (its Pods go first); the copy itself is done`);
     }

@@ -1,6 +1,7 @@
 // The copy stack, as the design draws it.
 //
-// declareCopyStage first reads what it needs, in `pulumi preview` as in `pulumi up`: the local inputs (the copier
+// declareCopyStage first reads what it needs, in `pulumi preview` as in `pulumi up`: the copier image when it is in
+// the target registry (copier-image.ts: pinned by digest, its copier told by its label), the local inputs (the copier
 // bundle, an `imagesFile`), then the cluster (the deckhouse Deployment, the deckhouse-registry Secret) and the
 // release check (release-check.ts: a Deckhouse before v1.51 runs its own images-copier hook on the same Secret).
 // A refusal or bad input rejects with one RunError before any resource is registered: nothing in the cluster
@@ -8,11 +9,12 @@
 // every resource unconditionally, with plain known values (only the objects' uids wait for them to exist):
 //
 //   Secret images-copier-config (Kubernetes; data secret, immutable)
+//   Secret images-copier-registry (Kubernetes dockerconfigjson; data secret; only for a copier image in the target registry)
 //     -> CopierBundle (the ConfigMap with the bundled copier, named by digest; absent with copierBundled)
-//     -> Job copy-images (Kubernetes; skipAwait, replaceUnready; names the uids of the two above)
-//     -> CopyRun (waits for the Job, relays progress; on success deletes Job, Pods, Secret and ConfigMap)
+//     -> Job copy-images (Kubernetes; skipAwait, replaceUnready; names the uids of the ones above)
+//     -> CopyRun (waits for the Job, relays progress; on success deletes Job, Pods, Secrets and ConfigMap)
 //
-// The Secret, ConfigMap and Job of a run share a run key (manifests.ts), so they are only ever replaced together,
+// The Secrets, ConfigMap and Job of a run share a run key (manifests.ts), so they are only ever replaced together,
 // delete-before-replace (fixed names); CopyRun follows the Job's uid. See the README for what `pulumi up` again,
 // `pulumi refresh`, a new runId and `pulumi destroy` do.
 import * as k8s from "@pulumi/kubernetes";
@@ -20,12 +22,16 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ImagesList } from "../../copier";
 import type { CopyStageConfig } from "../../stack-config";
 import { connectKube, type KubeAccess } from "../kube";
+import { kubeAccessFromStack } from "../kube/stack-access";
+import { oneLineError } from "../one-line-error";
 import { CopierBundle } from "./bundle";
 import { readCopySource, type CopySourceView } from "./cluster-read";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "./copier-bundle";
+import { describeCopierImage, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "./copier-image";
 import { readImagesFile } from "./images-file";
 import { bundleConfigMapName, buildCopyJob, buildSecretData, JOB_NAME, NAMESPACE, runKeyOf, runObjectMetadata, SECRET_NAME, withRunObjects } from "./manifests";
 import { splitProxyEnv } from "./proxy-env";
+import { buildPullSecretData, PULL_SECRET_NAME, PULL_SECRET_TYPE } from "./pull-secret";
 import { copyRecordOf } from "./record";
 import type { RepoConfigJson } from "./registry-credentials";
 import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
@@ -36,6 +42,8 @@ export interface CopyStageDeps {
   kube?: KubeAccess;
   /** The bundled copier; dist/images-copier.cjs (or IMAGES_COPIER_BUNDLE) when not given; unused with copierBundled. */
   copierBundlePath?: string;
+  /** Reads a copier image in the target registry; the copier's inspectCopierImage when not given. */
+  inspectCopierImage?: CopierImageInspector;
 }
 
 export interface CopyStageArgs {
@@ -44,44 +52,34 @@ export interface CopyStageArgs {
   source: CopySourceView;
   /** The running release, checked to have no images-copier hook. */
   release: DeckhouseRelease;
-  /** Absent with copierBundled. */
+  /** What the Job runs and where its copier comes from. */
+  copierImage: CopierImagePlan;
+  /** Absent when the image holds the copier (copierBundled, or publish-image's label). */
   bundle?: CopierBundleFile;
   /** The stack's imagesFile, when set. */
   images?: ImagesList;
 }
-
-function defaultKubeAccess(): KubeAccess {
-  const config = new pulumi.Config("kubernetes");
-  return { kubeconfig: config.get("kubeconfig") || undefined, context: config.get("context") || undefined };
-}
-
-const oneLine = (error: unknown, prefix: string): pulumi.RunError => {
-  const message = error instanceof Error ? error.message : String(error);
-  const refusal = new pulumi.RunError(message.startsWith("images-copier") ? message : `${prefix}${message}`);
-  // Pulumi prints a RunError's message alone, but its Node runtime still formats the error's stack for its trace
-  // (source maps, util.inspect): tens of seconds of CPU for a stack no one sees. A refusal has none.
-  refusal.stack = undefined;
-  return refusal;
-};
 
 /**
  * Reads and checks, then declares the copy stage. Rejects with one RunError on bad input, an unreadable cluster or
  * a Deckhouse that still runs its own images-copier hook; nothing of the stage is declared then.
  */
 export async function declareCopyStage(name: string, config: CopyStageConfig, opts?: pulumi.ComponentResourceOptions, deps: CopyStageDeps = {}): Promise<CopyStage> {
+  let copierImage: CopierImagePlan;
   let bundle: CopierBundleFile | undefined;
   let images: ImagesList | undefined;
   try {
-    // With `copierBundled` the copier image carries the copier itself: no bundle, no ConfigMap.
-    bundle = config.copierBundled ? undefined : copierBundleFile(deps.copierBundlePath ?? copierBundlePath());
+    copierImage = await planCopierImage(config, deps.inspectCopierImage);
+    // An image that carries the copier itself (copierBundled, or publish-image's label): no bundle, no ConfigMap.
+    bundle = copierImage.copier !== "configmap" ? undefined : copierBundleFile(deps.copierBundlePath ?? copierBundlePath());
     images = config.imagesFile ? readImagesFile(config.imagesFile) : undefined;
   } catch (error) {
-    throw oneLine(error, "images-copier: ");
+    throw oneLineError(error, "images-copier: ");
   }
   let source: CopySourceView;
   let release: DeckhouseRelease;
   try {
-    const kube = await connectKube(deps.kube ?? defaultKubeAccess());
+    const kube = await connectKube(deps.kube ?? kubeAccessFromStack());
     try {
       source = await readCopySource(kube);
       release = await requireReleaseWithoutHook({
@@ -94,15 +92,17 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
       await kube.close();
     }
   } catch (error) {
-    throw oneLine(error, "images-copier: cannot read the cluster: ");
+    throw oneLineError(error, "images-copier: cannot read the cluster: ");
   }
-  return new CopyStage(name, { config, source, release, bundle, images }, opts);
+  return new CopyStage(name, { config, source, release, copierImage, bundle, images }, opts);
 }
 
 export class CopyStage extends pulumi.ComponentResource {
   readonly outputs: Record<string, pulumi.Input<unknown>>;
   readonly secret: k8s.core.v1.Secret;
-  /** Absent with `copierBundled`. */
+  /** Only for a copier image in the target registry. */
+  readonly pullSecret?: k8s.core.v1.Secret;
+  /** Absent when the image carries the copier. */
   readonly bundle?: CopierBundle;
   readonly job: k8s.batch.v1.Job;
   readonly run: CopyRun;
@@ -110,7 +110,7 @@ export class CopyStage extends pulumi.ComponentResource {
   constructor(name: string, args: CopyStageArgs, opts?: pulumi.ComponentResourceOptions) {
     // No args to the base class: a component's args are stored as its inputs, and these hold credentials.
     super("images-copier:index:CopyStage", name, {}, opts);
-    const { config, source, release, bundle, images } = args;
+    const { config, source, release, copierImage, bundle, images } = args;
     const parent = { parent: this };
 
     // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
@@ -126,7 +126,7 @@ export class CopyStage extends pulumi.ComponentResource {
     const jobBase = buildCopyJob({
       namespace: NAMESPACE,
       runId: config.runId,
-      copierImage: config.copierImage,
+      copierImage: copierImage.image,
       deckhouseImage: source.deckhouseImage,
       concurrency: config.concurrency,
       timeoutMinutes: config.timeoutMinutes,
@@ -135,6 +135,7 @@ export class CopyStage extends pulumi.ComponentResource {
       imagesInSecret: images !== undefined,
       bundleConfigMap: bundleName,
       proxyEnv: proxy.jobEnv,
+      pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
     });
     const runKey = runKeyOf(jobBase);
 
@@ -150,6 +151,24 @@ export class CopyStage extends pulumi.ComponentResource {
       },
       asRun,
     );
+
+    if (copierImage.inTargetRegistry) {
+      // The nodes pull the copier image from the target registry with the target credentials.
+      this.pullSecret = new k8s.core.v1.Secret(
+        PULL_SECRET_NAME,
+        {
+          metadata: runObjectMetadata(PULL_SECRET_NAME, NAMESPACE, config.runId, runKey),
+          type: PULL_SECRET_TYPE,
+          immutable: true,
+          data: pulumi.secret(buildPullSecretData({ image: config.targetImage, username: config.targetUsername, password: config.targetPassword })),
+        },
+        asRun,
+      );
+    }
+    // Said in the preview whenever the Job does not simply run copierImage as set with the ConfigMap's copier.
+    if (copierImage.inTargetRegistry || copierImage.copier !== "configmap") {
+      pulumi.log.info(describeCopierImage(copierImage, this.pullSecret ? PULL_SECRET_NAME : undefined), this);
+    }
 
     if (bundle && bundleName) {
       this.bundle = new CopierBundle(
@@ -169,7 +188,7 @@ export class CopyStage extends pulumi.ComponentResource {
     }
 
     // The uids stay outputs inside the spec: unknown in the preview of a new run, while the rest of the Job shows.
-    const job = withRunObjects(jobBase, { runKey, secretUid: this.secret.metadata.uid, bundleUid: this.bundle?.uid });
+    const job = withRunObjects(jobBase, { runKey, secretUid: this.secret.metadata.uid, bundleUid: this.bundle?.uid, pullSecretUid: this.pullSecret?.metadata.uid });
     this.job = new k8s.batch.v1.Job(
       "copy-images",
       {
@@ -191,6 +210,7 @@ export class CopyStage extends pulumi.ComponentResource {
         secretName: SECRET_NAME,
         secretUid: this.secret.metadata.uid,
         ...(this.bundle ? { configMapName: this.bundle.configMapName, configMapUid: this.bundle.uid } : {}),
+        ...(this.pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: this.pullSecret.metadata.uid } : {}),
         sourceImage: source.deckhouseImage,
       },
       parent,
@@ -200,6 +220,15 @@ export class CopyStage extends pulumi.ComponentResource {
       targetImage: config.targetImage,
       sourceImage: source.deckhouseImage,
       deckhouseRelease: release,
+      // What the Job runs and where its copier comes from (plain: no credential in it).
+      copierImage: {
+        image: copierImage.image,
+        configured: copierImage.configured,
+        copier: copierImage.copier,
+        ...(copierImage.bundleDigest ? { bundleDigest: copierImage.bundleDigest } : {}),
+        ...(copierImage.version ? { version: copierImage.version } : {}),
+        ...(this.pullSecret ? { pullSecret: PULL_SECRET_NAME } : {}),
+      },
       runId: this.run.runId,
       status: this.run.status,
       message: this.run.message,

@@ -3,3 +3,4 @@ export { type KubeAccess, configuredAccess, kubeAccessFromConfig, loadKubeConfig
 export { type KubeClient, KubeApiError, connectKube } from "./client";
 export { apiPath, type ObjectRef } from "./paths";
 export { isKubeStatus } from "./client";
+export { decodeBase64, dockerConfigJson, encodeBase64 } from "./secret-data";

@@ -1,8 +1,9 @@
-// Re-points the `deckhouse` Deployment's containers from the old registry repository to the target one, keeping
-// each tag or digest, the way Deckhouse's own `change-registry` helper does: only images under the old repository
-// move; any other image (a third-party sidecar) is left as it is. The `deckhouse` container gets the target image.
+// Re-points the `deckhouse` Deployment's containers from the copied (source) repository to the target one, keeping
+// each tag or digest, the way Deckhouse's own `change-registry` helper does: only images under the source
+// repository move; any other image (a third-party sidecar) is left as it is. The `deckhouse` container gets the
+// target image.
 import { z } from "zod";
-import { formatReference, moduleRepository, parseImageReference, parseTaggedReference, type ImageReference, type RepositoryName } from "../../copier";
+import { formatReference, parseImageReference, parseTaggedReference, type ImageReference, type RepositoryName } from "../../copier";
 
 export const DECKHOUSE_CONTAINER = "deckhouse";
 
@@ -59,26 +60,6 @@ function tryParse(image: string): ImageReference | undefined {
   }
 }
 
-/** The repository named by the `deckhouse-registry` Secret's `address` and `path` (leading `/` or not); undefined unless both are set. */
-export function repositoryFromSecret(address: string, path: string): RepositoryName | undefined {
-  const registry = address.trim();
-  const repository = path.trim().replace(/^\/+|\/+$/g, "");
-  if (!registry || !repository) return undefined;
-  return { registry, repository };
-}
-
-/**
- * The repository the cluster pulls from now: the Secret's `address` + `path` when it has them (what Deckhouse's
- * helper reads), else the `deckhouse` container's repository; a trailing `/dev` (dev builds) is stripped either way.
- */
-export function oldRepository(current: PodTemplateImages, secretRepository?: RepositoryName): RepositoryName {
-  if (secretRepository) return moduleRepository({ registry: secretRepository.registry, repository: secretRepository.repository });
-  const deckhouse = current.containers.find((c) => c.name === DECKHOUSE_CONTAINER);
-  const ref = deckhouse && tryParse(deckhouse.image);
-  if (!ref) throw new Error(`cannot tell the current registry: the deckhouse-registry Secret has no "address" and "path", and the deckhouse container's image is not a valid reference`);
-  return moduleRepository(ref);
-}
-
 /** The path of `ref` below `repo` ("" for the repository itself), or undefined when `ref` is not under it. */
 function pathBelow(ref: ImageReference, repo: RepositoryName): string | undefined {
   if (ref.registry !== repo.registry) return undefined;
@@ -100,40 +81,61 @@ export function repointImage(image: string, from: RepositoryName, to: Repository
   const repository = { registry: to.registry, repository: `${to.repository}${suffix}` };
   if (ref.digest) return formatReference({ ...repository, digest: ref.digest });
   if (ref.tag) return formatReference({ ...repository, tag: ref.tag });
-  throw new Error(`image "${image}" is in the old registry repository but has neither a tag nor a digest; pin it (tag or digest) before switching`);
+  throw new Error(`image "${image}" is in the registry repository ${from.registry}/${from.repository} but has neither a tag nor a digest; pin it (tag or digest) before switching`);
+}
+
+/** Which of the two repositories `ref` is under; the deeper one when one repository lies below the other. */
+function sideOf(ref: ImageReference, source: RepositoryName, target: RepositoryName): "source" | "target" | undefined {
+  const underSource = pathBelow(ref, source) !== undefined;
+  const underTarget = pathBelow(ref, target) !== undefined;
+  if (underSource && underTarget) return source.repository.length >= target.repository.length ? "source" : "target";
+  return underSource ? "source" : underTarget ? "target" : undefined;
 }
 
 /**
- * The containers that change: `deckhouse` (and any container running the very same image, e.g. an init container
- * started from the Deckhouse image) gets `targetImage`; every other image under `old` keeps its tag or digest in the
- * target repository. Images outside `old` do not appear: they are neither changed nor checked.
+ * The containers the switch owns, each with its image on the vendor's side (`from`) and on the customer's
+ * (`to`). Both come from the copy record, not from the cluster's current state, so the plan is the same before
+ * the switch, half-way through it (some containers already re-pointed) and after it:
+ * - the `deckhouse` container, and any container running the copied Deckhouse image or already the target
+ *   image, goes from `sourceImage` to `targetImage` (the copy renamed that tag);
+ * - an image under the source repository keeps its tag or digest in the target repository;
+ * - an image already under the target repository stays, and its `from` is the same reference in the source.
+ * Images outside both (a third-party sidecar) do not appear: they are neither changed nor checked.
  */
-export function planImageChanges(current: PodTemplateImages, targetImage: string, old: RepositoryName): ImageChange[] {
+export function planImageChanges(current: PodTemplateImages, targetImage: string, source: RepositoryName, sourceImage: string): ImageChange[] {
   const target = parseTaggedReference(targetImage, "targetImage");
   const targetRef = formatReference(target);
-  const repository = { registry: target.registry, repository: target.repository };
-  const deckhouse = current.containers.find((c) => c.name === DECKHOUSE_CONTAINER);
-  if (!deckhouse) {
+  const targetRepo = { registry: target.registry, repository: target.repository };
+  if (!current.containers.some((c) => c.name === DECKHOUSE_CONTAINER)) {
     throw new Error(`Deployment d8-system/deckhouse has no container named "${DECKHOUSE_CONTAINER}" (has: ${current.containers.map((c) => c.name).join(", ")})`);
   }
+  const isDeckhouseImage = (image: string) => sameReference(image, sourceImage) || sameReference(image, targetRef);
   const changes: ImageChange[] = [];
   const plan = (kind: ContainerKind, c: ContainerImage) => {
-    let to: string | undefined;
-    if ((kind === "container" && c.name === DECKHOUSE_CONTAINER) || c.image === deckhouse.image) to = targetRef;
-    else {
-      try {
-        to = repointImage(c.image, old, repository);
-      } catch (err) {
-        throw new Error(`${kind} "${c.name}": ${(err as Error).message}`);
-      }
+    if ((kind === "container" && c.name === DECKHOUSE_CONTAINER) || isDeckhouseImage(c.image)) {
+      changes.push({ kind, name: c.name, from: sourceImage, to: targetRef });
+      return;
     }
-    // Kept even when `to` equals `from` (a later `pulumi up`): dropping a container from the Server-Side Apply
-    // patch would give up its `image` field, which the API server then removes.
-    if (to !== undefined) changes.push({ kind, name: c.name, from: c.image, to });
+    const ref = tryParse(c.image);
+    const side = ref && sideOf(ref, source, targetRepo);
+    try {
+      if (side === "source") changes.push({ kind, name: c.name, from: c.image, to: repointImage(c.image, source, targetRepo) as string });
+      // Kept in the plan once re-pointed: dropping a container from the Server-Side Apply patch would give up its
+      // `image` field, which the API server then removes.
+      if (side === "target") changes.push({ kind, name: c.name, from: repointImage(c.image, targetRepo, source) as string, to: formatReference(ref as ImageReference) });
+    } catch (err) {
+      throw new Error(`${kind} "${c.name}": ${(err as Error).message}`);
+    }
   };
   for (const c of current.initContainers) plan("initContainer", c);
   for (const c of current.containers) plan("container", c);
   return changes;
+}
+
+function sameReference(a: string, b: string): boolean {
+  const ra = tryParse(a);
+  const rb = tryParse(b);
+  return ra !== undefined && rb !== undefined && formatReference(ra) === formatReference(rb);
 }
 
 /** The distinct new references, the ones that must exist in the target registry before anything changes. */

@@ -1,5 +1,6 @@
 // The new contents of `d8-system/deckhouse-registry`, in the shape Deckhouse reads (see deckhouse-facts.md).
 import { parseTaggedReference } from "../../copier";
+import { decodeBase64, dockerConfigJson } from "../kube";
 
 export const REGISTRY_SECRET_KEYS = [".dockerconfigjson", "address", "path", "scheme", "ca", "imagesRegistry"] as const;
 export type RegistrySecretKey = (typeof REGISTRY_SECRET_KEYS)[number];
@@ -13,11 +14,6 @@ export interface TargetRegistry {
   insecure: boolean;
   /** PEM of the target registry's CA. */
   ca?: string;
-}
-
-export function dockerConfigJson(host: string, username: string, password: string): string {
-  const auth = Buffer.from(`${username}:${password}`, "utf8").toString("base64");
-  return JSON.stringify({ auths: { [host]: { username, password, auth } } });
 }
 
 /**
@@ -41,23 +37,9 @@ export function registrySecretValues(target: TargetRegistry, currentKeys: Iterab
   return values;
 }
 
-export type KeyChange = "added" | "changed" | "unchanged";
-
-/** How each written key compares with the Secret's current (base64) data. */
-export function secretKeyChanges(values: Partial<Record<string, string>>, currentData: Record<string, string | undefined>): Record<string, KeyChange> {
-  const result: Record<string, KeyChange> = {};
-  for (const [key, value] of Object.entries(values)) {
-    const current = currentData[key];
-    if (current === undefined || current === null) result[key] = "added";
-    else result[key] = decodeBase64(current) === value ? "unchanged" : "changed";
-  }
-  return result;
-}
-
-export function encodeBase64(value: string): string {
-  return Buffer.from(value, "utf8").toString("base64");
-}
-
-export function decodeBase64(value: string): string {
-  return Buffer.from(value, "base64").toString("utf8");
+/** Whether the Secret's (base64) `address` and `path` already name the target image's repository. */
+export function secretPointsAt(data: Record<string, string | undefined>, targetImage: string): boolean {
+  const ref = parseTaggedReference(targetImage, "targetImage");
+  const value = (key: string) => (typeof data[key] === "string" ? decodeBase64(data[key] as string).trim() : "");
+  return value("address") === ref.registry && value("path").replace(/^\/+|\/+$/g, "") === ref.repository;
 }

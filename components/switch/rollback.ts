@@ -12,7 +12,7 @@ export const DECKHOUSE_NAMESPACE = "d8-system";
 export const DECKHOUSE_DEPLOYMENT = "deckhouse";
 export const REGISTRY_SECRET = "deckhouse-registry";
 
-/** The images the switch is about to overwrite. */
+/** The images a rollback puts back. */
 export function captureImages(images: PodTemplateImages): RollbackState["deployment"] {
   return {
     namespace: DECKHOUSE_NAMESPACE,
@@ -27,11 +27,6 @@ export function captureSecret(secretData: Record<string, string | undefined>, wr
   const data: Record<string, string | null> = {};
   for (const key of writtenKeys) data[key] = typeof secretData[key] === "string" ? (secretData[key] as string) : null;
   return { namespace: DECKHOUSE_NAMESPACE, name: REGISTRY_SECRET, data };
-}
-
-/** Captures the values the switch is about to overwrite. */
-export function captureRollback(images: PodTemplateImages, secretData: Record<string, string | undefined>, writtenKeys: Iterable<string>): RollbackState {
-  return { deployment: captureImages(images), secret: captureSecret(secretData, writtenKeys) };
 }
 
 /** A JSON merge patch for the Secret: previous values back, keys the switch added removed (never `.dockerconfigjson`). */

@@ -1,12 +1,12 @@
 // A dynamic resource that waits for the Deckhouse rollout after the Patch resources and then lists the pods
-// still running images from the old registry (the operator's follow-up list).
+// still running images from the old registry (the operator's follow-up list). Cluster access comes from the
+// stack config at every call (configure), never from the state.
 import * as pulumi from "@pulumi/pulumi";
-import { connectKube, type KubeAccess } from "../kube";
+import { configuredAccess, connectKube, type KubeAccess } from "../kube";
 import { listOldRegistryPods, waitForRollout } from "./cluster";
 import type { OldRegistryPod } from "./rollout";
 
 export interface RolloutInputs {
-  kube: KubeAccess;
   namespace: string;
   name: string;
   expectedImage: string;
@@ -23,8 +23,8 @@ export interface RolloutOutputs extends RolloutInputs {
   oldRegistryPods: OldRegistryPod[];
 }
 
-async function waitAndList(inputs: RolloutInputs): Promise<RolloutOutputs> {
-  const kube = await connectKube(inputs.kube ?? {});
+async function waitAndList(access: KubeAccess, inputs: RolloutInputs): Promise<RolloutOutputs> {
+  const kube = await connectKube(access);
   try {
     await waitForRollout(kube, {
       namespace: inputs.namespace,
@@ -41,21 +41,24 @@ async function waitAndList(inputs: RolloutInputs): Promise<RolloutOutputs> {
   }
 }
 
-export const rolloutProvider: pulumi.dynamic.ResourceProvider = {
+export const rolloutProvider = {
+  ...configuredAccess(),
+
   async create(inputs: RolloutInputs): Promise<pulumi.dynamic.CreateResult> {
-    return { id: `${inputs.namespace}/${inputs.name}`, outs: await waitAndList(inputs) };
+    return { id: `${inputs.namespace}/${inputs.name}`, outs: await waitAndList(this.access, inputs) };
   },
-  async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs): Promise<pulumi.dynamic.DiffResult> {
+  /** A record from before access came from configure still carries `kube`: an update rewrites it without. */
+  async diff(_id: string, olds: RolloutOutputs & { kube?: unknown }, news: RolloutInputs): Promise<pulumi.dynamic.DiffResult> {
     const keys = ["expectedImage", "oldRegistry", "namespace", "name"] as const;
-    const changed = keys.some((k) => olds[k] !== news[k]) || JSON.stringify(olds.kube) !== JSON.stringify(news.kube);
+    const changed = keys.some((k) => olds[k] !== news[k]) || olds.kube !== undefined;
     return { changes: changed, replaces: [], deleteBeforeReplace: false };
   },
   async update(_id: string, _olds: RolloutOutputs, news: RolloutInputs): Promise<pulumi.dynamic.UpdateResult> {
-    return { outs: await waitAndList(news) };
+    return { outs: await waitAndList(this.access, news) };
   },
   /** `pulumi refresh`: a fresh list of the pods still on the old registry. */
   async read(id: string, props: RolloutOutputs): Promise<pulumi.dynamic.ReadResult> {
-    const kube = await connectKube(props.kube ?? {});
+    const kube = await connectKube(this.access);
     try {
       return { id, props: { ...props, oldRegistryPods: await listOldRegistryPods(kube, props.oldRegistry) } };
     } finally {
@@ -69,6 +72,6 @@ export class DeckhouseRollout extends pulumi.dynamic.Resource {
   declare readonly oldRegistryPods: pulumi.Output<OldRegistryPod[]>;
 
   constructor(name: string, args: { [K in keyof RolloutInputs]: pulumi.Input<RolloutInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
-    super(rolloutProvider, name, { ...args, ready: undefined, oldRegistryPods: undefined }, { ...opts, additionalSecretOutputs: ["kube"] }, "images-copier", "DeckhouseRollout");
+    super(rolloutProvider, name, { ...args, ready: undefined, oldRegistryPods: undefined }, opts, "images-copier", "DeckhouseRollout");
   }
 }

@@ -106,5 +106,5 @@ export const FOLLOW_UP_STEPS: readonly string[] = [
   "Check bashible on the master nodes: its log must report `Configuration is in sync, nothing to do` (journalctl -u bashible).",
   "If the istio module is enabled, restart the application pods that carry istio sidecars so they pull from the new registry.",
   "Restart or recreate the pods listed in oldRegistryPods; none should be left on the old registry.",
-  "If no further Deckhouse updates are wanted, remove `releaseChannel` from the deckhouse ModuleConfig.",
+  "Updates: with `updates: disable` the switch removed `releaseChannel` (see plan.releaseChannel); with `keep`, Deckhouse now looks for its release-channel image in the new registry: keep copying it (copyUpdateImages) for each new release.",
 ];

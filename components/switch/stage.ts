@@ -1,42 +1,49 @@
 // The switch stack: after a verified copy, points Deckhouse at the customer's registry.
-// Order: gate (copy stack + image existence, at preview too) -> snapshot of the old values -> Secret patch ->
-// Deployment patch -> rollout wait and old-registry pod listing. Destroying the stack restores the snapshot.
+//
+// declareSwitchStage first runs the gate (plan.ts): it reads the copy stack's record (a StackReference) and the
+// cluster, and checks the target registry, in `pulumi preview` as in `pulumi up`. Only then is SwitchStage
+// constructed, and it declares every resource unconditionally with plain, known values: the preview lists them
+// all, and a dynamic provider's Diff never meets an unknown. A refusal rejects with one RunError before any
+// resource of the switch is registered, so nothing in the cluster changes, in preview and in update alike; the
+// program exports that promise, and Pulumi reports a RunError as its message alone, one line. (A refusal carried
+// by resource inputs instead would reach the engine prefixed with every property it passed through.)
+//
+// Order (dependsOn): [ClusterCheck] -> DeckhouseUpdates -> SwitchSnapshot -> SecretPatch -> DeploymentPatch ->
+// DeckhouseRollout. `pulumi destroy` runs it backwards: the snapshot puts the registry back, then the release
+// channel returns.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { formatReference, formatRepository, parseTaggedReference, proxySettingsFromEnv } from "../../copier";
 import type { SwitchStageConfig } from "../../stack-config";
-import type { KubeAccess } from "../kube";
-import { requireVerifiedCopy, type CopyOutcome } from "./copy-check";
-import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repositoryFromSecret, type ImageChange } from "./images";
-import { requireImagesExist, type ImageChecker } from "./preflight";
-import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges, type KeyChange } from "./registry-secret";
-import { captureImages, captureSecret, DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
+import { loadCopierBundle } from "../copy/copier-bundle";
+import { connectKube, type KubeAccess } from "../kube";
+import { kubeAccessFromStack } from "../kube/stack-access";
+import { oneLineError } from "../one-line-error";
+import { ClusterCheck } from "./cluster-check-provider";
+import { readClusterView } from "./cluster-view";
+import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
+import { planSwitch, type Gate } from "./plan";
+import type { RegistryChecker } from "./registry-checks";
+import { dockerConfigJson, encodeBase64 } from "../kube";
+import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
 import { DeckhouseRollout } from "./rollout-provider";
 import { SwitchSnapshot } from "./snapshot-provider";
+import { DeckhouseUpdates } from "./updates-provider";
 
 /** Field manager of the switch's Server-Side Apply patches (visible in the objects' managedFields). */
 export const SWITCH_FIELD_MANAGER = "images-copier-switch";
 
+/** How long the check Job may take before the switch gives up. */
+const CHECK_TIMEOUT_SECONDS = 300;
+
 export interface SwitchStageDeps {
-  /** Registry existence check; defaults to the copier's checkImagesExist. */
-  checkImages?: ImageChecker;
-  /** Cluster access for the dynamic resources; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
+  /** The registry checks run from here; defaults to the copier's. */
+  checker?: RegistryChecker;
+  /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
   kube?: KubeAccess;
   rolloutTimeoutSeconds?: number;
-}
-
-/** What the preview shows and the Patch resources apply: nothing secret in here. */
-interface SwitchPlan {
-  copy: CopyOutcome;
-  /** `targetImage` as written everywhere (normalized: no surrounding spaces). */
-  targetImage: string;
-  imageChanges: ImageChange[];
-  secretKeys: Record<string, KeyChange>;
-  /** Plain values of the non-credential keys the Secret patch writes. */
-  plainValues: Record<string, string>;
-  writtenKeys: string[];
-  oldRegistry: string;
+  /** The copier bundle for `checkFrom: cluster`; loaded from dist/ when not given. */
+  copierBundle?: string;
 }
 
 const PATCH_ANNOTATIONS = {
@@ -44,165 +51,160 @@ const PATCH_ANNOTATIONS = {
   "pulumi.com/patchFieldManager": SWITCH_FIELD_MANAGER,
 };
 
-function defaultKubeAccess(): KubeAccess {
-  const config = new pulumi.Config("kubernetes");
-  return { kubeconfig: config.get("kubeconfig") || undefined, context: config.get("context") || undefined };
+/** The copy record, the cluster and every check; any failure becomes one line. */
+async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReference, access: KubeAccess, checker?: RegistryChecker): Promise<Gate> {
+  let copy: unknown;
+  try {
+    const { value, secretValue } = await copyStack.getOutputDetails("copy");
+    copy = value ?? secretValue;
+  } catch (err) {
+    throw oneLineError(err, `images-copier: refusing to switch: cannot read the outputs of copy stack "${config.copyStack}": `);
+  }
+  try {
+    const kube = await connectKube(access);
+    try {
+      return await planSwitch({ config, copy, view: await readClusterView(kube), checker });
+    } finally {
+      await kube.close();
+    }
+  } catch (err) {
+    throw oneLineError(err, "images-copier: refusing to switch: cannot read the cluster: ");
+  }
 }
 
-interface GateResult {
-  ok: boolean;
-  plan?: SwitchPlan;
-  message?: string;
+export interface SwitchStageArgs {
+  config: SwitchStageConfig;
+  /** The gate's result: the plan, and the values that travel on only as secrets. */
+  gate: Gate;
+  /** The copier bundle for `checkFrom: cluster` (undefined with copierBundled or checkFrom local). */
+  bundle?: string;
+  rolloutTimeoutSeconds?: number;
+}
+
+/**
+ * Runs the gate, then declares the switch. Rejects with one RunError when the switch is refused; nothing of the
+ * switch is declared then.
+ */
+export async function declareSwitchStage(name: string, config: SwitchStageConfig, opts?: pulumi.ComponentResourceOptions, deps: SwitchStageDeps = {}): Promise<SwitchStage> {
+  // Local inputs first: a missing bundle is bad input, refused before the cluster is read.
+  let bundle: string | undefined;
+  try {
+    bundle = config.checkFrom === "cluster" && !config.copierBundled ? (deps.copierBundle ?? loadCopierBundle()) : undefined;
+  } catch (err) {
+    throw oneLineError(err, "images-copier: ");
+  }
+  const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack });
+  const gate = await runGate(config, copyStack, deps.kube ?? kubeAccessFromStack(), deps.checker);
+  return new SwitchStage(name, { config, gate, bundle, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds }, opts);
 }
 
 export class SwitchStage extends pulumi.ComponentResource {
   readonly outputs: Record<string, pulumi.Input<unknown>>;
-  /** Resolves once the gate passed; rejects with the one-line reason when the switch is refused. */
-  readonly gatePassed: Promise<void>;
 
-  constructor(name: string, config: SwitchStageConfig, opts?: pulumi.ComponentResourceOptions, deps: SwitchStageDeps = {}) {
+  constructor(name: string, args: SwitchStageArgs, opts?: pulumi.ComponentResourceOptions) {
+    // No args to the base class: a component's args are stored as its inputs, and these hold the password.
     super("images-copier:index:SwitchStage", name, {}, opts);
+    const { config, gate, bundle } = args;
+    const { plan } = gate;
     const parent = { parent: this };
-    const password = pulumi.secret(config.targetPassword);
+    const timeoutSeconds = args.rolloutTimeoutSeconds ?? 900;
+    const description = describeSwitch(plan, config.targetUsername);
 
-    const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack }, parent);
-    const current = k8s.apps.v1.Deployment.get(`${name}-deckhouse-before`, `${DECKHOUSE_NAMESPACE}/${DECKHOUSE_DEPLOYMENT}`, parent);
-    const currentSecret = k8s.core.v1.Secret.get(`${name}-deckhouse-registry-before`, `${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET}`, parent);
+    const check =
+      config.checkFrom === "cluster"
+        ? new ClusterCheck(
+            `${name}-check`,
+            {
+              namespace: DECKHOUSE_NAMESPACE,
+              expectations: (({ from: _from, ...expectations }) => expectations)(plan.checks),
+              copierImage: config.copierImage,
+              ...(bundle !== undefined ? { bundle } : {}),
+              target: pulumi.secret({
+                username: config.targetUsername,
+                password: config.targetPassword,
+                insecure: config.targetInsecure,
+                image: plan.targetImage,
+                ...(config.targetCA ? { ca: config.targetCA } : {}),
+              }),
+              proxyEnv: pulumi.secret(gate.proxyEnv),
+              timeoutSeconds: CHECK_TIMEOUT_SECONDS,
+              description: description.checks,
+            },
+            parent,
+          )
+        : undefined;
 
-    // The gate runs while the program runs, so `pulumi preview` already refuses. It reads secrets (the password
-    // for the registry check, the Secret's data for its keys) but returns only what is safe to show.
-    const gate = pulumi.unsecret(
-      pulumi.all([copyStack.getOutput("copy"), current.spec, currentSecret.data, password]).apply(async ([copy, spec, data, pass]): Promise<GateResult> => {
-        try {
-          return { ok: true, plan: await planSwitch(config, copy, spec, (data ?? {}) as Record<string, string>, pass, deps.checkImages) };
-        } catch (err) {
-          return { ok: false, message: err instanceof Error ? err.message : String(err) };
-        }
-      }),
+    const updates = new DeckhouseUpdates(
+      `${name}-updates`,
+      { mode: plan.updates.mode, home: plan.updates.home, channel: plan.updates.channel },
+      { ...parent, dependsOn: check ? [check] : [] },
     );
 
-    // Nothing is declared unless the gate passed. A refusal rejects `gatePassed` with a RunError and nothing else:
-    // Pulumi reports that one unhandled RunError as a single clean message and fails the preview/update, so no
-    // resource of this stack is created, changed or deleted.
-    let settle!: { resolve: () => void; reject: (err: Error) => void };
-    this.gatePassed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    const switched = gate.apply((result) => {
-      if (!result.ok || !result.plan) {
-        settle.reject(new pulumi.RunError(result.message ?? "images-copier: refusing to switch"));
-        return undefined;
-      }
-      settle.resolve();
-      return this.declareSwitch(name, config, result.plan, { password, current, currentSecret, deps });
-    });
-    const plan = switched.apply((s) => s?.plan);
-
-    this.outputs = {
-      targetImage: config.targetImage,
-      copy: plan.apply((p) => p?.copy),
-      deckhouseImage: plan.apply((p) => {
-        const change = p?.imageChanges.find((c) => c.kind === "container" && c.name === "deckhouse");
-        return change && { from: change.from, to: change.to };
-      }),
-      imageChanges: plan.apply((p) => p?.imageChanges),
-      secretKeys: plan.apply((p) => p?.secretKeys),
-      oldRegistry: switched.apply((s) => s?.oldRegistry),
-      rolloutReady: switched.apply((s) => s?.rolloutReady),
-      oldRegistryPods: switched.apply((s) => s?.oldRegistryPods),
-      rollbackCapturedAt: switched.apply((s) => s?.rollbackCapturedAt),
-      rollbackDeckhouseImage: switched.apply((s) => s?.rollbackDeckhouseImage),
-      followUp: [...FOLLOW_UP_STEPS],
-      rollback: "`pulumi destroy` on this stack restores the Deckhouse images and the deckhouse-registry keys captured at switch time (see rollbackCapturedAt).",
-    };
-    this.registerOutputs(this.outputs);
-  }
-
-  private declareSwitch(
-    name: string,
-    config: SwitchStageConfig,
-    plan: SwitchPlan,
-    from: { password: pulumi.Output<string>; current: k8s.apps.v1.Deployment; currentSecret: k8s.core.v1.Secret; deps: SwitchStageDeps },
-  ) {
-    const parent = { parent: this };
-    const kube = pulumi.secret(from.deps.kube ?? defaultKubeAccess());
-    const timeoutSeconds = from.deps.rolloutTimeoutSeconds ?? 900;
-
-    // Captured from the objects as read before the patches; created first, so on destroy it is deleted last.
+    // Captured before the patches; on destroy deleted after them (restoring the registry) and before `updates`.
     const snapshot = new SwitchSnapshot(
       `${name}-rollback`,
       {
-        kube,
-        images: from.current.spec.apply((spec) => captureImages(deploymentImages({ spec }))),
-        secret: pulumi.secret(from.currentSecret.data.apply((data) => captureSecret((data ?? {}) as Record<string, string>, plan.writtenKeys))),
-        oldRegistry: plan.oldRegistry,
+        images: plan.rollback.images,
+        secret: pulumi.secret(gate.secretCapture),
+        oldRegistry: plan.sourceRepository,
+        secretRestorable: plan.rollback.secretRestorable,
         rolloutTimeoutSeconds: timeoutSeconds,
       },
-      parent,
+      { ...parent, dependsOn: [updates] },
     );
 
-    // The Kubernetes provider marks a Secret's whole `data` secret, so the preview masks it; the `secretKeys`
-    // output names the keys that change.
-    const data: Record<string, pulumi.Input<string>> = {
-      ".dockerconfigjson": from.password.apply((pass) => encodeBase64(dockerConfigJson(plan.plainValues.address, config.targetUsername, pass))),
-    };
-    for (const [key, value] of Object.entries(plan.plainValues)) data[key] = encodeBase64(value);
+    // The Kubernetes provider marks a Secret's whole `data` secret, so the preview masks it; the `plan` output
+    // names what is written.
+    const data: Record<string, string> = { ".dockerconfigjson": encodeBase64(dockerConfigJson(plan.targetRegistry, config.targetUsername, config.targetPassword)) };
+    for (const [key, value] of Object.entries(plan.secretValues)) data[key] = encodeBase64(value);
     const secretPatch = new k8s.core.v1.SecretPatch(
       `${name}-deckhouse-registry`,
-      { metadata: { name: REGISTRY_SECRET, namespace: DECKHOUSE_NAMESPACE, annotations: PATCH_ANNOTATIONS }, data },
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot] },
+      { metadata: { name: REGISTRY_SECRET, namespace: DECKHOUSE_NAMESPACE, annotations: PATCH_ANNOTATIONS }, data: pulumi.secret(data) },
+      // The outputs are the live object: `metadata` may hold kubectl's last-applied-configuration with the data.
+      { ...parent, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
     );
 
-    const containers = (kind: ImageChange["kind"]) => plan.imageChanges.filter((c) => c.kind === kind).map((c) => ({ name: c.name, image: c.to }));
-    const initContainers = containers("initContainer");
+    const pick = (kind: string) => plan.imageChanges.filter((c) => c.kind === kind).map((c) => ({ name: c.name, image: c.to }));
+    const initContainers = pick("initContainer");
     const deploymentPatch = new k8s.apps.v1.DeploymentPatch(
       `${name}-deckhouse`,
       {
         metadata: { name: DECKHOUSE_DEPLOYMENT, namespace: DECKHOUSE_NAMESPACE, annotations: { ...PATCH_ANNOTATIONS, "pulumi.com/skipAwait": "true" } },
-        spec: { template: { spec: { ...(initContainers.length > 0 ? { initContainers } : {}), containers: containers("container") } } },
+        spec: { template: { spec: { ...(initContainers.length > 0 ? { initContainers } : {}), containers: pick("container") } } },
       },
       // The Secret goes first: the new Deckhouse pod pulls from the new registry with the new credentials.
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch] },
+      // The outputs are the live Deployment: the deckhouse container's env holds proxy URLs with passwords.
+      { ...parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
     );
 
     const rollout = new DeckhouseRollout(
       `${name}-rollout`,
-      {
-        kube,
-        namespace: DECKHOUSE_NAMESPACE,
-        name: DECKHOUSE_DEPLOYMENT,
-        expectedImage: plan.targetImage,
-        oldRegistry: snapshot.oldRegistry,
-        timeoutSeconds,
-      },
+      { namespace: DECKHOUSE_NAMESPACE, name: DECKHOUSE_DEPLOYMENT, expectedImage: plan.targetImage, oldRegistry: plan.sourceRepository, timeoutSeconds },
       { ...parent, dependsOn: [deploymentPatch] },
     );
 
-    return {
-      plan,
+    const deckhouse = plan.imageChanges.find((c) => c.kind === "container" && c.name === "deckhouse");
+    this.outputs = {
+      targetImage: plan.targetImage,
+      // The release channel's words come from the resource's recorded inputs: the same once it is removed.
+      plan: pulumi.all([updates.mode, updates.home, updates.channel]).apply(([mode, home, channel]) => ({
+        ...description,
+        releaseChannel: describeReleaseChannel(mode, home, channel ?? undefined, plan.targetRepository),
+      })),
+      copy: plan.record,
+      deckhouseImage: deckhouse && { from: deckhouse.from, to: deckhouse.to },
+      imageChanges: plan.imageChanges,
+      secretKeys: plan.secretKeys,
       oldRegistry: snapshot.oldRegistry,
       rolloutReady: rollout.ready,
       oldRegistryPods: rollout.oldRegistryPods,
       rollbackCapturedAt: snapshot.capturedAt,
       rollbackDeckhouseImage: snapshot.images.apply((i) => i.containers.find((c) => c.name === "deckhouse")?.image),
+      rollback: pulumi
+        .all([snapshot.images, snapshot.oldRegistry, snapshot.secretRestorable, updates.mode, updates.channel])
+        .apply(([images, oldRegistry, restorable, mode, channel]) => describeRollback(images, oldRegistry, restorable !== false, mode === "disable" ? (channel ?? undefined) : undefined)),
+      followUp: [...FOLLOW_UP_STEPS],
     };
+    this.registerOutputs(this.outputs);
   }
-}
-
-/** The gate: the copy stack's verdict, the new images (each must exist in the target), the Secret's new keys. */
-async function planSwitch(config: SwitchStageConfig, copy: unknown, spec: unknown, currentData: Record<string, string>, password: string, checker?: ImageChecker): Promise<SwitchPlan> {
-  const outcome = requireVerifiedCopy(copy, config.targetImage, config.copyStack);
-  const decode = (key: string) => (typeof currentData[key] === "string" ? decodeBase64(currentData[key]) : "");
-  const images = deploymentImages({ spec }, `Deployment ${DECKHOUSE_NAMESPACE}/${DECKHOUSE_DEPLOYMENT}`);
-  const old = oldRepository(images, repositoryFromSecret(decode("address"), decode("path")));
-  const targetImage = formatReference(parseTaggedReference(config.targetImage, "targetImage"));
-  const imageChanges = planImageChanges(images, targetImage, old);
-  const access = { username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA, proxy: proxySettingsFromEnv() };
-  await requireImagesExist(referencesToCheck(imageChanges), access, checker);
-
-  const target = { image: targetImage, username: config.targetUsername, password, insecure: config.targetInsecure, ca: config.targetCA };
-  const values = registrySecretValues(target, Object.keys(currentData));
-  const { [".dockerconfigjson"]: dockerConfig, ...plain } = values;
-  const plainValues = plain as Record<string, string>;
-  // `.dockerconfigjson` is compared here and only its verdict leaves this function.
-  const secretKeys: Record<string, KeyChange> = { ...secretKeyChanges({ ".dockerconfigjson": dockerConfig as string }, currentData), ...secretKeyChanges(plainValues, currentData) };
-  return { copy: outcome, targetImage, imageChanges, secretKeys, plainValues, writtenKeys: Object.keys(values), oldRegistry: formatRepository(old) };
 }

@@ -77,7 +77,7 @@ async function readPlatform(
 }
 
 /** A config blob, read whole (it is small) and checked against its digest and size. */
-async function readConfig(client: RepositoryClient, descriptor: Descriptor, what: string): Promise<Buffer> {
+export async function readConfig(client: RepositoryClient, descriptor: Descriptor, what: string): Promise<Buffer> {
   if (descriptor.size > MAX_CONFIG_BYTES) throw new Error(`${what}: the image config is larger than ${MAX_CONFIG_BYTES} bytes`);
   const chunks: Buffer[] = [];
   await pipeline((await client.getBlob(descriptor.digest)).body, new DigestVerifier(descriptor.digest, descriptor.size), async (verified: AsyncIterable<Buffer>) => {

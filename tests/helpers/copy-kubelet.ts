@@ -2,26 +2,62 @@
 // when a Job appears, a Pod is added and the Job's own command runs as a child process, with the volumes as temp
 // directories (the Secret's listed items only, the ConfigMap's files, the release's image list for the init
 // container), env from the Secret (secretKeyRef) and the pod's log fed from its output; the exit code sets the Job's
-// Complete or Failed condition. The copier and the registries it talks to are real.
+// Complete or Failed condition. The copier and the registries it talks to are real. With `pullImages`, a pod without
+// the copier's ConfigMap gets its copier from its image, as a node would: pulled from the registry with the pod's
+// imagePullSecrets (image-pull.ts) and unpacked; a failed pull leaves the container waiting in ErrImagePull.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pullImage } from "./image-pull";
 import type { KubeApiServer, KubeObject } from "./kube-api-server";
 
 export interface CopyKubelet {
   /** How many copy Jobs it has started so far. */
   readonly started: number;
+  /** The copier images pulled (with `pullImages`), and the registry hosts each pull had credentials for. */
+  readonly pulls: Array<{ image: string; credentialHosts: string[] }>;
+  /** Pulls that failed, with skopeo's reason. */
+  readonly pullErrors: string[];
   /** Kills any copier still running. */
   stop(): void;
 }
 
 const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
 
-export function startCopyKubelet(kube: KubeApiServer, opts: { work: string; releaseImages: () => Record<string, Record<string, string>> }): CopyKubelet {
+export interface CopyKubeletOptions {
+  work: string;
+  releaseImages: () => Record<string, Record<string, string>>;
+  /** Pull the copier's image when the pod has no copier ConfigMap; `certDir`: the CAs the node trusts. */
+  pullImages?: { certDir?: string };
+}
+
+export function startCopyKubelet(kube: KubeApiServer, opts: CopyKubeletOptions): CopyKubelet {
   const children = new Set<ChildProcess>();
   let started = 0;
+  const pulls: CopyKubelet["pulls"] = [];
+  const pullErrors: string[] = [];
 
-  function runPod(job: KubeObject, podName: string): void {
+  /** The image's copier directory, pulled with the pod's imagePullSecrets; undefined when the pull failed. */
+  async function pulledCopier(ns: string, podName: string, podSpec: any, dir: string): Promise<string | undefined> {
+    const image = podSpec.containers[0].image as string;
+    const dockerConfigs = (podSpec.imagePullSecrets ?? [])
+      .map((ref: { name: string }) => (kube.get("v1", "Secret", ns, ref.name) as any)?.data?.[".dockerconfigjson"])
+      .filter((data: unknown): data is string => typeof data === "string")
+      .map(unb64);
+    try {
+      const pulled = await pullImage(image, dockerConfigs, { dir: join(dir, "image"), certDir: opts.pullImages?.certDir });
+      pulls.push({ image, credentialHosts: pulled.credentialHosts });
+      return join(pulled.rootfs, "opt", "images-copier");
+    } catch (error) {
+      const message = (error as Error).message;
+      pullErrors.push(message);
+      const pod = kube.get("v1", "Pod", ns, podName);
+      if (pod) kube.put({ ...pod, status: { phase: "Pending", containerStatuses: [{ name: "copier", image, state: { waiting: { reason: "ErrImagePull", message } } }] } });
+      return undefined;
+    }
+  }
+
+  async function runPod(job: KubeObject, podName: string): Promise<void> {
     const ns = job.metadata.namespace as string;
     const podSpec = (job.spec as any).template.spec;
     const dir = join(opts.work, podName);
@@ -34,6 +70,10 @@ export function startCopyKubelet(kube: KubeApiServer, opts: { work: string; rele
     if (bundleVolume) {
       const configMap = kube.get("v1", "ConfigMap", ns, bundleVolume.configMap.name) as any;
       for (const [key, value] of Object.entries(configMap.data as Record<string, string>)) writeFileSync(join(mounts["/opt/images-copier"], key), value);
+    } else if (opts.pullImages) {
+      const copierDir = await pulledCopier(ns, podName, podSpec, dir);
+      if (!copierDir) return;
+      mounts["/opt/images-copier"] = copierDir;
     }
     if (podSpec.initContainers) writeFileSync(join(mounts["/images"], "images.json"), JSON.stringify(opts.releaseImages()));
 
@@ -73,13 +113,15 @@ export function startCopyKubelet(kube: KubeApiServer, opts: { work: string; rele
       status: { phase: "Running" },
     });
     started++;
-    runPod(job, podName);
+    void runPod(job, podName);
   });
 
   return {
     get started() {
       return started;
     },
+    pulls,
+    pullErrors,
     stop() {
       for (const child of children) child.kill("SIGKILL");
     },

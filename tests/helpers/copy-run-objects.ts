@@ -1,9 +1,10 @@
-// The Kubernetes provider's part in the copy stack's provider tests: creates a run's Secret, ConfigMap and Job through
+// The Kubernetes provider's part in the copy stack's provider tests: creates a run's Secret, ConfigMap, pull Secret and Job through
 // the API (as `pulumi up` would before CopyRun starts), built by the program's own builders, and returns the inputs
 // CopyRun gets for them. Creating through the API (not put()) fires the test server's onCreate hooks.
 import { createHash } from "node:crypto";
 import type { V1EnvVar } from "@kubernetes/client-node";
 import { bundleConfigMapName, BUNDLE_KEY, buildCopyJob, buildSecretData, JOB_NAME, NAMESPACE, runKeyOf, runObjectMetadata, SECRET_NAME, withRunObjects } from "../../components/copy/manifests";
+import { buildPullSecretData, PULL_SECRET_NAME, PULL_SECRET_TYPE } from "../../components/copy/pull-secret";
 import type { RepoConfigJson } from "../../components/copy/registry-credentials";
 import { splitProxyEnv } from "../../components/copy/proxy-env";
 import type { CopyRunInputs } from "../../components/copy/run-provider";
@@ -20,6 +21,8 @@ export interface RunObjectsSpec {
   images?: Record<string, Record<string, string>>;
   proxyEnv?: V1EnvVar[];
   copierImage?: string;
+  /** The copier image is pulled from the target registry: the run's pull Secret, built from `target`. */
+  pullSecret?: boolean;
 }
 
 export type AppliedRun = CopyRunInputs & { __provider: string };
@@ -40,6 +43,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
       imagesInSecret: spec.images !== undefined,
       bundleConfigMap: bundleName,
       proxyEnv: proxy.jobEnv,
+      pullSecret: spec.pullSecret ? PULL_SECRET_NAME : undefined,
     });
     const runKey = runKeyOf(base);
     type Created = { metadata: { uid: string } };
@@ -60,9 +64,19 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
             metadata: runObjectMetadata(bundleName, NAMESPACE, spec.runId, runKey),
             data: { [BUNDLE_KEY]: spec.copierBundle },
           });
+    const pullSecret = !spec.pullSecret
+      ? undefined
+      : await kube.create<Created>(apiPath({ apiVersion: "v1", resource: "secrets", namespace: NAMESPACE }), {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: runObjectMetadata(PULL_SECRET_NAME, NAMESPACE, spec.runId, runKey),
+          type: PULL_SECRET_TYPE,
+          immutable: true,
+          data: buildPullSecretData({ image: spec.target.image, username: spec.target.username ?? "", password: spec.target.password ?? "" }),
+        });
     const job = await kube.create<Created>(
       apiPath({ apiVersion: "batch/v1", resource: "jobs", namespace: NAMESPACE }),
-      withRunObjects(base, { runKey, secretUid: secret.metadata.uid, bundleUid: configMap?.metadata.uid }),
+      withRunObjects(base, { runKey, secretUid: secret.metadata.uid, bundleUid: configMap?.metadata.uid, pullSecretUid: pullSecret?.metadata.uid }),
     );
     return {
       namespace: NAMESPACE,
@@ -73,6 +87,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
       secretName: SECRET_NAME,
       secretUid: secret.metadata.uid,
       ...(bundleName && configMap ? { configMapName: bundleName, configMapUid: configMap.metadata.uid } : {}),
+      ...(pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: pullSecret.metadata.uid } : {}),
       sourceImage: spec.source.image,
       __provider: "serialized-provider-text",
     };

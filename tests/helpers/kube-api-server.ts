@@ -50,8 +50,9 @@ export interface KubeApiServer {
   /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
    *  engine stand-in's Kubernetes provider). */
   onAdded(kind: string, handler: (object: KubeObject) => void): void;
-  /** The next `count` watch connections are cut (socket destroyed) right after their initial events. */
-  dropNextWatches(count: number): void;
+  /** The next `count` watch connections are cut (socket destroyed) right after their initial events; the returned
+   *  promise resolves once the last of them is cut. */
+  dropNextWatches(count: number): Promise<void>;
   /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
   rejectRequests(match: { method: string; kind: string }, code: number, reason: string, message: string): () => void;
   stop(): Promise<void>;
@@ -70,7 +71,10 @@ const RESOURCES: Record<string, string> = {
   replicasets: "ReplicaSet",
   statefulsets: "StatefulSet",
   daemonsets: "DaemonSet",
+  moduleconfigs: "ModuleConfig",
 };
+/** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
+const CLUSTER_SCOPED = new Set(["ModuleConfig"]);
 
 interface Watcher {
   apiVersion: string;
@@ -103,6 +107,7 @@ function parseRoute(pathname: string): Route | undefined {
   }
   // A list across all namespaces (`/api/v1/pods`): namespace "" (added for the switch stage's pod listing).
   if (rest.length === 1 && RESOURCES[rest[0]]) return { apiVersion, kind: RESOURCES[rest[0]], namespace: "" };
+  if (rest.length === 2 && CLUSTER_SCOPED.has(RESOURCES[rest[0]])) return { apiVersion, kind: RESOURCES[rest[0]], namespace: "", name: rest[1] };
   if (rest[0] !== "namespaces" || rest.length < 3) return undefined;
   const kind = RESOURCES[rest[2]];
   if (!kind) return undefined;
@@ -203,6 +208,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const requests: RecordedRequest[] = [];
   let resourceVersion = 1000;
   let watchesToDrop = 0;
+  let allDropped = () => {};
 
   const key = (apiVersion: string, kind: string, namespace: string, name: string) => `${apiVersion}|${kind}|${namespace}|${name}`;
 
@@ -215,7 +221,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   }
 
   function put(object: KubeObject): KubeObject {
-    const namespace = object.metadata.namespace ?? "default";
+    const namespace = object.metadata.namespace ?? (CLUSTER_SCOPED.has(object.kind) ? "" : "default");
     const k = key(object.apiVersion, object.kind, namespace, object.metadata.name);
     const existing = store.get(k);
     const stored: KubeObject = structuredClone({
@@ -293,8 +299,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
         if (matches(object) && Number(object.metadata.resourceVersion) > since) send("ADDED", object);
       }
       if (watchesToDrop > 0) {
-        watchesToDrop--;
-        setTimeout(() => req.socket.destroy(), 50);
+        const last = --watchesToDrop === 0;
+        setTimeout(() => {
+          req.socket.destroy();
+          if (last) allDropped();
+        }, 50);
         return;
       }
       const watcher: Watcher = { apiVersion, kind, namespace, matches, send };
@@ -410,6 +419,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     },
     dropNextWatches(count) {
       watchesToDrop = count;
+      return new Promise<void>((resolve) => (allDropped = resolve));
     },
     rejectRequests(match, code, reason, message) {
       const rejection = { ...match, code, reason, message };

@@ -14,3 +14,9 @@ export async function serializeAndRevive<T>(provider: T): Promise<Serialized<T>>
   const serialized = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
   return { provider: requireFromString(serialized.text).handler() as T, text: serialized.text, containsSecrets: serialized.containsSecrets };
 }
+
+/** What the engine does before a provider's first call: configure it with the stack's config (namespaced keys). */
+export async function configureProvider(provider: pulumi.dynamic.ResourceProvider, config: Record<string, string>): Promise<void> {
+  const get = (key: string) => config[key];
+  await provider.configure?.({ config: { get, require: (key: string) => get(key) ?? "" } } as unknown as pulumi.dynamic.ConfigureRequest);
+}

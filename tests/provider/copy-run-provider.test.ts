@@ -76,10 +76,11 @@ afterAll(async () => {
 });
 
 /** The run's objects as `pulumi up` creates them before CopyRun; returns CopyRun's inputs. */
-function applyRun(runId = "1", opts: { timeoutMinutes?: number; copierBundle?: string | null } = {}): Promise<AppliedRun> {
+function applyRun(runId = "1", opts: { timeoutMinutes?: number; copierBundle?: string | null; pullSecret?: boolean } = {}): Promise<AppliedRun> {
   return applyCopyRunObjects(server.kubeconfigYaml, {
     runId,
     timeoutMinutes: opts.timeoutMinutes,
+    pullSecret: opts.pullSecret,
     target: { username: "robot", password: TARGET_PASSWORD, insecure: false, image: "r.example/d8/ee:t1" },
     source: { username: "license-token", password: SOURCE_PASSWORD, insecure: false, image: SOURCE_IMAGE },
     copierBundle: opts.copierBundle === undefined ? "console.log('copier')" : opts.copierBundle,
@@ -249,19 +250,21 @@ test("delete and cleanup remove only the run's own objects: a newer object of th
 });
 
 test("a watch that drops mid-wait is re-established and the run still finishes", async () => {
+  const dropped = server.dropNextWatches(2);
   scenario = (job, pod) => {
     server.setPodLog("d8-system", pod, `${progress(1)}\n`);
-    later(400, () => {
+    // the Job completes only once both watches were cut: the waiter must have come back after each drop to see it
+    void dropped.then(() => {
       server.appendPodLog("d8-system", pod, resultLine(RESULT));
       setJobCondition(job.metadata.name, "Complete", { succeeded: 1 });
     });
   };
   const inputs = await applyRun("drop");
-  server.dropNextWatches(2);
   const before = server.requests.filter((r) => r.query.watch === "1").length;
   const p = await configured(provider([]));
   expect(((await p.create!(inputs)).outs as CopyRunOutputs).status).toBe("succeeded");
-  expect(server.requests.filter((r) => r.query.watch === "1").length - before).toBeGreaterThanOrEqual(3);
+  // the first watch was cut, the second (a re-watch) was cut too; the completion came after both
+  expect(server.requests.filter((r) => r.query.watch === "1").length - before).toBeGreaterThanOrEqual(2);
   expect(kinds()).toEqual([]);
 });
 
@@ -339,6 +342,34 @@ test("copierBundled: no ConfigMap to wait for or clean up; the run succeeds", as
   const p = await configured(provider([]));
   expect(((await p.create!(inputs)).outs as CopyRunOutputs).status).toBe("succeeded");
   expect(kinds()).toEqual([]);
+});
+
+test("a copier image pulled from the target registry: its pull Secret goes with the run on success, by uid only; a failure keeps it", async () => {
+  const pullSecret = () => server.get("v1", "Secret", "d8-system", "images-copier-registry");
+  const p = await configured(provider([]));
+  scenario = succeedAfterLog;
+  const inputs = await applyRun("pulled", { copierBundle: null, pullSecret: true });
+  expect(inputs).toMatchObject({ pullSecretName: "images-copier-registry", pullSecretUid: pullSecret()?.metadata.uid });
+  const before = server.requests.length;
+  expect(((await p.create!(inputs)).outs as CopyRunOutputs).status).toBe("succeeded");
+  const deletes = server.requests.slice(before).filter((r) => r.method === "DELETE").map((r) => r.path.split("/").slice(-2).join("/"));
+  expect(deletes).toEqual(["jobs/copy-images", "secrets/images-copier-config", "secrets/images-copier-registry"]);
+  expect(kinds()).toEqual([]);
+
+  // a newer pull Secret of the same name (another run's) is not this run's to delete
+  const next = await applyRun("pulled-2", { copierBundle: null, pullSecret: true });
+  server.remove("v1", "Secret", "d8-system", "images-copier-registry");
+  const newer = server.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "images-copier-registry", namespace: "d8-system" }, type: "kubernetes.io/dockerconfigjson", data: {} });
+  expect(((await p.create!(next)).outs as CopyRunOutputs).status).toBe("succeeded");
+  expect(pullSecret()?.metadata.uid).toBe(newer.metadata.uid);
+  clearRunObjects();
+
+  scenario = (job) => later(50, () => setJobCondition(job.metadata.name, "Failed"));
+  const failing = await applyRun("pulled-3", { copierBundle: null, pullSecret: true });
+  await failureOf(p.create!(failing));
+  expect(pullSecret()?.metadata.uid).toBe(failing.pullSecretUid);
+  const recorded = { ...failing, status: "succeeded" } as unknown as CopyRunOutputs;
+  expect(await p.diff!("id", recorded, { ...failing, pullSecretUid: "other" })).toEqual({ changes: true, replaces: ["pullSecretUid"], deleteBeforeReplace: true });
 });
 
 test("read keeps the recorded outcome without touching the cluster; diff and update after success start nothing", async () => {

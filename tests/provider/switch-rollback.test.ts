@@ -3,10 +3,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
-import { serializeAndRevive } from "../helpers/serialized-provider";
+import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 import { snapshotProvider, type SnapshotInputs } from "../../components/switch/snapshot-provider";
 import { captureImages, captureSecret } from "../../components/switch/rollback";
-import { registrySecretValues, encodeBase64, dockerConfigJson } from "../../components/switch/registry-secret";
+import { dockerConfigJson, encodeBase64 } from "../../components/kube";
+import { registrySecretValues } from "../../components/switch/registry-secret";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const NEW = "registry.example.com/client/deckhouse";
@@ -20,6 +21,7 @@ let provider: pulumi.dynamic.ResourceProvider;
 beforeAll(async () => {
   server = await startKubeApiServer();
   provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(snapshotProvider)).provider;
+  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigYaml });
 });
 
 afterAll(async () => {
@@ -56,10 +58,10 @@ function switchedCluster(): { inputs: SnapshotInputs } {
   const target = { image: TARGET, username: "client", password: 'p"a:ss', insecure: true, ca: "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----" };
   const values = registrySecretValues(target, Object.keys(oldData));
   const inputs: SnapshotInputs = {
-    kube: { kubeconfig: server.kubeconfigYaml },
     images: captureImages(oldImages),
     secret: captureSecret(oldData, Object.keys(values)),
     oldRegistry: OLD,
+    secretRestorable: true,
     rolloutTimeoutSeconds: 5,
   };
   const patchAnnotations = { "pulumi.com/patchForce": "true", "pulumi.com/patchFieldManager": "images-copier-switch" };
@@ -129,18 +131,41 @@ describe("SwitchSnapshot provider", () => {
     // A later `pulumi up` reads the switched objects: the capture it offers now holds the new values.
     const later: SnapshotInputs = {
       ...inputs,
-      images: captureImages({ initContainers: [], containers: [{ name: "deckhouse", image: TARGET }] }),
       secret: captureSecret({ ".dockerconfigjson": b64(dockerConfigJson("registry.example.com", "client", "x")) }, [".dockerconfigjson"]),
-      oldRegistry: NEW,
+      secretRestorable: false,
     };
     expect((await provider.diff!(created.id, created.outs, later)).changes).toBe(false);
-    const moved = { ...later, kube: { kubeconfig: server.kubeconfigYaml, context: "test" } };
-    expect((await provider.diff!(created.id, created.outs, moved)).changes).toBe(true);
-    const updated = await provider.update!(created.id, created.outs, moved);
+    const slower = { ...later, rolloutTimeoutSeconds: 60 };
+    expect((await provider.diff!(created.id, created.outs, slower)).changes).toBe(true);
+    const updated = await provider.update!(created.id, created.outs, slower);
     expect(updated.outs.images).toEqual(inputs.images);
     expect(updated.outs.secret).toEqual(inputs.secret);
-    expect(updated.outs.oldRegistry).toBe(OLD);
-    expect(updated.outs.kube.context).toBe("test");
+    expect(updated.outs.secretRestorable).toBe(true);
+    expect(updated.outs.rolloutTimeoutSeconds).toBe(60);
+  });
+
+  it("rolls back with the cluster access of the current stack config, whatever the state recorded", async () => {
+    const { inputs } = switchedCluster();
+    const dead = server.kubeconfigYaml.replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:9");
+    // A snapshot recorded by an earlier version still carries the kubeconfig of its day (here: a dead one).
+    const recorded = { ...inputs, kube: { kubeconfig: dead }, capturedAt: "t" };
+    expect((await provider.diff!("d8-system/deckhouse", recorded, inputs)).changes).toBe(true);
+    expect("kube" in (await provider.update!("d8-system/deckhouse", recorded, inputs)).outs).toBe(false);
+    // Configured with a moved kubeconfig (the dead one), the destroy fails; with the current one it restores.
+    const stale = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(snapshotProvider)).provider;
+    await configureProvider(stale, { "kubernetes:kubeconfig": dead });
+    await expect(stale.delete!("d8-system/deckhouse", recorded)).rejects.toThrow(/ECONNREFUSED/);
+    await provider.delete!("d8-system/deckhouse", recorded);
+    expect((server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any).data).toEqual(oldData);
+  });
+
+  it("moves nothing back when the Secret already pointed at the new registry when captured", async () => {
+    const { inputs } = switchedCluster();
+    const before = server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any;
+    const writes = server.requests.length;
+    await provider.delete!("d8-system/deckhouse", { ...inputs, secretRestorable: false, capturedAt: "t" });
+    expect(server.requests.length).toBe(writes);
+    expect((server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any).data).toEqual(before.data);
   });
 
   it("fails the destroy when the old image never becomes ready (Pulumi keeps the resource; destroy again retries)", async () => {

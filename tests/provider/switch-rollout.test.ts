@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
-import { serializeAndRevive } from "../helpers/serialized-provider";
+import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 import { connectKube } from "../../components/kube";
 import { waitForRollout } from "../../components/switch/cluster";
 import { rolloutProvider } from "../../components/switch/rollout-provider";
@@ -17,6 +17,7 @@ let provider: pulumi.dynamic.ResourceProvider;
 beforeAll(async () => {
   server = await startKubeApiServer();
   provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(rolloutProvider)).provider;
+  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigYaml });
 });
 
 afterAll(async () => {
@@ -32,7 +33,6 @@ function pod(namespace: string, name: string, images: string[], extra: Record<st
 }
 
 const inputs = (timeoutSeconds = 30) => ({
-  kube: { kubeconfig: server.kubeconfigYaml },
   namespace: "d8-system",
   name: "deckhouse",
   expectedImage: TARGET,
@@ -168,5 +168,19 @@ describe("DeckhouseRollout provider", () => {
     const olds = { ...inputs(), ready: true, oldRegistryPods: [] };
     expect((await provider.diff!("d8-system/deckhouse", olds, inputs())).changes).toBe(false);
     expect((await provider.diff!("d8-system/deckhouse", olds, { ...inputs(), expectedImage: "registry.example.com/client/deckhouse:other" })).changes).toBe(true);
+  });
+
+  it("takes cluster access from configure, never from the state: a record still holding an old kubeconfig is rewritten without it", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }));
+    const stale = { kubeconfig: server.kubeconfigYaml.replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:9") };
+    const olds = { ...inputs(), kube: stale, ready: true, oldRegistryPods: [] };
+    expect((await provider.diff!("d8-system/deckhouse", olds, inputs())).changes).toBe(true);
+    const updated = await provider.update!("d8-system/deckhouse", olds, inputs());
+    expect(updated.outs.ready).toBe(true);
+    expect("kube" in updated.outs).toBe(false);
+    // a provider configured with a cluster that is not there fails: the access it uses is configure's
+    const elsewhere = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(rolloutProvider)).provider;
+    await configureProvider(elsewhere, { "kubernetes:kubeconfig": stale.kubeconfig });
+    await expect(elsewhere.create!(inputs(1))).rejects.toThrow(/ECONNREFUSED/);
   });
 });

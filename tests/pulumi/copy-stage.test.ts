@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { ImageNotFoundError, type InspectedCopierImage } from "../../copier";
+import type { CopierImageInspector } from "../../components/copy/copier-image";
 import { declareCopyStage, type CopyStage } from "../../components/copy/stage";
 import { copyRecordSchema, RELEASE_FIELDS } from "../../components/copy-record";
 import { requireVerifiedCopy } from "../../components/switch/copy-check";
@@ -121,7 +123,13 @@ interface ClusterState {
   env?: Array<Record<string, unknown>>;
   releases?: Array<{ version: string; phase: string }>;
   bundle?: string;
+  /** Answers for a copierImage in the target registry; by default none may be read. */
+  inspect?: CopierImageInspector;
 }
+
+const noRegistryRead: CopierImageInspector = async (reference) => {
+  throw new Error(`test: unexpected registry read of ${reference}`);
+};
 
 /** Puts the cluster's objects into the API test server, then runs declareCopyStage against it. */
 function start(state: ClusterState = {}) {
@@ -144,7 +152,7 @@ function start(state: ClusterState = {}) {
     config(state.overrides),
     // the SDK hands every child's options to its parent's transformations: this is how the test sees them
     { transformations: [(args) => void (options[`${args.type}::${args.name}`] = args.opts)] },
-    { kube: { kubeconfig: kube.kubeconfigYaml }, copierBundlePath: state.bundle ?? BUNDLE },
+    { kube: { kubeconfig: kube.kubeconfigYaml }, copierBundlePath: state.bundle ?? BUNDLE, inspectCopierImage: state.inspect ?? noRegistryRead },
   );
   return { staged, seen, options };
 }
@@ -473,14 +481,21 @@ describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
   });
 
   test("copierBundled: no bundle is read, no ConfigMap, no copier volume; the image's own copier runs at the same path", async () => {
-    const d = await declare({ overrides: { copierBundled: true, copierImage: "registry.customer.example/tools/images-copier:0.1.0" } });
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined); // the SDK mocks print pulumi.log lines
+    // on another registry than the target's: used as set, pulled with deckhouse-registry alone
+    const d = await declare({ overrides: { copierBundled: true, copierImage: "registry.tools.example/tools/images-copier:0.1.0" } });
     expect(d.declared.filter((x) => x.type === "pulumi-nodejs:dynamic:CopierBundle")).toEqual([]);
     const pod = d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec;
     expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp", "images"]);
-    expect(pod.containers[0].image).toBe("registry.customer.example/tools/images-copier:0.1.0");
+    expect(pod.containers[0].image).toBe("registry.tools.example/tools/images-copier:0.1.0");
     expect(pod.containers[0].command.slice(0, 3)).toEqual(["node", "/opt/images-copier/images-copier.cjs", "copy"]);
+    expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }]);
     const run = d.of("pulumi-nodejs:dynamic:CopyRun");
     expect(run.inputs.configMapName).toBeUndefined();
+    expect(run.inputs.pullSecretName).toBeUndefined();
+    expect(d.stage.outputs.copierImage).toEqual({ image: "registry.tools.example/tools/images-copier:0.1.0", configured: "registry.tools.example/tools/images-copier:0.1.0", copier: "copierBundled" });
+    expect(log.mock.calls.map((c) => c.join(" "))).toEqual(["info: [runtime] images-copier: the Job runs registry.tools.example/tools/images-copier:0.1.0 with the image's own copier (copierBundled)"]);
+    log.mockRestore();
   });
 
   test("another runId, concurrency, timeout or copier build gives another run key; the same config the same one", async () => {
@@ -494,6 +509,157 @@ describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
     writeFileSync(rebuilt, `${BUNDLE_TEXT}// v2\n`);
     const others = [await key({ runId: "2" }), await key({ concurrency: 3 }), await key({ timeoutMinutes: 30 }), await key({}, rebuilt)];
     expect(new Set([base, ...others]).size).toBe(5);
+  });
+});
+
+describe(`a copierImage in the target registry${PREVIEW ? " in preview" : ""}`, () => {
+  const PUBLISHED = "registry.customer.example/tools/images-copier";
+  const DIGEST = `sha256:${"1".repeat(64)}`;
+  const BUNDLE_DIGEST = `sha256:${"2".repeat(64)}`;
+  const published = (digest = DIGEST, labelled = true): InspectedCopierImage => ({
+    pinned: `${PUBLISHED}@${digest}`,
+    digest,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    platforms: [
+      { platform: "linux/amd64", digest: `sha256:${"3".repeat(64)}` },
+      { platform: "linux/arm64", digest: `sha256:${"4".repeat(64)}` },
+    ].map((p) => ({ ...p, labels: labelled ? { "io.deckhouse.images-copier.bundle-digest": BUNDLE_DIGEST, "io.deckhouse.images-copier.version": "0.1.0" } : ({} as Record<string, string>) })),
+    ...(labelled ? { copier: { bundleDigest: BUNDLE_DIGEST, version: "0.1.0" } } : {}),
+  });
+  /** An inspector that records what it was asked and answers `answer`. */
+  function inspector(answer: InspectedCopierImage | Error) {
+    const calls: Array<{ reference: string; access: Parameters<CopierImageInspector>[1] }> = [];
+    const inspect: CopierImageInspector = async (reference, access) => {
+      calls.push({ reference, access });
+      if (answer instanceof Error) throw answer;
+      return answer;
+    };
+    return { calls, inspect };
+  }
+  const named = (d: Declaration, type: string, name: string) => {
+    const found = d.declared.filter((x) => x.type === type && x.name === name && !x.id);
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  // Without an engine, the SDK's mocks print pulumi.log lines with console.log: caught here, and looked at.
+  let logged: string[] = [];
+  beforeEach(() => {
+    logged = [];
+    jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.join(" ")));
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test("published by publish-image, given by tag: pinned by digest, pulled with a pull Secret of the target credentials, run with its own copier", async () => {
+    const { calls, inspect } = inspector(published());
+    const d = await declare({ overrides: { copierImage: `${PUBLISHED}:0.1.0`, targetCA: ca }, inspect });
+    // read once, in the target registry, with the target credentials and CA
+    expect(calls).toEqual([{ reference: `${PUBLISHED}:0.1.0`, access: expect.objectContaining({ username: "robot", password: TARGET_PASSWORD, insecure: false, ca }) }]);
+    expect(d.declared.map((x) => `${x.type} ${x.name}`).slice(1).sort()).toEqual([
+      "kubernetes:batch/v1:Job copy-images",
+      "kubernetes:core/v1:Secret images-copier-config",
+      "kubernetes:core/v1:Secret images-copier-registry",
+      "pulumi-nodejs:dynamic:CopyRun copy-run",
+    ]);
+
+    const pull = named(d, "kubernetes:core/v1:Secret", "images-copier-registry");
+    const config = named(d, "kubernetes:core/v1:Secret", "images-copier-config");
+    expect(pull.inputs.type).toBe("kubernetes.io/dockerconfigjson");
+    expect(pull.inputs.immutable).toBe(true);
+    // a run object: the run key of the run's other objects, replaced with them
+    expect(pull.inputs.metadata).toEqual({ ...config.inputs.metadata, name: "images-copier-registry" });
+    expect(optionsOf(d, "kubernetes:core/v1:Secret", "images-copier-registry")).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["*"] });
+    expect(isSecretWrapped(pull.inputs.data)).toBe(true);
+    expect(Object.keys(pull.inputs.data.value)).toEqual([".dockerconfigjson"]);
+    expect(JSON.parse(unb64(pull.inputs.data.value[".dockerconfigjson"]))).toEqual({
+      auths: { "registry.customer.example": { username: "robot", password: TARGET_PASSWORD, auth: b64(`robot:${TARGET_PASSWORD}`) } },
+    });
+
+    const job = d.of("kubernetes:batch/v1:Job").inputs;
+    const pod = job.spec.template.spec;
+    expect(pod.containers[0].image).toBe(`${PUBLISHED}@${DIGEST}`);
+    // deckhouse-registry stays for the init container, which runs the current Deckhouse image
+    expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }, { name: "images-copier-registry" }]);
+    expect(pod.initContainers.map((c: { image: string }) => c.image)).toEqual([DECKHOUSE_IMAGE]);
+    // the image's own copier: no ConfigMap is made or mounted, no bundle read
+    expect(d.declared.filter((x) => x.type === "pulumi-nodejs:dynamic:CopierBundle")).toEqual([]);
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp", "images"]);
+    expect(pod.containers[0].command.slice(0, 3)).toEqual(["node", "/opt/images-copier/images-copier.cjs", "copy"]);
+
+    const uidAnnotation = job.spec.template.metadata.annotations["images-copier.deckhouse.io/pull-secret-uid"];
+    const run = d.of("pulumi-nodejs:dynamic:CopyRun").inputs;
+    expect(run.pullSecretName).toBe("images-copier-registry");
+    if (PREVIEW) {
+      expect(pulumi.isUnknown(uidAnnotation)).toBe(true);
+    } else {
+      expect(uidAnnotation).toMatch(/^uid-images-copier-registry-/);
+      expect(run.pullSecretUid).toBe(uidAnnotation);
+    }
+    // the preview says what runs and why there is no ConfigMap
+    expect(logged).toEqual([
+      `info: [runtime] images-copier: the Job runs ${PUBLISHED}@${DIGEST} (${PUBLISHED}:0.1.0 pinned by digest) with the image's own copier ` +
+        `(label io.deckhouse.images-copier.bundle-digest=${BUNDLE_DIGEST}, version 0.1.0: published by publish-image, so copierBundled applies and no ConfigMap is made); ` +
+        "pulled with Secret d8-system/images-copier-registry (the target credentials)",
+    ]);
+    expect(d.stage.outputs.copierImage).toEqual({
+      image: `${PUBLISHED}@${DIGEST}`,
+      configured: `${PUBLISHED}:0.1.0`,
+      copier: "image-label",
+      bundleDigest: BUNDLE_DIGEST,
+      version: "0.1.0",
+      pullSecret: "images-copier-registry",
+    });
+    // only the two Secrets' data (secret-wrapped) hold a credential
+    const plain = JSON.stringify(d.declared.map((x) => (x.type === "kubernetes:core/v1:Secret" ? { ...x.inputs, data: "[secret]" } : x.inputs)));
+    for (const secret of [TARGET_PASSWORD, b64(TARGET_PASSWORD), b64(`robot:${TARGET_PASSWORD}`), JSON.stringify(TARGET_PASSWORD).slice(1, -1)]) expect(plain).not.toContain(secret);
+    expect(JSON.stringify(d.stage.outputs)).not.toContain(TARGET_PASSWORD);
+  });
+
+  test("given by digest: used exactly as given; an unlabelled image (a node mirror) still gets the ConfigMap's copier", async () => {
+    const byDigest = `${PUBLISHED}:0.1.0@${DIGEST}`;
+    const d = await declare({ overrides: { copierImage: byDigest }, inspect: inspector(published()).inspect });
+    expect(d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec.containers[0].image).toBe(byDigest);
+
+    const mirror = "registry.customer.example/mirror/node:20-bookworm-slim";
+    const m = await declare({ overrides: { copierImage: mirror }, inspect: inspector({ ...published(DIGEST, false), pinned: `registry.customer.example/mirror/node@${DIGEST}` }).inspect });
+    const pod = m.of("kubernetes:batch/v1:Job").inputs.spec.template.spec;
+    expect(pod.containers[0].image).toBe(`registry.customer.example/mirror/node@${DIGEST}`);
+    expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }, { name: "images-copier-registry" }]);
+    expect(m.of("pulumi-nodejs:dynamic:CopierBundle").name).toBe("copier-bundle");
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "copier", "tmp", "images"]);
+    expect(m.stage.outputs.copierImage).toMatchObject({ copier: "configmap", pullSecret: "images-copier-registry" });
+  });
+
+  test("the tag republished (another digest) or other target credentials: another run key, so a new run", async () => {
+    const key = async (digest: string, password = TARGET_PASSWORD) => {
+      const d = await declare({ overrides: { copierImage: `${PUBLISHED}:0.1.0`, targetPassword: password }, inspect: inspector(published(digest)).inspect });
+      return named(d, "kubernetes:core/v1:Secret", "images-copier-registry").inputs.metadata.annotations["images-copier.deckhouse.io/run-key"] as string;
+    };
+    const first = await key(DIGEST);
+    expect(await key(DIGEST)).toBe(first);
+    expect(await key(`sha256:${"5".repeat(64)}`)).not.toBe(first);
+  });
+
+  test("a tag the registry lacks: refused in one line naming it and saying to run publish-image; nothing read from the cluster or declared", async () => {
+    const missing = `${PUBLISHED}:0.2.0`;
+    const before = kube.requests.length;
+    const { staged, seen } = start({ overrides: { copierImage: missing }, inspect: inspector(new ImageNotFoundError(`${missing}: the registry has no such image (MANIFEST_UNKNOWN)`)).inspect });
+    const error = await staged.then(() => undefined, (e: Error) => e);
+    expect(error).toBeInstanceOf(pulumi.RunError);
+    expect(error?.message).toBe(
+      `images-copier: copierImage ${missing} is not in the target registry; publish it there first: npx images-copier publish-image --target ${missing} (then set copierImage to the reference it prints, or keep the tag)`,
+    );
+    expect(seen).toEqual([]);
+    expect(kube.requests.length).toBe(before);
+  });
+
+  test("a registry that refuses the credentials: one line with the registry's reason, no password", async () => {
+    const refused = new Error(`GET manifest ${PUBLISHED}:0.1.0: HTTP 401 unauthorized (wrong credentials?)`);
+    const { staged, seen } = start({ overrides: { copierImage: `${PUBLISHED}:0.1.0` }, inspect: inspector(refused).inspect });
+    const error = await staged.then(() => undefined, (e: Error) => e);
+    expect(error?.message).toBe(`images-copier: cannot read copierImage ${PUBLISHED}:0.1.0 from the target registry: ${refused.message}`);
+    expect(error?.message).not.toContain(TARGET_PASSWORD);
+    expect(seen).toEqual([]);
   });
 });
 

@@ -1,270 +1,388 @@
-// The switch stage under Pulumi's mocks: the exact Patch resources, the rollback capture, preview, and refusals.
-import * as pulumi from "@pulumi/pulumi";
+// The switch stage under Pulumi's mocks, reading a Deckhouse cluster from the Kubernetes API test server (a
+// simulation of the API on 127.0.0.1, not a cluster): what it declares, in which order, with which inputs; the
+// plan in plain words; every refusal in preview and in update before anything is declared; the same inputs from
+// every half-state of a switch; and no credential in plain text in anything it registers.
 import type { SwitchStageConfig } from "../../stack-config";
-import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import type { RegistryChecker } from "../../components/switch/registry-checks";
+import { snapshotProvider } from "../../components/switch/snapshot-provider";
+import { rolloutProvider } from "../../components/switch/rollout-provider";
+import { updatesProvider } from "../../components/switch/updates-provider";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import {
+  b64,
+  LICENSE_KEY,
+  plaintextStrings,
+  PROXY_PASSWORD,
+  reveal,
+  runSwitchStage,
+  seedDeckhouseCluster,
+  unb64,
+  vendorSecretData,
+  type DeckhouseClusterSpec,
+  type StageRun,
+} from "../helpers/switch-fixture";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
+const SOURCE_IMAGE = `${OLD}:v1.46.3`;
+const COPIED = `sha256:${"a".repeat(64)}`;
 const DIGEST = `sha256:${"d".repeat(64)}`;
 const TAG = `${"c".repeat(56)}-1650502544870`;
-const TARGET = "registry.example.com:5443/client/deckhouse:rock-solid-1.46";
 const NEW = "registry.example.com:5443/client/deckhouse";
-const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
+const TARGET = `${NEW}:rock-solid-1.46`;
+const PASSWORD = 'p"a:ss:w"rd-Target';
 const CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----";
 
-interface Registered {
-  type: string;
-  name: string;
-  inputs: Record<string, any>;
-  id?: string;
-}
+const record = {
+  status: "succeeded",
+  verified: true,
+  targetImage: TARGET,
+  runId: "2",
+  sourceImage: SOURCE_IMAGE,
+  sourceDigest: COPIED,
+  sourceRepository: OLD,
+  imagesDigest: `sha256:${"b".repeat(64)}`,
+  updateImages: false,
+  images: 3,
+  copied: 3,
+  skipped: 0,
+  bytes: 100,
+  durationMs: 10,
+};
 
-interface World {
-  copy: unknown;
-  deployment: Record<string, unknown>;
-  secretData: Record<string, string>;
-}
-
-let registered: Registered[] = [];
-let world: World;
-
-function liveDeployment(): Record<string, unknown> {
-  return deckhouseDeployment({
-    initContainers: [{ name: "init-downloaded-modules", image: `${OLD}@${DIGEST}` }],
-    containers: [
-      { name: "deckhouse", image: `${OLD}:rock-solid`, env: [{ name: "X", value: "1" }] },
-      { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` },
-    ],
-  });
-}
-
-function oldSecretData(extra: Record<string, string> = {}): Record<string, string> {
-  const auth = JSON.stringify({ auths: { "registry.deckhouse.io": { auth: b64("license-token:KEY") } } });
-  return { ".dockerconfigjson": b64(auth), address: b64("registry.deckhouse.io"), path: b64("/deckhouse/ee"), scheme: b64("https"), ...extra };
-}
-
-function setMocks(preview: boolean): void {
-  pulumi.runtime.setMocks(
-    {
-      newResource(args) {
-        registered.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
-        if (args.type === "pulumi:pulumi:StackReference") {
-          return { id: args.inputs.name, state: { name: args.inputs.name, outputs: world.copy === undefined ? {} : { copy: world.copy }, secretOutputNames: [] } };
-        }
-        if (args.type === "kubernetes:apps/v1:Deployment" && args.id) return { id: args.id, state: world.deployment };
-        if (args.type === "kubernetes:core/v1:Secret" && args.id) {
-          return { id: args.id, state: { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/dockerconfigjson", data: world.secretData } };
-        }
-        if (args.type.endsWith(":SwitchSnapshot")) return { id: "d8-system/deckhouse", state: { ...args.inputs, capturedAt: "2026-01-01T00:00:00Z" } };
-        if (args.type.endsWith(":DeckhouseRollout")) return { id: "d8-system/deckhouse", state: { ...args.inputs, ready: true, oldRegistryPods: [{ namespace: "app", name: "web-1", images: [`${OLD}:x`] }] } };
-        return { id: `${args.name}-id`, state: args.inputs };
-      },
-      call: (args) => args.inputs,
-    },
-    "images-copier",
-    "switch",
-    preview,
-  );
-}
+let server: KubeApiServer;
+let checks: Array<{ kind: "bearer" | "exists"; args: unknown }>;
+let missing: Set<string>;
+let basicOnly: boolean;
+const checker: RegistryChecker = {
+  async bearer(registry, access) {
+    checks.push({ kind: "bearer", args: { registry, access } });
+    return basicOnly
+      ? { registry, ok: false, status: 401, schemes: ["basic"], message: `registry ${registry} answers GET /v2/ with 401 and only "basic" authentication; enable token authentication` }
+      : { registry, ok: true, status: 401, schemes: ["bearer"], message: "bearer" };
+  },
+  async exists(references, access) {
+    checks.push({ kind: "exists", args: { references, access } });
+    return references.map((reference) => (missing.has(reference) ? { reference, exists: false, error: "manifest unknown" } : { reference, exists: true, digest: reference === TARGET ? COPIED : DIGEST }));
+  },
+};
 
 function config(overrides: Partial<SwitchStageConfig> = {}): SwitchStageConfig {
   return {
     stage: "switch",
     targetImage: TARGET,
     targetUsername: "client",
-    targetPassword: 'p"a:ss:w"rd',
+    targetPassword: PASSWORD,
     targetInsecure: false,
     copyStack: "org/images-copier/copy",
+    checkFrom: "local",
+    copierImage: "node:20-bookworm-slim",
+    copierBundled: false,
     ...overrides,
   };
 }
 
-const goodCopy = { status: "succeeded", targetImage: TARGET, verified: true, images: 3, copied: 3, skipped: 0, bytes: 100, durationMs: 10, runId: "1" };
-
-let checkedReferences: string[][] = [];
-let missing = new Set<string>();
-const checker = async (references: string[], access: { password?: string; insecure?: boolean; ca?: string }) => {
-  checkedReferences.push(references);
-  expect(access.password).toBe(config().targetPassword);
-  return references.map((reference) => ({ reference, exists: !missing.has(reference), error: missing.has(reference) ? "manifest unknown" : undefined }));
-};
-
-// Resource options are not passed to the mocks; a transformation on the component sees its children's.
-let options: Array<{ type: string; name: string; opts: pulumi.CustomResourceOptions }> = [];
-const recordOptions: pulumi.ResourceTransformation = (args) => {
-  options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
-  return undefined;
-};
-
-let counter = 0;
-async function runStage(cfg: SwitchStageConfig, preview = false) {
-  setMocks(preview);
-  // Required after setMocks so the component binds to this mock runtime.
-  const { SwitchStage } = await import("../../components/switch/stage");
-  const stage = new SwitchStage(`switch${++counter}`, cfg, { transformations: [recordOptions] }, { checkImages: checker, kube: { kubeconfig: "apiVersion: v1\nkind: Config\n" } });
-  const refusal = stage.gatePassed.then(() => undefined, (err: Error) => err);
-  const outputs = await (pulumi.output(stage.outputs) as any).promise();
-  // let the component's own output registration reach this mock monitor before the next test replaces it
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const refused = await refusal;
-  if (refused) throw refused;
-  const byType = (suffix: string) => registered.filter((r) => r.type.endsWith(suffix) && r.name.startsWith(`switch${counter}`));
-  return { stage, outputs, secretPatch: byType("core/v1:SecretPatch")[0], deploymentPatch: byType("apps/v1:DeploymentPatch")[0], snapshot: byType(":SwitchSnapshot")[0], rollout: byType(":DeckhouseRollout")[0] };
+/** The cluster before the switch: Deckhouse v1.46.3 from the vendor, the copied digest running. */
+function vendorCluster(): DeckhouseClusterSpec {
+  return {
+    source: OLD,
+    initContainers: [{ name: "init-downloaded-modules", image: `${OLD}@${DIGEST}` }],
+    containers: [
+      { name: "deckhouse", image: SOURCE_IMAGE },
+      { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` },
+    ],
+    podImageID: `docker-pullable://${OLD}@${COPIED}`,
+    releaseChannel: "Stable",
+  };
 }
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-/** Mock inputs carry secrets as signature objects: [value, wasSecret]. */
-function reveal(value: any): [any, boolean] {
-  if (value && typeof value === "object" && value[SECRET_SIG]) return [reveal(value.value)[0], true];
-  if (Array.isArray(value)) return [value.map((v) => reveal(v)[0]), false];
-  if (value && typeof value === "object") return [Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)[0]])), false];
-  return [value, false];
+function targetSecretData(): Record<string, string> {
+  const auths = { auths: { "registry.example.com:5443": { username: "client", password: PASSWORD, auth: b64(`client:${PASSWORD}`) } } };
+  return { ".dockerconfigjson": b64(JSON.stringify(auths)), address: b64("registry.example.com:5443"), path: b64("/client/deckhouse"), scheme: b64("https") };
 }
 
-beforeEach(() => {
-  registered = [];
-  options = [];
-  checkedReferences = [];
-  missing = new Set();
-  world = { copy: goodCopy, deployment: liveDeployment(), secretData: oldSecretData() };
+async function run(cluster: DeckhouseClusterSpec, opts: { preview?: boolean; config?: SwitchStageConfig; copy?: unknown; recorded?: Record<string, Record<string, any>> } = {}): Promise<StageRun> {
+  seedDeckhouseCluster(server, cluster);
+  return runSwitchStage(opts.config ?? config(), "copy" in opts ? opts.copy : record, {
+    preview: opts.preview,
+    recorded: opts.recorded,
+    deps: { checker, kube: { kubeconfig: server.kubeconfigYaml }, copierBundle: "/* test bundle */" },
+  });
+}
+
+const customResources = (r: StageRun) => r.registered.filter((x) => !x.type.startsWith("pulumi:pulumi:") && !x.type.startsWith("images-copier:index:SwitchStage"));
+
+beforeAll(async () => {
+  server = await startKubeApiServer();
 });
 
-describe("switch stage (Pulumi mocks)", () => {
-  it("patches the Deployment: deckhouse gets targetImage, the others keep tag or digest in the new repository", async () => {
-    const { deploymentPatch, outputs } = await runStage(config());
-    expect(deploymentPatch.inputs.metadata).toEqual({
+afterAll(async () => {
+  await server?.stop();
+});
+
+beforeEach(() => {
+  checks = [];
+  missing = new Set();
+  basicOnly = false;
+});
+
+describe("switch stage: what it declares", () => {
+  it.each([["preview", true], ["update", false]])("declares every resource in %s, with known inputs, in the safe order", async (_mode, preview) => {
+    const r = await run(vendorCluster(), { preview });
+    expect(customResources(r).map((x) => x.type).sort()).toEqual([
+      "kubernetes:apps/v1:DeploymentPatch",
+      "kubernetes:core/v1:SecretPatch",
+      "pulumi-nodejs:dynamic/images-copier:DeckhouseRollout",
+      "pulumi-nodejs:dynamic/images-copier:DeckhouseUpdates",
+      "pulumi-nodejs:dynamic/images-copier:SwitchSnapshot",
+    ]);
+    expect(r.resource("DeploymentPatch").inputs.spec.template.spec.containers[0]).toEqual({ name: "deckhouse", image: TARGET });
+    expect(r.resource(":DeckhouseUpdates").inputs).toMatchObject({ mode: "disable", home: "ModuleConfig", channel: "Stable" });
+    const names = (deps: unknown) => ((deps ?? []) as Array<{ __name: string }>).map((d) => d.__name.replace(/^switch\d+-/, ""));
+    expect(names(r.options(":DeckhouseUpdates").dependsOn)).toEqual([]);
+    expect(names(r.options(":SwitchSnapshot").dependsOn)).toEqual(["updates"]);
+    expect(names(r.options("SecretPatch").dependsOn)).toEqual(["rollback"]);
+    expect(names(r.options("DeploymentPatch").dependsOn)).toEqual(["rollback", "deckhouse-registry"]);
+    expect(names(r.options(":DeckhouseRollout").dependsOn)).toEqual(["deckhouse"]);
+    expect(r.options("SecretPatch").retainOnDelete).toBe(true);
+    expect(r.options("DeploymentPatch").retainOnDelete).toBe(true);
+    // the registry was checked once, with the stack's credentials, before anything was declared
+    expect(checks.map((c) => c.kind).sort()).toEqual(["bearer", "exists"]);
+    expect((checks.find((c) => c.kind === "exists")?.args as { access: { password: string } }).access.password).toBe(PASSWORD);
+  });
+
+  it("re-points the copied repository's images, keeping tag or digest; a third-party sidecar is neither patched nor checked", async () => {
+    const cluster = vendorCluster();
+    cluster.containers.push({ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.19.0" });
+    const r = await run(cluster);
+    expect(r.resource("DeploymentPatch").inputs.metadata).toEqual({
       name: "deckhouse",
       namespace: "d8-system",
       annotations: { "pulumi.com/patchForce": "true", "pulumi.com/patchFieldManager": "images-copier-switch", "pulumi.com/skipAwait": "true" },
     });
-    expect(deploymentPatch.inputs.spec).toEqual({
-      template: {
-        spec: {
-          initContainers: [{ name: "init-downloaded-modules", image: `${NEW}@${DIGEST}` }],
-          containers: [
-            { name: "deckhouse", image: TARGET },
-            { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` },
-          ],
-        },
-      },
-    });
-    expect(outputs.deckhouseImage).toEqual({ from: `${OLD}:rock-solid`, to: TARGET });
-    expect(checkedReferences).toEqual([[`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`]]);
-  });
-
-  it("re-points only images under the Secret's registry repository: a third-party sidecar is neither patched nor checked", async () => {
-    const containers = (world.deployment as any).spec.template.spec.containers;
-    containers.push({ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.19.0" }, { name: "other-deckhouse-edition", image: "registry.deckhouse.io/deckhouse/ce:v1.46.3" });
-    const { deploymentPatch, outputs } = await runStage(config());
-    expect(deploymentPatch.inputs.spec.template.spec.containers).toEqual([
-      { name: "deckhouse", image: TARGET },
-      { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` },
-    ]);
-    expect(checkedReferences).toEqual([[`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`]]);
-    expect(outputs.imageChanges.map((c: { name: string }) => c.name)).toEqual(["init-downloaded-modules", "deckhouse", "kube-rbac-proxy"]);
-  });
-
-  it("takes the old repository from the Secret (a mirror), not from where images happen to look official", async () => {
-    const MIRROR = "mirror.corp.example:5000/d8/ee";
-    world.secretData = { ...oldSecretData(), address: b64("mirror.corp.example:5000"), path: b64("d8/ee") };
-    const spec = (world.deployment as any).spec.template.spec;
-    spec.containers = [{ name: "deckhouse", image: `${MIRROR}:rock-solid` }, { name: "kube-rbac-proxy", image: `${MIRROR}:${TAG}` }, { name: "pinned", image: `${OLD}:${TAG}` }];
-    spec.initContainers = [];
-    const { deploymentPatch, outputs } = await runStage(config());
-    expect(deploymentPatch.inputs.spec.template.spec).toEqual({ containers: [{ name: "deckhouse", image: TARGET }, { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` }] });
-    expect(outputs.oldRegistry).toBe(MIRROR);
-  });
-
-  it("patches the Secret with the exact keys; a password with quotes and colons survives; the credentials are secret", async () => {
-    const { secretPatch, outputs } = await runStage(config());
-    expect(secretPatch.inputs.metadata).toEqual({
-      name: "deckhouse-registry",
-      namespace: "d8-system",
-      annotations: { "pulumi.com/patchForce": "true", "pulumi.com/patchFieldManager": "images-copier-switch" },
-    });
-    const [data, dataIsSecret] = reveal(secretPatch.inputs.data);
-    expect(dataIsSecret).toBe(true);
-    expect(Object.keys(data).sort()).toEqual([".dockerconfigjson", "address", "path", "scheme"]);
-    expect(unb64(data.address)).toBe("registry.example.com:5443");
-    expect(unb64(data.path)).toBe("/client/deckhouse");
-    expect(unb64(data.scheme)).toBe("https");
-    const auths = JSON.parse(unb64(data[".dockerconfigjson"])).auths;
-    expect(Object.keys(auths)).toEqual(["registry.example.com:5443"]);
-    const entry = auths["registry.example.com:5443"];
-    expect(entry).toEqual({ username: "client", password: 'p"a:ss:w"rd', auth: b64('client:p"a:ss:w"rd') });
-    expect(outputs.secretKeys).toEqual({ ".dockerconfigjson": "changed", address: "changed", path: "changed", scheme: "unchanged" });
-    expect(JSON.stringify(outputs)).not.toContain("p\\\"a:ss");
-  });
-
-  it("writes scheme http when insecure, the CA when given, and imagesRegistry where the Secret has it", async () => {
-    world.secretData = oldSecretData({ imagesRegistry: b64("registry.deckhouse.io/deckhouse/ee"), clusterIsBootstrapped: b64("true") });
-    const { secretPatch, snapshot } = await runStage(config({ targetInsecure: true, targetCA: CA }));
-    const [data] = reveal(secretPatch.inputs.data);
-    expect(Object.keys(data).sort()).toEqual([".dockerconfigjson", "address", "ca", "imagesRegistry", "path", "scheme"]);
-    expect(unb64(data.scheme)).toBe("http");
-    expect(unb64(data.ca)).toBe(CA);
-    expect(unb64(data.imagesRegistry)).toBe("registry.example.com:5443/client/deckhouse");
-    // clusterIsBootstrapped is not touched and not captured
-    expect(Object.keys(reveal(snapshot.inputs.secret)[0].data).sort()).toEqual([".dockerconfigjson", "address", "ca", "imagesRegistry", "path", "scheme"]);
-  });
-
-  it("empties the old registry's CA when no CA is given", async () => {
-    world.secretData = oldSecretData({ ca: b64("old ca") });
-    const { secretPatch, snapshot } = await runStage(config());
-    expect(unb64(reveal(secretPatch.inputs.data)[0].ca)).toBe("");
-    expect(reveal(snapshot.inputs.secret)[0].data.ca).toBe(b64("old ca"));
-  });
-
-  it("captures the rollback values before the patches, which are retained on delete and depend on it", async () => {
-    world.secretData = oldSecretData();
-    const { snapshot, outputs } = await runStage(config({ targetCA: CA }));
-    expect(snapshot.inputs.images).toEqual({
-      namespace: "d8-system",
-      name: "deckhouse",
+    expect(r.resource("DeploymentPatch").inputs.spec.template.spec).toEqual({
+      initContainers: [{ name: "init-downloaded-modules", image: `${NEW}@${DIGEST}` }],
       containers: [
-        { name: "deckhouse", image: `${OLD}:rock-solid` },
-        { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` },
+        { name: "deckhouse", image: TARGET },
+        { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` },
       ],
-      initContainers: [{ name: "init-downloaded-modules", image: `${OLD}@${DIGEST}` }],
     });
-    const [secret, secretIsSecret] = reveal(snapshot.inputs.secret);
-    expect(secretIsSecret).toBe(true);
-    expect(reveal(snapshot.inputs.kube)[1]).toBe(true);
-    expect(secret).toEqual({ namespace: "d8-system", name: "deckhouse-registry", data: { ...oldSecretData(), ca: null } });
-    expect(snapshot.inputs.oldRegistry).toBe(OLD);
-    expect(typeof snapshot.inputs.__provider).toBe("string");
-    expect(outputs.rollbackDeckhouseImage).toBe(`${OLD}:rock-solid`);
-    expect(outputs.oldRegistryPods).toEqual([{ namespace: "app", name: "web-1", images: [`${OLD}:x`] }]);
-    expect(outputs.followUp.join("\n")).toMatch(/bashible[\s\S]*istio[\s\S]*releaseChannel/);
-    const opts = (suffix: string) => options.find((o) => o.type.endsWith(suffix))?.opts as pulumi.CustomResourceOptions;
-    expect(opts("SecretPatch").retainOnDelete).toBe(true);
-    expect(opts("DeploymentPatch").retainOnDelete).toBe(true);
-    const names = (deps: unknown) => (deps as pulumi.Resource[]).map((r) => (r as any).__name as string);
-    expect(names(opts("SecretPatch").dependsOn)).toEqual([expect.stringMatching(/-rollback$/)]);
-    expect(names(opts("DeploymentPatch").dependsOn)).toEqual([expect.stringMatching(/-rollback$/), expect.stringMatching(/-deckhouse-registry$/)]);
-    expect(names(opts("DeckhouseRollout").dependsOn)).toEqual([expect.stringMatching(/-deckhouse$/)]);
+    expect((checks.find((c) => c.kind === "exists")?.args as { references: string[] }).references).toEqual([`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`]);
+    expect(r.outputs?.deckhouseImage).toEqual({ from: SOURCE_IMAGE, to: TARGET });
   });
 
-  it("runs the gate in preview too: the patches carry known images and Secret keys", async () => {
-    const { deploymentPatch, secretPatch } = await runStage(config(), true);
-    expect(deploymentPatch.inputs.spec.template.spec.containers[0]).toEqual({ name: "deckhouse", image: TARGET });
-    expect(Object.keys(reveal(secretPatch.inputs.data)[0]).sort()).toEqual([".dockerconfigjson", "address", "path", "scheme"]);
-    expect(checkedReferences).toHaveLength(1);
+  it("patches the Secret with the exact keys; a password with quotes and colons survives; the data is secret", async () => {
+    const r = await run({ ...vendorCluster(), secretData: { ...vendorSecretData(OLD), imagesRegistry: b64(OLD), ca: b64("old ca"), clusterIsBootstrapped: b64("true") } }, { config: config({ targetCA: CA }) });
+    const patch = r.resource("SecretPatch");
+    expect(patch.inputs.metadata).toEqual({ name: "deckhouse-registry", namespace: "d8-system", annotations: { "pulumi.com/patchForce": "true", "pulumi.com/patchFieldManager": "images-copier-switch" } });
+    const [data, dataIsSecret] = reveal(patch.inputs.data);
+    expect(dataIsSecret).toBe(true);
+    expect(Object.fromEntries(Object.entries(data as Record<string, string>).filter(([k]) => k !== ".dockerconfigjson").map(([k, v]) => [k, unb64(v)]))).toEqual({
+      address: "registry.example.com:5443",
+      path: "/client/deckhouse",
+      scheme: "https",
+      ca: CA,
+      imagesRegistry: NEW,
+    });
+    expect(JSON.parse(unb64(data[".dockerconfigjson"])).auths).toEqual({ "registry.example.com:5443": { username: "client", password: PASSWORD, auth: b64(`client:${PASSWORD}`) } });
+    // the rollback capture: the old values of exactly the written keys, as a secret
+    const [captured, capturedIsSecret] = reveal(r.resource(":SwitchSnapshot").inputs.secret);
+    expect(capturedIsSecret).toBe(true);
+    expect(Object.keys(captured.data).sort()).toEqual([".dockerconfigjson", "address", "ca", "imagesRegistry", "path", "scheme"]);
+    expect(captured.data.ca).toBe(b64("old ca"));
   });
 
-  const refusals: Array<[string, () => void, RegExp]> = [
-    ["no copy output", () => (world.copy = undefined), /copy stack "org\/images-copier\/copy" has no "copy" output/],
-    ["a failed copy", () => (world.copy = { ...goodCopy, status: "failed" }), /reports copy status "failed"/],
-    ["an unverified copy", () => (world.copy = { ...goodCopy, verified: false }), /not verified/],
-    ["a copy to another target", () => (world.copy = { ...goodCopy, targetImage: "other.example.com/d:rs" }), /copied to "other.example.com\/d:rs"/],
-    ["an untagged image in the old repository", () => (world.deployment as any).spec.template.spec.containers.push({ name: "sidecar", image: OLD }), /container "sidecar": image "registry\.deckhouse\.io\/deckhouse\/ee" is in the old registry repository but has neither a tag nor a digest/],
-    ["a missing image", () => missing.add(`${NEW}:${TAG}`), new RegExp(`1 of 3 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:${TAG} \\(manifest unknown\\)`)],
+  it("tells the plan in plain words: release, registry, what is re-pointed, the Secret, the release channel, the checks, the rollback", async () => {
+    const { outputs } = await run(vendorCluster(), { preview: true });
+    expect(outputs?.plan).toEqual({
+      release: `Deckhouse v1.46.3 (${COPIED}), image ${SOURCE_IMAGE}, copied by run 2 of copy stack org/images-copier/copy; the Deckhouse running now is that release`,
+      registry: `from ${OLD} to ${NEW} (https, user client)`,
+      repoint: [
+        `init container init-downloaded-modules: ${OLD}@${DIGEST} -> ${NEW}@${DIGEST}`,
+        `container deckhouse: ${SOURCE_IMAGE} -> ${TARGET}`,
+        `container kube-rbac-proxy: ${OLD}:${TAG} -> ${NEW}:${TAG}`,
+      ],
+      secret: "d8-system/deckhouse-registry: .dockerconfigjson (user client at registry.example.com:5443), address registry.example.com:5443, path /client/deckhouse, scheme https; other keys untouched",
+      releaseChannel: "removes releaseChannel Stable from ModuleConfig deckhouse (spec.settings.releaseChannel): Deckhouse takes no updates from the new registry (updates: disable)",
+      checks: `passed from here, before any change: registry.example.com:5443 asks for Bearer tokens, 3 image(s) present, the target image is ${COPIED}`,
+    });
+    expect(outputs?.rollback).toEqual([
+      `d8-system/deckhouse-registry: the keys this switch writes, back to their values before the switch (registry ${OLD})`,
+      `init container init-downloaded-modules: ${OLD}@${DIGEST}`,
+      `container deckhouse: ${SOURCE_IMAGE}`,
+      `container kube-rbac-proxy: ${OLD}:${TAG}`,
+      "then waits for the Deckhouse rollout",
+      "releaseChannel Stable, after the registry",
+    ]);
+  });
+});
+
+describe("switch stage: updates", () => {
+  it("keeps the channel when the copy included the update images, and checks release-channel:<channel> in the target", async () => {
+    const r = await run({ ...vendorCluster(), releaseChannel: "EarlyAccess" }, { copy: { ...record, updateImages: true, deckhouseVersion: "v1.46.3+ee" } });
+    expect(r.outputs?.plan.release).toMatch(/^Deckhouse v1\.46\.3\+ee \(sha256:a{64}\)/);
+    expect(r.resource(":DeckhouseUpdates").inputs).toMatchObject({ mode: "keep", channel: "EarlyAccess" });
+    expect((checks.find((c) => c.kind === "exists")?.args as { references: string[] }).references).toContain(`${NEW}/release-channel:early-access`);
+    expect(r.outputs?.plan.releaseChannel).toBe(`keeps releaseChannel EarlyAccess in ModuleConfig deckhouse (spec.settings.releaseChannel): Deckhouse will look for ${NEW}/release-channel:early-access in the new registry (checked)`);
+  });
+
+  it("refuses `updates: keep` when the target lacks the release-channel image, saying what to do", async () => {
+    missing.add(`${NEW}/release-channel:stable`);
+    const r = await run(vendorCluster(), { config: config({ updates: "keep" }), preview: true });
+    expect(r.refusal?.message).toMatch(/1 of 4 image\(s\) are not in the target registry: .*release-channel:stable \(manifest unknown\); .* copy with copyUpdateImages true, or set updates to disable$/);
+  });
+
+  it("finds the channel in ConfigMap d8-system/deckhouse on releases before ModuleConfig", async () => {
+    const r = await run({ ...vendorCluster(), releaseChannel: null, configMapYaml: "releaseChannel: RockSolid\nbundle: Default\n" });
+    expect(r.resource(":DeckhouseUpdates").inputs).toMatchObject({ mode: "disable", home: "ConfigMap", channel: "RockSolid" });
+    expect(r.outputs?.plan.releaseChannel).toMatch(/^removes releaseChannel RockSolid from ConfigMap d8-system\/deckhouse/);
+  });
+});
+
+describe("switch stage: refusals, in preview and in update, before anything is declared", () => {
+  const newer = `${OLD}:v1.47.0`;
+  const refusals: Array<[string, (c: DeckhouseClusterSpec) => { copy?: unknown; config?: SwitchStageConfig } | void, RegExp]> = [
+    ["no copy output", () => ({ copy: undefined }), /copy stack "org\/images-copier\/copy" has no "copy" output/],
+    ["a failed copy", () => ({ copy: { ...record, status: "failed" } }), /reports copy status "failed"/],
+    ["an older copy stack's record", () => ({ copy: { status: "succeeded", verified: true, targetImage: TARGET } }), /comes from an older copy stack: .* lacks sourceImage, sourceDigest, sourceRepository, imagesDigest, .*; run the copy stack again \(change runId/],
+    ["Deckhouse updated to another release", (c) => void ((c.containers[0].image = newer), (c.podImageID = `${OLD}@sha256:${"e".repeat(64)}`)), new RegExp(`Deckhouse now runs "${newer}", but the copy stack copied "${SOURCE_IMAGE}" \\(${COPIED}\\)`)],
+    ["the same tag now another digest", (c) => void (c.podImageID = `${OLD}@sha256:${"e".repeat(64)}`), /pod d8-system\/deckhouse-6f7d9c-x2k4p runs Deckhouse sha256:e{64}, but the copy stack copied/],
+    ["a registry without Bearer tokens", () => void (basicOnly = true), /answers GET \/v2\/ with 401 and only "basic" authentication/],
+    ["a missing image", () => void missing.add(`${NEW}:${TAG}`), new RegExp(`1 of 3 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:${TAG} \\(manifest unknown\\)`)],
+    ["an untagged image in the copied repository", (c) => void c.containers.push({ name: "sidecar", image: OLD }), /container "sidecar": image "registry\.deckhouse\.io\/deckhouse\/ee" is in the registry repository .* has neither a tag nor a digest/],
   ];
-  for (const [what, arrange, message] of refusals) {
-    it(`refuses in preview, before any patch, on ${what}`, async () => {
-      arrange();
-      await expect(runStage(config(), true)).rejects.toThrow(message);
-      expect(registered.filter((r) => r.type.endsWith("Patch") || r.type.includes("dynamic"))).toEqual([]);
-    });
+  for (const preview of [true, false]) {
+    for (const [what, arrange, message] of refusals) {
+      it(`${preview ? "preview" : "update"}: ${what}`, async () => {
+        const cluster = vendorCluster();
+        const overrides = arrange(cluster) ?? {};
+        const r = await run(cluster, { preview, ...overrides });
+        expect(r.refusal?.message).toMatch(message);
+        expect(r.refusal?.message).toMatch(/^images-copier: refusing to switch: [^\n]+$/);
+        expect(customResources(r)).toEqual([]);
+      });
+    }
   }
+
+  it("refuses when the cluster cannot be read, in one line, without the kubeconfig's token", async () => {
+    seedDeckhouseCluster(server, vendorCluster());
+    const broken = server.kubeconfigYaml.replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:9");
+    const r = await runSwitchStage(config(), record, { deps: { checker, kube: { kubeconfig: broken } } });
+    expect(r.refusal?.message).toMatch(/^images-copier: refusing to switch: cannot read the cluster: [^\n]*ECONNREFUSED/);
+    expect(r.refusal?.message).not.toContain(server.token);
+    expect(customResources(r)).toEqual([]);
+  });
+});
+
+describe("switch stage: from every half-state to the same switch", () => {
+  /** The inputs that decide each resource's diff, __provider text included. */
+  const comparable = (r: StageRun) =>
+    Object.fromEntries(
+      customResources(r).map((x) => {
+        const { secret: _captured, secretRestorable: _restorable, channel: _channel, ...inputs } = reveal(x.inputs)[0];
+        return [x.type, inputs];
+      }),
+    );
+
+  it("reads the old repository from the copy record, not from a Secret that already points at the new registry", async () => {
+    const fresh = await run(vendorCluster());
+    const halfway = await run({ ...vendorCluster(), secretData: targetSecretData() });
+    expect(comparable(halfway)).toEqual(comparable(fresh));
+    expect(halfway.outputs?.oldRegistry).toBe(OLD);
+    expect(halfway.resource("DeploymentPatch").inputs.spec.template.spec.containers).toEqual([{ name: "deckhouse", image: TARGET }, { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` }]);
+  });
+
+  it("completes a Deployment that was partly re-pointed", async () => {
+    const fresh = await run(vendorCluster());
+    const partly = vendorCluster();
+    partly.containers[1].image = `${NEW}:${TAG}`;
+    const r = await run({ ...partly, secretData: targetSecretData() });
+    expect(comparable(r)).toEqual(comparable(fresh));
+  });
+
+  it("gives a fully switched cluster the same inputs, and every dynamic provider finds no change", async () => {
+    const fresh = await run(vendorCluster());
+    const switched: DeckhouseClusterSpec = {
+      source: OLD,
+      initContainers: [{ name: "init-downloaded-modules", image: `${NEW}@${DIGEST}` }],
+      containers: [
+        { name: "deckhouse", image: TARGET },
+        { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` },
+      ],
+      podImageID: `${NEW}@${COPIED}`,
+      secretData: targetSecretData(),
+      releaseChannel: undefined,
+    };
+    const again = await run(switched);
+    expect(comparable(again)).toEqual(comparable(fresh));
+    // The engine diffs a dynamic resource with its provider: olds = the first run's outputs, news = this run's inputs.
+    const providers = { ":SwitchSnapshot": snapshotProvider, ":DeckhouseRollout": rolloutProvider, ":DeckhouseUpdates": updatesProvider };
+    const recorded: Record<string, Record<string, any>> = {};
+    for (const [suffix, provider] of Object.entries(providers)) {
+      const olds = reveal(fresh.resource(suffix).state)[0];
+      const news = reveal(again.resource(suffix).inputs)[0];
+      expect([suffix, (await provider.diff("id", olds, news)).changes]).toEqual([suffix, false]);
+      recorded[fresh.resource(suffix).type] = fresh.resource(suffix).state;
+    }
+    // No change, so the engine answers with the recorded outputs: the plan reads the same words as the first time.
+    const answered = await run(switched, { recorded });
+    expect(answered.outputs?.plan).toEqual(fresh.outputs?.plan);
+    expect(answered.outputs?.rollback).toEqual(fresh.outputs?.rollback);
+  });
+
+  it("says plainly when the Secret already pointed at the new registry at the first capture: destroy then moves nothing back", async () => {
+    const r = await run({ ...vendorCluster(), secretData: targetSecretData() });
+    expect(r.resource(":SwitchSnapshot").inputs.secretRestorable).toBe(false);
+    expect(r.outputs?.rollback[0]).toMatch(/^nothing of the registry: the deckhouse-registry Secret already pointed at the new registry/);
+  });
+});
+
+describe("switch stage: checks from the cluster", () => {
+  it("declares the check Job's resource first, runs no registry check here, and says the check will run in the cluster", async () => {
+    const r = await run(vendorCluster(), { preview: true, config: config({ checkFrom: "cluster" }) });
+    expect(checks).toEqual([]);
+    const check = r.resource(":ClusterCheck");
+    expect(reveal(check.inputs)[0]).toMatchObject({
+      namespace: "d8-system",
+      copierImage: "node:20-bookworm-slim",
+      bundle: "/* test bundle */",
+      expectations: { references: [`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`], targetImage: TARGET, sourceDigest: COPIED },
+      target: { username: "client", password: PASSWORD, insecure: false, image: TARGET },
+      proxyEnv: [{ name: "HTTPS_PROXY", value: expect.stringContaining(PROXY_PASSWORD) }, { name: "NO_PROXY", value: ".cluster.local" }],
+    });
+    expect(reveal(check.inputs.target)[1]).toBe(true);
+    expect(reveal(check.inputs.proxyEnv)[1]).toBe(true);
+    expect(((r.options(":DeckhouseUpdates").dependsOn ?? []) as unknown as Array<{ __name: string }>).map((d) => d.__name)).toEqual([expect.stringMatching(/-check$/)]);
+    expect(r.outputs?.plan.checks).toBe(`will run in the cluster, as Job d8-system/images-copier-check, before any change: Bearer token auth of registry.example.com:5443 and 3 image(s) present (the target image as ${COPIED})`);
+  });
+});
+
+describe("switch stage: no credential in plain text in anything it registers", () => {
+  const needles = (kubeToken: string) => {
+    const secrets = [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kubeToken];
+    return [...secrets, ...secrets.map(b64), b64(`client:${PASSWORD}`), b64(`license-token:${LICENSE_KEY}`)];
+  };
+  /** A string, and what base64 decoding reveals in it (the Secret's data nests base64 in JSON in base64). */
+  function readings(text: string, depth = 0): string[] {
+    const out = [text];
+    if (depth < 3 && text.length >= 8 && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) out.push(...readings(unb64(text), depth + 1));
+    if (depth < 3) for (const piece of text.match(/[A-Za-z0-9+/]{12,}={0,2}/g) ?? []) if (piece !== text && piece.length % 4 === 0) out.push(...readings(unb64(piece), depth + 1));
+    return out;
+  }
+
+  it.each([["local", true], ["local", false], ["cluster", true], ["cluster", false]])("checkFrom %s, preview %s: inputs, states, __provider and outputs", async (checkFrom, preview) => {
+    const r = await run({ ...vendorCluster(), secretData: { ...vendorSecretData(OLD), ca: b64("old ca") } }, { preview, config: config({ checkFrom: checkFrom as "local" | "cluster" }) });
+    const stored = [...r.registered.map((x) => ({ type: x.type, inputs: x.inputs, state: x.state })), { outputs: r.outputs }];
+    const leaks = (value: unknown, secrets: string[]) => plaintextStrings(value).flatMap(({ at, text }) => readings(text).filter((t) => secrets.some((n) => t.includes(n))).map(() => at));
+    expect(leaks(stored, needles(server.token))).toEqual([]);
+    // The same scan over the values with their secret wrappers removed finds each credential: it could fail.
+    const unwrapped = reveal(stored)[0];
+    expect(leaks(unwrapped, [PASSWORD]).length).toBeGreaterThan(0);
+    expect(leaks(unwrapped, [LICENSE_KEY]).length).toBeGreaterThan(0);
+    if (checkFrom === "cluster") expect(leaks(unwrapped, [PROXY_PASSWORD]).length).toBeGreaterThan(0);
+    for (const x of customResources(r).filter((c) => typeof c.inputs.__provider === "string")) {
+      expect(needles(server.token).filter((n) => x.inputs.__provider.includes(n))).toEqual([]);
+      expect(x.inputs.__provider).not.toContain(server.url);
+      expect(x.inputs.__provider).not.toContain("certificate-authority-data");
+    }
+  });
 });

@@ -1,6 +1,7 @@
 // The run's objects as data: the Secret's data, the Job, the run key that ties Secret, ConfigMap and Job together,
-// and the proxy variables split between them.
+// the proxy variables split between them, and the pull Secret for a copier image in the target registry.
 import { buildCopyJob, buildSecretData, runKeyOf, withRunObjects, type CopyJobSpec } from "../../components/copy/manifests";
+import { buildPullSecretData } from "../../components/copy/pull-secret";
 import { splitProxyEnv } from "../../components/copy/proxy-env";
 
 const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
@@ -33,6 +34,7 @@ test("the run key: the same Job gives the same key, whatever the key order; any 
     { bundleConfigMap: undefined },
     { withUpdateImages: true },
     { uploadChunkMiB: 50 },
+    { pullSecret: "images-copier-registry" },
     { proxyEnv: [{ name: "HTTPS_PROXY", valueFrom: { secretKeyRef: { name: "images-copier-config", key: "proxy.HTTPS_PROXY" } } }] },
   ];
   const keys = changes.map((change) => runKeyOf(buildCopyJob({ ...spec, ...change })));
@@ -80,4 +82,21 @@ test("proxy variables: literal values move into the Secret, references stay; the
     { name: "HTTP_PROXY", valueFrom: { secretKeyRef: { name: "cluster-proxy", key: "url" } } },
   ]);
   expect(JSON.stringify(jobEnv)).not.toContain("secret@");
+});
+
+test("the pull Secret: kubelet's dockerconfigjson for the target registry's host; the Job pulls with it and deckhouse-registry", () => {
+  const password = 'p:a"ss:word';
+  const data = buildPullSecretData({ image: "registry.customer.example:5443/deckhouse/ee:rock-solid", username: "robot", password });
+  expect(Object.keys(data)).toEqual([".dockerconfigjson"]);
+  const auths = JSON.parse(unb64(data[".dockerconfigjson"])).auths;
+  expect(auths).toEqual({ "registry.customer.example:5443": { username: "robot", password, auth: expect.any(String) } });
+  // `auth` is base64 of user:password; split on the first colon it gives the password back, `:` and `"` included
+  const auth = unb64(auths["registry.customer.example:5443"].auth);
+  expect([auth.slice(0, auth.indexOf(":")), auth.slice(auth.indexOf(":") + 1)]).toEqual(["robot", password]);
+
+  const job = buildCopyJob({ ...spec, pullSecret: "images-copier-registry" });
+  expect(job.spec!.template.spec!.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }, { name: "images-copier-registry" }]);
+  expect(buildCopyJob(spec).spec!.template.spec!.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }]);
+  const annotations = withRunObjects(job, { runKey: "sha256:k", secretUid: "s-uid", pullSecretUid: "p-uid" }).spec!.template.metadata!.annotations;
+  expect(annotations).toMatchObject({ "images-copier.deckhouse.io/config-uid": "s-uid", "images-copier.deckhouse.io/pull-secret-uid": "p-uid" });
 });

@@ -1,9 +1,10 @@
-import { deploymentImages, oldRepository, planImageChanges, referencesToCheck, repointImage, repositoryFromSecret } from "../../components/switch/images";
+import { deploymentImages, planImageChanges, referencesToCheck, repointImage, type PodTemplateImages } from "../../components/switch/images";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const OLD_REPO = { registry: "registry.deckhouse.io", repository: "deckhouse/ee" };
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const TAG = `${"c".repeat(56)}-1650502544870`;
+const SOURCE_IMAGE = `${OLD}:rock-solid`;
 
 describe("repointImage", () => {
   const target = { registry: "registry.example.com:5000", repository: "mirror/deckhouse" };
@@ -28,20 +29,7 @@ describe("repointImage", () => {
     expect(repointImage("not a reference", OLD_REPO, target)).toBeUndefined();
   });
   it("never invents a tag: an old-repository image without tag or digest is an error", () => {
-    expect(() => repointImage(OLD, OLD_REPO, target)).toThrow(`image "${OLD}" is in the old registry repository but has neither a tag nor a digest`);
-  });
-});
-
-describe("oldRepository", () => {
-  const images = { containers: [{ name: "deckhouse", image: `${OLD}/dev:pr123` }], initContainers: [] };
-  it("takes the Secret's address and path (leading slash or not)", () => {
-    expect(oldRepository(images, repositoryFromSecret("mirror.example.com:5000", "/d8/ee"))).toEqual({ registry: "mirror.example.com:5000", repository: "d8/ee" });
-    expect(oldRepository(images, repositoryFromSecret(" mirror.example.com ", "d8/ee/"))).toEqual({ registry: "mirror.example.com", repository: "d8/ee" });
-  });
-  it("falls back to the deckhouse image's repository with /dev stripped", () => {
-    expect(repositoryFromSecret("", "/deckhouse/ee")).toBeUndefined();
-    expect(repositoryFromSecret("registry.deckhouse.io", "")).toBeUndefined();
-    expect(oldRepository(images, undefined)).toEqual(OLD_REPO);
+    expect(() => repointImage(OLD, OLD_REPO, target)).toThrow(`image "${OLD}" is in the registry repository ${OLD} but has neither a tag nor a digest`);
   });
 });
 
@@ -61,7 +49,7 @@ describe("planImageChanges", () => {
   };
 
   it("gives deckhouse the target image and re-points the others with the same tag or digest", () => {
-    const changes = planImageChanges(deploymentImages(deployment), "registry.example.com/client/deckhouse:rock-solid-1.46", OLD_REPO);
+    const changes = planImageChanges(deploymentImages(deployment), "registry.example.com/client/deckhouse:rock-solid-1.46", OLD_REPO, SOURCE_IMAGE);
     expect(changes).toEqual([
       { kind: "initContainer", name: "init-downloaded-modules", from: `${OLD}@${DIGEST}`, to: `registry.example.com/client/deckhouse@${DIGEST}` },
       { kind: "container", name: "deckhouse", from: `${OLD}:rock-solid`, to: "registry.example.com/client/deckhouse:rock-solid-1.46" },
@@ -74,7 +62,7 @@ describe("planImageChanges", () => {
     const mixed = structuredClone(deployment) as any;
     mixed.spec.template.spec.containers.push({ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.19.0" }, { name: "untagged", image: "busybox" });
     mixed.spec.template.spec.initContainers.push({ name: "vault-init", image: "quay.io/vault/agent@" + DIGEST });
-    const changes = planImageChanges(deploymentImages(mixed), "registry.example.com/client/deckhouse:t", OLD_REPO);
+    const changes = planImageChanges(deploymentImages(mixed), "registry.example.com/client/deckhouse:t", OLD_REPO, SOURCE_IMAGE);
     expect(changes.map((c) => c.name)).toEqual(["init-downloaded-modules", "deckhouse", "kube-rbac-proxy"]);
     expect(referencesToCheck(changes).every((r) => r.startsWith("registry.example.com/client/deckhouse"))).toBe(true);
   });
@@ -83,32 +71,58 @@ describe("planImageChanges", () => {
     const same = structuredClone(deployment) as any;
     same.spec.template.spec.initContainers = [{ name: "init-downloaded-modules", image: `${OLD}/dev:rock-solid` }];
     same.spec.template.spec.containers[0].image = `${OLD}/dev:rock-solid`;
-    const changes = planImageChanges(deploymentImages(same), "registry.example.com/client/deckhouse:rs-1", OLD_REPO);
+    const changes = planImageChanges(deploymentImages(same), "registry.example.com/client/deckhouse:rs-1", OLD_REPO, `${OLD}/dev:rock-solid`);
     expect(changes.filter((c) => c.name !== "kube-rbac-proxy").map((c) => c.to)).toEqual(["registry.example.com/client/deckhouse:rs-1", "registry.example.com/client/deckhouse:rs-1"]);
   });
 
   it("refuses an untagged image in the old repository, naming the container", () => {
     const untagged = structuredClone(deployment) as any;
     untagged.spec.template.spec.containers.push({ name: "sidecar", image: OLD });
-    expect(() => planImageChanges(deploymentImages(untagged), "registry.example.com/client/deckhouse:t", OLD_REPO)).toThrow(/container "sidecar": image ".*" is in the old registry repository but has neither a tag nor a digest/);
+    expect(() => planImageChanges(deploymentImages(untagged), "registry.example.com/client/deckhouse:t", OLD_REPO, SOURCE_IMAGE)).toThrow(/container "sidecar": image ".*" is in the registry repository registry\.deckhouse\.io\/deckhouse\/ee but has neither a tag nor a digest/);
   });
 
-  it("keeps every re-pointed container in the plan on a later run, when old and target are the same", () => {
-    const switched = { containers: [{ name: "deckhouse", image: "registry.example.com/client/deckhouse:t" }, { name: "kube-rbac-proxy", image: `registry.example.com/client/deckhouse:${TAG}` }], initContainers: [] };
-    const changes = planImageChanges(switched, "registry.example.com/client/deckhouse:t", { registry: "registry.example.com", repository: "client/deckhouse" });
-    expect(changes.map((c) => [c.name, c.from === c.to])).toEqual([["deckhouse", true], ["kube-rbac-proxy", true]]);
+  const TARGET = "registry.example.com/client/deckhouse:rock-solid-1.46";
+  const NEW = "registry.example.com/client/deckhouse";
+  const planFor = (images: PodTemplateImages) => planImageChanges(images, TARGET, OLD_REPO, SOURCE_IMAGE);
+  const before = () => deploymentImages(deployment);
+
+  it("gives the same plan from every half-state of a switch: none, some or all containers re-pointed", () => {
+    const expected = planFor(before());
+    const partly = before();
+    partly.containers[1].image = `${NEW}:${TAG}`; // kube-rbac-proxy already moved, deckhouse not yet
+    const deckhouseOnly = before();
+    deckhouseOnly.containers[0].image = TARGET;
+    const all: PodTemplateImages = {
+      initContainers: [{ name: "init-downloaded-modules", image: `${NEW}@${DIGEST}` }],
+      containers: [{ name: "deckhouse", image: TARGET }, { name: "kube-rbac-proxy", image: `${NEW}:${TAG}` }],
+    };
+    for (const state of [partly, deckhouseOnly, all]) expect(planFor(state)).toEqual(expected);
+  });
+
+  it("still gives an init container on the copied Deckhouse image the target image once the deckhouse container moved", () => {
+    const images: PodTemplateImages = { initContainers: [{ name: "init", image: SOURCE_IMAGE }], containers: [{ name: "deckhouse", image: TARGET }] };
+    expect(planFor(images)).toEqual([
+      { kind: "initContainer", name: "init", from: SOURCE_IMAGE, to: TARGET },
+      { kind: "container", name: "deckhouse", from: SOURCE_IMAGE, to: TARGET },
+    ]);
+  });
+
+  it("tells the repositories apart when the target lies below the source (the deeper one wins)", () => {
+    const images: PodTemplateImages = { initContainers: [], containers: [{ name: "deckhouse", image: SOURCE_IMAGE }, { name: "proxy", image: `${OLD}/customer:${TAG}` }] };
+    const changes = planImageChanges(images, `${OLD}/customer:rs`, OLD_REPO, SOURCE_IMAGE);
+    expect(changes[1]).toEqual({ kind: "container", name: "proxy", from: `${OLD}:${TAG}`, to: `${OLD}/customer:${TAG}` });
   });
 
   it("checks each distinct reference once", () => {
     const twice = structuredClone(deployment);
     twice.spec.template.spec.containers.push({ name: "sidecar", image: `${OLD}:${TAG}` });
-    const refs = referencesToCheck(planImageChanges(deploymentImages(twice), "registry.example.com/client/deckhouse:t", OLD_REPO));
+    const refs = referencesToCheck(planImageChanges(deploymentImages(twice), "registry.example.com/client/deckhouse:t", OLD_REPO, SOURCE_IMAGE));
     expect(refs.filter((r) => r.endsWith(TAG))).toHaveLength(1);
   });
 
   it("refuses a Deployment without a deckhouse container", () => {
     const other = { spec: { template: { spec: { containers: [{ name: "app", image: `${OLD}:x` }] } } } };
-    expect(() => planImageChanges(deploymentImages(other), "r.example.com/d:t", OLD_REPO)).toThrow(/no container named "deckhouse".*app/);
+    expect(() => planImageChanges(deploymentImages(other), "r.example.com/d:t", OLD_REPO, SOURCE_IMAGE)).toThrow(/no container named "deckhouse".*app/);
   });
 
   it("refuses an object that is not a Deployment", () => {

@@ -1,4 +1,5 @@
-import { decodeBase64, dockerConfigJson, encodeBase64, registrySecretValues, secretKeyChanges } from "../../components/switch/registry-secret";
+import { decodeBase64, dockerConfigJson, encodeBase64 } from "../../components/kube";
+import { registrySecretValues, secretPointsAt } from "../../components/switch/registry-secret";
 
 const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
 
@@ -41,13 +42,13 @@ describe("registrySecretValues", () => {
   });
 });
 
-describe("secretKeyChanges", () => {
-  it("compares with the base64 data", () => {
-    const changes = secretKeyChanges(
-      { address: "new.example.com", scheme: "https", ca: "x" },
-      { address: encodeBase64("registry.deckhouse.io"), scheme: encodeBase64("https") },
-    );
-    expect(changes).toEqual({ address: "changed", scheme: "unchanged", ca: "added" });
+describe("secretPointsAt", () => {
+  const data = (address: string, path: string) => ({ address: encodeBase64(address), path: encodeBase64(path) });
+  it("tells whether the Secret already names the target's repository (leading slash or not)", () => {
+    expect(secretPointsAt(data("registry.example.com", "/client/deckhouse"), "registry.example.com/client/deckhouse:rs")).toBe(true);
+    expect(secretPointsAt(data("registry.example.com", "client/deckhouse/"), "registry.example.com/client/deckhouse:rs")).toBe(true);
+    expect(secretPointsAt(data("registry.deckhouse.io", "/deckhouse/ee"), "registry.example.com/client/deckhouse:rs")).toBe(false);
+    expect(secretPointsAt({}, "registry.example.com/client/deckhouse:rs")).toBe(false);
     expect(decodeBase64(encodeBase64('a"b:c'))).toBe('a"b:c');
   });
 });

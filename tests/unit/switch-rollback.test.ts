@@ -1,4 +1,6 @@
-import { captureRollback, deploymentRestorePatch, secretRestorePatch } from "../../components/switch/rollback";
+import { captureImages, captureSecret, deploymentRestorePatch, secretRestorePatch, type RollbackState } from "../../components/switch/rollback";
+
+const captureRollback = (images: Parameters<typeof captureImages>[0], data: Record<string, string>, keys: string[]): RollbackState => ({ deployment: captureImages(images), secret: captureSecret(data, keys) });
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const images = {

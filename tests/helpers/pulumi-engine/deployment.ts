@@ -12,8 +12,9 @@
 // - refresh: Read(id, old outputs) for every custom resource, then Diff(refreshed outputs, old inputs) for dynamic
 //   ones; a resource that is gone leaves the state. destroy: every resource in reverse state order (dependents
 //   before their dependencies, children before parents); retainOnDelete skips the provider, protect fails.
+import { isDynamicType } from "./dynamic-provider";
 import { InitFailure, type DiffResult, type EngineProvider, type ResourceGoal } from "./engine-provider";
-import { changedKeys, clone, UNKNOWN, type PropertyMap } from "./property-values";
+import { changedKeys, clone, isSecret, secret, UNKNOWN, type PropertyMap } from "./property-values";
 import type { ResourceState, StackState, Step } from "./state";
 
 export interface Registration {
@@ -243,8 +244,11 @@ export class Deployment {
   }
 
   private settle(state: ResourceState): { urn: string; id?: string; outputs: PropertyMap } {
-    this.registered.set(state.urn, state);
-    return { urn: state.urn, id: state.id, outputs: state.outputs };
+    // The engine marks the outputs a registration lists in additionalSecretOutputs, whatever its provider.
+    const outputs = { ...state.outputs };
+    for (const key of state.additionalSecretOutputs) if (outputs[key] !== undefined && !isSecret(outputs[key])) outputs[key] = secret(outputs[key]);
+    this.registered.set(state.urn, { ...state, outputs });
+    return { urn: state.urn, id: state.id, outputs };
   }
 
   private async create(provider: EngineProvider, goal: ResourceGoal, next: ResourceState, step: Step) {
@@ -356,7 +360,7 @@ export async function refreshState(old: StackState, providerFor: ProviderLookup)
         continue;
       }
       const refreshed: ResourceState = { ...state, id: result.id, outputs: result.outputs, ...(result.inputs ? { inputs: result.inputs } : {}) };
-      if (state.type.startsWith("pulumi-nodejs:dynamic:")) await provider.diff(goalOf(state), { ...state, outputs: refreshed.outputs }, state.inputs);
+      if (isDynamicType(state.type)) await provider.diff(goalOf(state), { ...state, outputs: refreshed.outputs }, state.inputs);
       steps.push({ op: "refresh", urn: state.urn, type: state.type, keys: changedKeys(state.outputs, refreshed.outputs) });
       resources.push(refreshed);
     } catch (error) {

@@ -1,10 +1,15 @@
-// Every `pulumi-nodejs:dynamic:*` resource goes to the real dynamic-provider host, with the engine's secret rules:
+// Every `pulumi-nodejs:dynamic:*` (or, with a module, `pulumi-nodejs:dynamic/<module>:*`) resource goes to the real dynamic-provider host, with the engine's secret rules:
 // secrets stripped on the way in (the host accepts none), outputs marked secret again by input name or
 // `additionalSecretOutputs`, refresh as Read(id, old outputs) without inputs, Delete with the state's `__provider`.
 import { DynamicProviderHost, ResourceInitError } from "./dynamic-host";
 import { InitFailure, type DiffResult, type EngineProvider, type ResourceGoal } from "./engine-provider";
 import { markSecrets, stripSecrets, type PropertyMap } from "./property-values";
 import type { ResourceState } from "./state";
+
+/** A dynamic resource's type: package `pulumi-nodejs`, module `dynamic` or `dynamic/<module>` (dynamic.Resource's 5th argument). */
+export function isDynamicType(type: string): boolean {
+  return /^pulumi-nodejs:dynamic(\/[^:]+)?:/.test(type);
+}
 
 export function dynamicProvider(host: () => Promise<DynamicProviderHost>): EngineProvider {
   const target = (goal: ResourceGoal) => ({ urn: goal.urn, type: goal.type, name: goal.name });

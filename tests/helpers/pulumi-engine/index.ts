@@ -13,7 +13,7 @@ import type { KubeApiServer } from "../kube-api-server";
 import { providerResourceProvider, stackReferenceProvider, type StackOutputsFixture } from "./builtin-providers";
 import { Deployment, destroyState, refreshState, type ProviderLookup } from "./deployment";
 import { DynamicProviderHost } from "./dynamic-host";
-import { dynamicProvider } from "./dynamic-provider";
+import { dynamicProvider, isDynamicType } from "./dynamic-provider";
 import type { EngineProvider } from "./engine-provider";
 import { kubernetesProvider } from "./kubernetes-provider";
 import { startMonitorServer, type Diagnostic, type InvokeHandler, type ReceivedMessage } from "./monitor-server";
@@ -147,7 +147,7 @@ export class PulumiEngine {
     const stackRefs = stackReferenceProvider(this.opts.stackReferences ?? {});
     let kube: EngineProvider | undefined;
     const lookup: ProviderLookup = (type) => {
-      if (type.startsWith("pulumi-nodejs:dynamic:")) return dynamic;
+      if (isDynamicType(type)) return dynamic;
       if (type.startsWith("pulumi:providers:")) return builtin;
       if (type === "pulumi:pulumi:StackReference") return stackRefs;
       if (type.startsWith("kubernetes:")) {

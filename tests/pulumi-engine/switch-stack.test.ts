@@ -1,0 +1,179 @@
+// The switch stack through the engine stand-in: the project's own index.ts under the real Node language runtime,
+// every dynamic resource through the real dynamic-provider host, the target registry a real docker-registry with
+// the suite's Bearer token server, and the cluster the Kubernetes API test server (a simulation of the API, not a
+// cluster; the Kubernetes provider is simulated by the harness, and the Deployment's status is set by the test,
+// which plays its controller). Scenarios: preview refused, preview passed, up, up again (empty diff), refresh,
+// destroy (everything restored), and two half-applied starts.
+import { join } from "node:path";
+import { pushImage } from "../helpers/images";
+import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { startRegistry, type TestRegistry } from "../helpers/registry";
+import { b64, LICENSE_KEY, PROXY_PASSWORD, seedDeckhouseCluster, vendorSecretData, type DeckhouseClusterSpec } from "../helpers/switch-fixture";
+
+const ROOT = join(__dirname, "..", "..");
+const OLD = "registry.deckhouse.io/deckhouse/ee";
+const SOURCE_IMAGE = `${OLD}:v1.46.3`;
+const REPO = "client/deckhouse";
+const TAG = `${"e".repeat(56)}-1650502544870`;
+const PASSWORD = 'switch-Pa55"word:xyz';
+const COPY_STACK = "org/images-copier/copy";
+const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 };
+
+let kube: KubeApiServer;
+let registry: TestRegistry;
+let copied: string;
+let moduleDigest: string;
+
+beforeAll(async () => {
+  [kube, registry] = await Promise.all([startKubeApiServer(), startRegistry({ tls: true, auth: "token", username: "client", password: PASSWORD })]);
+  const layers = [{ size: 2048, seed: "switch-stack" }];
+  copied = (await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers }, "rock-solid-1.46")).digest;
+  await pushImage(registry, REPO, { format: "oci", seed: "kube-rbac-proxy", layers }, TAG);
+  moduleDigest = (await pushImage(registry, REPO, { format: "oci", seed: "init", layers })).digest;
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([kube?.stop(), registry?.stop()]);
+});
+
+const target = () => `${registry.host}/${REPO}`;
+const targetImage = () => `${target()}:rock-solid-1.46`;
+
+function record(overrides: Record<string, unknown> = {}) {
+  return { status: "succeeded", verified: true, targetImage: targetImage(), runId: "1", sourceImage: SOURCE_IMAGE, sourceDigest: copied, sourceRepository: OLD, imagesDigest: `sha256:${"b".repeat(64)}`, updateImages: false, ...overrides };
+}
+
+function vendorCluster(overrides: Partial<DeckhouseClusterSpec> = {}): DeckhouseClusterSpec {
+  return {
+    source: OLD,
+    initContainers: [{ name: "init-downloaded-modules", image: `${OLD}@${moduleDigest}` }],
+    containers: [{ name: "deckhouse", image: SOURCE_IMAGE }, { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` }],
+    podImageID: `docker-pullable://${OLD}@${copied}`,
+    releaseChannel: "Stable",
+    deploymentStatus: READY,
+    ...overrides,
+  };
+}
+
+function engine(copy: Record<string, unknown> = record()): PulumiEngine {
+  return new PulumiEngine({
+    programDir: ROOT,
+    stack: "customer-a-switch",
+    kube,
+    stackReferences: { [COPY_STACK]: { outputs: { copy } } },
+    config: {
+      stage: "switch",
+      copyStack: COPY_STACK,
+      targetImage: targetImage(),
+      targetUsername: "client",
+      targetPassword: { secret: PASSWORD },
+      targetCA: registry.caPem as string,
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+    },
+  });
+}
+
+const ops = (r: RunResult) => Object.fromEntries(r.steps.map((s) => [s.urn.split("::").pop(), s.op]));
+const cluster = () => ({
+  secret: (kube.get("v1", "Secret", "d8-system", "deckhouse-registry") as any).data,
+  pod: (kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).spec.template.spec,
+  annotations: (kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).metadata.annotations ?? {},
+  channel: (kube.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse") as any)?.spec.settings.releaseChannel,
+});
+const images = (pod: { containers: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string; image: string }> }) =>
+  [...(pod.initContainers ?? []), ...pod.containers].map((c) => `${c.name}=${c.image}`);
+const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token];
+const SWITCH = ["switch-updates", "switch-rollback", "switch-deckhouse-registry", "switch-deckhouse", "switch-rollout"];
+
+test("preview refused: an older copy stack's record, one line, nothing changes", async () => {
+  seedDeckhouseCluster(kube, vendorCluster());
+  const before = cluster();
+  const { sourceImage: _a, sourceDigest: _b, sourceRepository: _c, imagesDigest: _d, ...older } = record();
+  const preview = await engine(older).preview();
+  expect(preview.error).toMatch(/^images-copier: refusing to switch: copy stack "org\/images-copier\/copy" comes from an older copy stack: its "copy" output lacks sourceImage, sourceDigest, sourceRepository, imagesDigest, .*change runId/);
+  // the stack itself (a logical resource) and the copy stack's read, nothing of the switch
+  expect(preview.steps.filter((s) => s.op !== "read").map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
+  expect(cluster()).toEqual(before);
+});
+
+test("preview, up, up again, refresh and destroy: the switch made, an empty diff, everything restored", async () => {
+  seedDeckhouseCluster(kube, vendorCluster());
+  const original = cluster();
+  const stack = engine();
+
+  const preview = await stack.preview();
+  expect(preview.error).toBeUndefined();
+  for (const name of SWITCH) expect([name, ops(preview)[name]]).toEqual([name, "create"]);
+  expect(cluster()).toEqual(original);
+  const plan = (plainOutputs(preview) as { plan: Record<string, unknown> }).plan;
+  expect(plan.release).toBe(`Deckhouse v1.46.3 (${copied}), image ${SOURCE_IMAGE}, copied by run 1 of copy stack ${COPY_STACK}; the Deckhouse running now is that release`);
+  expect(plan.releaseChannel).toMatch(/^removes releaseChannel Stable from ModuleConfig deckhouse/);
+  expect(findPlaintextSecrets(preview, sensitive())).toEqual([]);
+
+  const up = await stack.up();
+  expect(up.error).toBeUndefined();
+  const switched = cluster();
+  expect(images(switched.pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
+  expect(Buffer.from(switched.secret.address, "base64").toString()).toBe(registry.host);
+  expect(JSON.parse(Buffer.from(switched.secret[".dockerconfigjson"], "base64").toString()).auths[registry.host].password).toBe(PASSWORD);
+  expect(switched.channel).toBeUndefined();
+  expect(plainOutputs(up)).toMatchObject({ rolloutReady: true, oldRegistry: OLD, oldRegistryPods: [{ namespace: "d8-system", name: "deckhouse-6f7d9c-x2k4p" }] });
+  expect(findPlaintextSecrets(up, sensitive())).toEqual([]);
+
+  const again = await stack.up();
+  expect(again.error).toBeUndefined();
+  expect(Object.values(ops(again)).filter((op) => op !== "same" && op !== "read")).toEqual([]);
+  expect(cluster()).toEqual(switched);
+  expect(plainOutputs(again).plan).toEqual(plainOutputs(up).plan);
+
+  const refresh = await stack.refresh();
+  expect(refresh.error).toBeUndefined();
+  expect(cluster()).toEqual(switched);
+  const rollback = refresh.state.resources.find((r) => r.urn.endsWith("::switch-rollback"));
+  expect(rollback?.outputs.capturedAt).toBe(up.state.resources.find((r) => r.urn.endsWith("::switch-rollback"))?.outputs.capturedAt);
+
+  const destroy = await stack.destroy();
+  expect(destroy.error).toBeUndefined();
+  const restored = cluster();
+  expect(restored.secret).toEqual(original.secret);
+  expect(images(restored.pod)).toEqual(images(original.pod));
+  expect(restored.channel).toBe("Stable");
+  expect(restored.annotations).toEqual({});
+  expect(destroy.state.resources).toEqual([]);
+});
+
+test("a half-applied start: an up that failed at the rollout is completed by the next up, and destroy restores what was there first", async () => {
+  seedDeckhouseCluster(kube, vendorCluster({ deploymentStatus: { observedGeneration: 1, conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: "ReplicaSet has timed out progressing." }] } }));
+  const original = cluster();
+  const stack = engine();
+  const failed = await stack.up();
+  expect(failed.error).toMatch(/progress deadline: ReplicaSet has timed out progressing/);
+  expect(images(cluster().pod)).toContain(`deckhouse=${targetImage()}`);
+
+  // The test plays the Deployment controller: the new pods come up.
+  const deployment = kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")!;
+  kube.put({ ...deployment, status: READY });
+  const completed = await stack.up();
+  expect(completed.error).toBeUndefined();
+  expect(ops(completed)["switch-rollout"]).toBe("create");
+  for (const name of SWITCH.slice(0, 4)) expect([name, ops(completed)[name]]).toEqual([name, "same"]);
+
+  const destroy = await stack.destroy();
+  expect(destroy.error).toBeUndefined();
+  expect(cluster().secret).toEqual(original.secret);
+  expect(images(cluster().pod)).toEqual(images(original.pod));
+});
+
+test("a half-applied start: Secret already new, Deployment partly re-pointed; up completes it from the copy record", async () => {
+  const partly = vendorCluster();
+  partly.containers[1].image = `${target()}:${TAG}`;
+  const auths = { auths: { [registry.host]: { username: "client", password: PASSWORD, auth: b64(`client:${PASSWORD}`) } } };
+  seedDeckhouseCluster(kube, { ...partly, secretData: { ...vendorSecretData(OLD), ".dockerconfigjson": b64(JSON.stringify(auths)), address: b64(registry.host), path: b64(`/${REPO}`) } });
+  const stack = engine();
+  const up = await stack.up();
+  expect(up.error).toBeUndefined();
+  expect(images(cluster().pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
+  expect(plainOutputs(up).oldRegistry).toBe(OLD);
+  expect((plainOutputs(up).rollback as string[])[0]).toMatch(/^nothing of the registry: the deckhouse-registry Secret already pointed at the new registry/);
+});
