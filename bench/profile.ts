@@ -9,7 +9,7 @@ import { testCerts } from "../tests/helpers/certs";
 import { startFaultProxy, type FaultProxy } from "../tests/helpers/fault-proxy";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry";
 import { measure } from "./measure";
-import { copierConfigDir } from "./targets";
+import { copierConfigDir, reachedAt } from "./targets";
 
 interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
@@ -60,11 +60,8 @@ export async function profileCopier(p: {
     tls: { key: certs.keyPem, cert: certs.certPem },
   });
   try {
-    const viaProxy = (reg: TestRegistry, proxy: FaultProxy) => ({
-      repoConfig: (image: string) => ({ ...reg.repoConfig(image), image: `${proxy.host}/${image}` }),
-    });
     const dir = join(p.work, "profile-config");
-    copierConfigDir(dir, viaProxy(p.source, srcProxy) as unknown as TestRegistry, viaProxy(target, dstProxy), p.repoAndTag, p.imagesTags);
+    copierConfigDir(dir, reachedAt(p.source, srcProxy.host), reachedAt(target, dstProxy.host), p.repoAndTag, p.imagesTags);
     for (const phase of ["fresh", "rerun"]) {
       srcProxy.resetCounters();
       dstProxy.resetCounters();

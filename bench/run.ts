@@ -1,55 +1,52 @@
 /**
  * `npm run bench`: our copier (the bundled CLI) against `skopeo sync --all` on a generated Deckhouse-like release.
- * Per round, each tool copies into its own fresh TLS + basic-auth registry (order alternating between rounds),
- * then re-runs with nothing left to copy. Prints per round our time, skopeo's, the ratio and our peak RSS, then a
- * memory check (one small vs one huge layer) and, last, the best ratios.
+ * Loopback rounds copy from a plain local registry; latency rounds copy the same images from a TLS + token-auth
+ * registry (the vendor's shape) reached through a delay proxy (a WAN-like link). In each round each tool copies into
+ * its own fresh TLS + basic-auth registry (order alternating between rounds), then re-runs with nothing left to
+ * copy. Prints per round our time, skopeo's, the ratio and our peak RSS, then a memory check (one small vs one huge
+ * layer) and, last, the best ratios against their targets.
  *
- * Environment: BENCH_SCALE (data size factor, default 1 = 1.1 GiB unique layers and a 1 GiB layer for the memory
- * check), BENCH_ROUNDS (default 2), BENCH_IMAGES (default 130), BENCH_CONCURRENCY (passed to --concurrency),
- * BENCH_PROFILE=1 (also count requests per image through a proxy and write a CPU profile of our copier).
+ * Environment: see bench/README.md (BENCH_SCALE, BENCH_ROUNDS, BENCH_DELAY_ROUNDS, BENCH_DELAY_MS,
+ * BENCH_CONNECTION_MBPS, BENCH_LINK_MBPS, BENCH_IMAGES, BENCH_CONCURRENCY, BENCH_PROFILE).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry";
+import { startDelayProxy, type DelayProfile } from "./delay-proxy";
 import { generateRelease, generateSingleLayerImage } from "./generate";
-import { measure, registryPid, type Measured } from "./measure";
+import { measure } from "./measure";
 import { profileCopier } from "./profile";
-import { copierConfigDir, missingOrDifferent, skopeoSyncArgs } from "./targets";
+import { mustSucceed, runRound, type RoundResult, type RoundSetup } from "./round";
+import { copierConfigDir, reachedAt } from "./targets";
 
 const REPO = "deckhouse/ee";
 const DECKHOUSE_TAG = "v1.46.3";
 const MiB = 1 << 20;
+const MB = 1e6;
 const RUN_TIMEOUT_MS = 30 * 60_000;
+const TARGETS = { fresh: 0.35, rerun: 0.4, latencyFresh: 0.3, peakRssMb: 160 };
 
-const num = (name: string, fallback: number): number => {
+const num = (name: string, fallback: number, allowZero = false): number => {
   const raw = process.env[name];
   const value = raw === undefined || raw === "" ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) throw new Error(`${name} must be a positive number, got "${raw}"`);
   return value;
 };
 
-const s = (m: Measured): string => (m.ms / 1000).toFixed(2).padStart(7);
-
-function resultLine(m: Measured): string {
-  const line = m.stdout.trim().split("\n").reverse().find((l) => l.startsWith("images-copier result: "));
-  return line ? line.slice("images-copier result: ".length) : "(no result line)";
-}
-
-/** CPU seconds of the source registry and the target registry written to in that run. */
-const cpuList = (m: Measured): string => m.cpu.filter((c) => c > 0.005).map((c) => c.toFixed(1)).join("/");
-
-function mustSucceed(what: string, m: Measured): void {
-  if (m.code !== 0) {
-    throw new Error(`${what} failed with exit ${m.code}:\n${m.stderr.slice(-2000)}\n${m.stdout.slice(-1000)}`);
-  }
-}
+const best = (results: RoundResult[], phase: "fresh" | "rerun"): number => Math.min(...results.map((r) => r[phase]));
 
 async function main(): Promise<void> {
   const scale = num("BENCH_SCALE", 1);
-  const rounds = Math.round(num("BENCH_ROUNDS", 2));
+  const rounds = Math.round(num("BENCH_ROUNDS", 2, true));
+  const delayRounds = Math.round(num("BENCH_DELAY_ROUNDS", 1, true));
+  const profile: DelayProfile = {
+    delayMs: num("BENCH_DELAY_MS", 20, true),
+    connectionBytesPerSecond: num("BENCH_CONNECTION_MBPS", 12.5) * MB,
+    linkBytesPerSecond: num("BENCH_LINK_MBPS", 125) * MB,
+  };
   const images = Math.max(120, Math.round(num("BENCH_IMAGES", 130)));
-  const concurrency = process.env.BENCH_CONCURRENCY ? ["--concurrency", String(num("BENCH_CONCURRENCY", 8))] : [];
+  const ourArgs = process.env.BENCH_CONCURRENCY ? ["--concurrency", String(num("BENCH_CONCURRENCY", 8))] : [];
   const bundle = resolve(__dirname, "..", "dist", "images-copier.cjs");
   const work = mkdtempSync(join(tmpdir(), "images-copier-bench-"));
   const timeFile = join(work, "time.txt");
@@ -63,7 +60,7 @@ async function main(): Promise<void> {
     registries.delete(reg);
     await reg.stop();
   };
-  const pidOf = (reg: TestRegistry): number | undefined => registryPid(dirname(reg.logFile));
+  const closers: Array<() => Promise<void>> = [];
 
   try {
     const source = await start({});
@@ -82,50 +79,26 @@ async function main(): Promise<void> {
     console.log(`source ${source.url}/${REPO}: ${release.tags.length} tags, ${release.layers} layers, ` +
       `${(release.uniqueLayerBytes / MiB).toFixed(0)} MiB unique layer bytes; images_tags.json at ${imagesFile}`);
 
-    const fresh: number[] = [];
-    const rerun: number[] = [];
-    let peak = 0;
-    for (let round = 1; round <= rounds; round++) {
-      const oursTarget = await start({ tls: true, auth: "basic" });
-      const theirsTarget = await start({ tls: true, auth: "basic" });
-      const configDir = copierConfigDir(join(work, `config-${round}`), source, oursTarget, `${REPO}:${DECKHOUSE_TAG}`, imagesTags);
-      const watch = [pidOf(source), pidOf(oursTarget), pidOf(theirsTarget)];
-      const ours = (): Promise<Measured> =>
-        measure(process.execPath, [bundle, "copy", "--config-dir", configDir, ...concurrency], { watchPids: watch, timeFile, timeoutMs: RUN_TIMEOUT_MS });
-      const theirs = (): Promise<Measured> =>
-        measure("skopeo", skopeoSyncArgs(source, theirsTarget, REPO), { watchPids: watch, timeFile, timeoutMs: RUN_TIMEOUT_MS });
-      const pair = async (): Promise<[Measured, Measured]> => {
-        if (round % 2 === 1) {
-          const a = await ours();
-          return [a, await theirs()];
-        }
-        const b = await theirs();
-        return [await ours(), b];
-      };
+    const setup = (label: string, round: number, via: TestRegistry, serving: TestRegistry): RoundSetup => ({
+      label, round, bundle, source: via, serving, origin: source, repo: REPO, deckhouseTag: DECKHOUSE_TAG, imagesTags, tags: release.tags, work, timeFile,
+      timeoutMs: RUN_TIMEOUT_MS, ourArgs, startTarget: () => start({ tls: true, auth: "basic" }), stopTarget: stop,
+    });
 
-      for (const phase of ["fresh", "rerun"] as const) {
-        const [a, b] = await pair();
-        mustSucceed(`our copier (${phase}, round ${round})`, a);
-        mustSucceed(`skopeo sync (${phase}, round ${round})`, b);
-        const ratio = a.ms / b.ms;
-        (phase === "fresh" ? fresh : rerun).push(ratio);
-        peak = Math.max(peak, a.peakRssMb);
-        console.log(
-          `round ${round} ${phase.padEnd(5)}: ours ${s(a)} s, skopeo ${s(b)} s, ratio ${ratio.toFixed(2)}, ` +
-            `our peak RSS ${a.peakRssMb.toFixed(0)} MB | CPU s: ours ${a.selfCpu.toFixed(1)} + registries ${cpuList(a)}, ` +
-            `skopeo ${b.selfCpu.toFixed(1)} + registries ${cpuList(b)}`,
-        );
-        console.log(`  ours: ${resultLine(a)}`,
-        );
-        if (phase === "fresh") {
-          const badOurs = await missingOrDifferent(source, oursTarget, REPO, release.tags);
-          const badTheirs = await missingOrDifferent(source, theirsTarget, REPO, release.tags);
-          if (badOurs.length || badTheirs.length) {
-            throw new Error(`incomplete copy: ours misses ${badOurs.length} tags, skopeo misses ${badTheirs.length}`);
-          }
-        }
-      }
-      await Promise.all([stop(oursTarget), stop(theirsTarget)]);
+    const loopback: RoundResult[] = [];
+    for (let round = 1; round <= rounds; round++) loopback.push(await runRound(setup("loopback", round, source, source)));
+
+    const latency: RoundResult[] = [];
+    if (delayRounds > 0) {
+      // The same images over TLS with token auth, as the vendor's registry serves them, through the delay proxy.
+      const vendor = await start({ tls: true, auth: "token", storageDir: source.storageDir });
+      const proxy = await startDelayProxy({ host: "127.0.0.1", port: Number(vendor.host.split(":")[1]) }, profile);
+      closers.push(() => proxy.stop());
+      console.log(
+        `latency profile: source over TLS + token auth through a delay proxy: ${2 * profile.delayMs} ms round trip, ` +
+          `${(profile.connectionBytesPerSecond! / MB).toFixed(1)} MB/s per connection, ${(profile.linkBytesPerSecond! / MB).toFixed(0)} MB/s in all ` +
+          `(token service reached directly)`,
+      );
+      for (let round = 1; round <= delayRounds; round++) latency.push(await runRound(setup("latency", round, reachedAt(vendor, proxy.host), vendor)));
     }
 
     if (process.env.BENCH_PROFILE === "1") {
@@ -133,6 +106,7 @@ async function main(): Promise<void> {
     }
 
     // memory: one image with a small layer, then one with a huge layer; peak RSS should not follow the layer size
+    let peak = Math.max(0, ...[...loopback, ...latency].map((r) => r.peakRssMb));
     const small = Math.round(16 * MiB * Math.min(1, scale * 4));
     const big = Math.round(1024 * MiB * scale);
     const memory: string[] = [];
@@ -140,18 +114,26 @@ async function main(): Promise<void> {
       await generateSingleLayerImage(source.url, "memcheck/ee", tag, size);
       const target = await start({ tls: true, auth: "basic" });
       const dir = copierConfigDir(join(work, `memcheck-${tag}`), source, target, `memcheck/ee:${tag}`, { memcheck: { image: tag } });
-      const m = await measure(process.execPath, [bundle, "copy", "--config-dir", dir, ...concurrency], { timeFile, timeoutMs: RUN_TIMEOUT_MS });
+      const m = await measure(process.execPath, [bundle, "copy", "--config-dir", dir, ...ourArgs], { timeFile, timeoutMs: RUN_TIMEOUT_MS });
       mustSucceed(`our copier (memory check, ${tag})`, m);
-      memory.push(`${(size / MiB).toFixed(0)} MiB layer: peak RSS ${m.peakRssMb.toFixed(0)} MB in ${s(m).trim()} s`);
+      memory.push(`${(size / MiB).toFixed(0)} MiB layer: peak RSS ${m.peakRssMb.toFixed(0)} MB in ${(m.ms / 1000).toFixed(2)} s`);
       peak = Math.max(peak, m.peakRssMb);
       await stop(target);
     }
     console.log(`memory check (one single-layer image): ${memory.join("; ")}`);
-    console.log(
-      `best ratios: fresh ${Math.min(...fresh).toFixed(2)}x skopeo (target <= 0.5), re-run ${Math.min(...rerun).toFixed(2)}x skopeo ` +
-        `(target <= 0.5); our peak RSS ${peak.toFixed(0)} MB (target <= 160)`,
-    );
+    const parts = [];
+    if (loopback.length > 0) {
+      parts.push(`loopback fresh ${best(loopback, "fresh").toFixed(2)}x skopeo (target <= ${TARGETS.fresh})`);
+      parts.push(`re-run ${best(loopback, "rerun").toFixed(2)}x (target <= ${TARGETS.rerun})`);
+    }
+    if (latency.length > 0) {
+      parts.push(`latency fresh ${best(latency, "fresh").toFixed(2)}x (target <= ${TARGETS.latencyFresh})`);
+      parts.push(`latency re-run ${best(latency, "rerun").toFixed(2)}x`);
+    }
+    parts.push(`our peak RSS ${peak.toFixed(0)} MB (target <= ${TARGETS.peakRssMb})`);
+    console.log(`best ratios: ${parts.join("; ")}`);
   } finally {
+    await Promise.all(closers.map((c) => c().catch(() => undefined)));
     await Promise.all([...registries].map((r) => r.stop().catch(() => undefined)));
     rmSync(work, { recursive: true, force: true });
   }

@@ -14,6 +14,15 @@ const ACCEPT = [
   "application/vnd.docker.distribution.manifest.v2+json",
 ].join(", ");
 
+/**
+ * The registry as the tools see it through a proxy at `host` (same TLS certificate and credentials): the copier's
+ * repo config and skopeo's arguments name the proxy; checks of the copy still go to the registry itself.
+ */
+export function reachedAt(reg: TestRegistry, host: string): TestRegistry {
+  const ref = (pathAndRef: string) => (pathAndRef.startsWith(`${host}/`) ? pathAndRef : `${host}/${pathAndRef}`);
+  return { ...reg, host, url: `${reg.scheme}://${host}`, ref, repoConfig: (image) => ({ ...reg.repoConfig(image), image: ref(image) }) };
+}
+
 /** Writes dest-repo.json, d8-repo.json and d8-images.json for a copy of `repo:tag` from source to target. */
 export function copierConfigDir(
   dir: string,

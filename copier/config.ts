@@ -19,7 +19,13 @@ export const repoConfigSchema = z.object({
 });
 export type RepoConfig = z.output<typeof repoConfigSchema>;
 
-const imageValueSchema = z.string().refine((v) => isDigest(v) || isTag(v), { message: "must be a tag or a sha256 digest" });
+/** An image-list value as the error shows it: JSON (so white space and quotes are visible), at most 80 characters. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+const notATagOrDigest = (issue: { input?: unknown }) => `must be a tag or a sha256 digest, got ${shown(issue.input)}`;
+const imageValueSchema = z.string({ error: notATagOrDigest }).refine((v) => isDigest(v) || isTag(v), { error: notATagOrDigest });
 export const imagesListSchema = z.record(z.string().min(1), z.record(z.string().min(1), imageValueSchema));
 export type ImagesList = z.output<typeof imagesListSchema>;
 

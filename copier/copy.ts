@@ -116,7 +116,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     // A window of images in flight (the network pool stays full) so that images finish steadily and the
     // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
     const images = new Pool(Math.max(64, concurrency * 8));
-    results.push(...(await Promise.all(jobs.map((job) => images.run(() => executor.copyImage(job))))));
+    results.push(...(await Promise.all(jobs.map((job, order) => images.run(() => executor.copyImage(job, order))))));
     const failed = results.find((r) => r.status === "failed");
     if (failed) error = failed.reason ?? `${failed.source}: failed`;
   } catch (err) {

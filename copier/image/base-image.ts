@@ -80,7 +80,7 @@ async function readPlatform(
 export async function readConfig(client: RepositoryClient, descriptor: Descriptor, what: string): Promise<Buffer> {
   if (descriptor.size > MAX_CONFIG_BYTES) throw new Error(`${what}: the image config is larger than ${MAX_CONFIG_BYTES} bytes`);
   const chunks: Buffer[] = [];
-  await pipeline(await client.getBlob(descriptor.digest), new DigestVerifier(descriptor.digest, descriptor.size), async (verified: AsyncIterable<Buffer>) => {
+  await pipeline((await client.getBlob(descriptor.digest)).body, new DigestVerifier(descriptor.digest, descriptor.size), async (verified: AsyncIterable<Buffer>) => {
     for await (const chunk of verified) chunks.push(chunk);
   });
   return Buffer.concat(chunks);

@@ -98,17 +98,18 @@ export class RepositoryClient {
   }
 
   /**
-   * Every tag of the repository (following `Link: rel="next"` pages); no tags and `repositoryExists: false` for a
-   * repository the registry does not know (404 NAME_UNKNOWN); undefined when the registry will not list them.
+   * Every tag of the repository (following `Link: rel="next"` pages); undefined when the registry will not list
+   * them. A repository the registry answers NAME_UNKNOWN for has no tags, but may still hold blobs and untagged
+   * manifests (distribution answers so until the first tag is pushed, e.g. after a run killed before that).
    */
-  async listTags(): Promise<TagListing | undefined> {
+  async listTags(): Promise<Set<string> | undefined> {
     const tags = new Set<string>();
     let url: string | URL = `/v2/${this.repository}/tags/list?n=1000`;
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
       const res = await this.transport.send({ method: "GET", url, scopes: this.scopes });
       if (res.statusCode !== 200) {
         const error = await failure(res, `list tags of ${this.name}`);
-        return res.statusCode === 404 && error.codes.includes("NAME_UNKNOWN") ? { tags, repositoryExists: false } : undefined;
+        return res.statusCode === 404 && error.codes.includes("NAME_UNKNOWN") ? tags : undefined;
       }
       const body = await readLimited(res, MAX_MANIFEST_BYTES, `tag list of ${this.name}`);
       let parsed;
@@ -120,7 +121,7 @@ export class RepositoryClient {
       if (!parsed.success) return undefined;
       for (const tag of parsed.data.tags ?? []) tags.add(tag);
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "")?.[1];
-      if (!next) return { tags, repositoryExists: true };
+      if (!next) return tags;
       url = new URL(next, new URL(url, this.transport.baseUrl));
     }
     return undefined;
@@ -136,17 +137,29 @@ export class RepositoryClient {
     return Number.isFinite(length) ? length : 0;
   }
 
-  /** Opens the blob's bytes as a stream (following redirects to storage without forwarding credentials). */
-  async getBlob(digest: string, signal?: AbortSignal): Promise<Readable> {
+  /**
+   * Opens the blob's bytes as a stream (following redirects to storage without forwarding credentials). With
+   * `from` > 0 it asks for the rest from that byte on (`Range`); `start` is where the body begins: `from` when the
+   * registry answered 206, 0 when it ignored the Range and sent the whole blob.
+   */
+  async getBlob(digest: string, opts: { signal?: AbortSignal; from?: number } = {}): Promise<{ body: Readable; start: number }> {
+    const from = opts.from ?? 0;
     const res = await this.transport.send({
       method: "GET",
       url: this.path("blobs", digest),
       scopes: this.scopes,
       followRedirects: true,
-      signal,
+      ...(from > 0 ? { headers: { range: `bytes=${from}-` } } : {}),
+      signal: opts.signal,
     });
-    if (res.statusCode !== 200) throw await failure(res, `GET blob ${this.blobRef(digest)}`);
-    return res.body;
+    if (res.statusCode === 200) return { body: res.body, start: 0 };
+    if (res.statusCode === 206 && from > 0) {
+      const start = Number(/^bytes\s+(\d+)-\d+\/(?:\d+|\*)$/.exec(header(res, "content-range") ?? "")?.[1]);
+      if (Number.isSafeInteger(start) && start <= from) return { body: res.body, start };
+      await res.body.dump();
+      throw new RegistryError(`GET blob ${this.blobRef(digest)} from byte ${from}: unusable Content-Range "${header(res, "content-range") ?? ""}"`, 206);
+    }
+    throw await failure(res, `GET blob ${this.blobRef(digest)}${from > 0 ? ` from byte ${from}` : ""}`);
   }
 
   /**
@@ -167,6 +180,25 @@ export class RepositoryClient {
     if (res.statusCode !== 202 && res.statusCode !== 201) throw await failure(res, `start upload to ${this.name}`);
     await res.body.dump();
     return session(res, base, `upload to ${this.name}`);
+  }
+
+  /**
+   * Starts an upload of `digest` unless this repository holds the blob, in one request: a mount of the blob from
+   * this very repository, which a registry that supports mounts answers 201 when it holds it and 202 (a session)
+   * when not. Undefined when the registry refused the mount request. A registry that ignores mounts answers 202
+   * either way, so callers use this only after a probe showed the registry answers 201 for a blob it holds.
+   */
+  async startUploadUnlessHeld(digest: string): Promise<UploadSession | "held" | undefined> {
+    const url = withQuery(new URL(`/v2/${this.repository}/blobs/uploads/`, this.transport.baseUrl), { mount: digest, from: this.repository });
+    const res = await this.transport.send({ method: "POST", url, scopes: this.scopes, headers: { "content-length": "0" } });
+    await res.body.dump();
+    if (res.statusCode === 201) {
+      const held = header(res, "docker-content-digest");
+      if (held && held !== digest) throw new RegistryError(`mount of ${this.blobRef(digest)}: the registry answered for ${held}`, 201);
+      return "held";
+    }
+    if (res.statusCode === 202) return session(res, url, `upload of ${this.blobRef(digest)}`);
+    return undefined;
   }
 
   /** Monolithic upload: one PUT `<location>&digest=` with the whole body streamed and its length declared. */
@@ -249,12 +281,6 @@ export class RepositoryClient {
   private blobRef(digest: string): string {
     return `${this.name}@${digest}`;
   }
-}
-
-export interface TagListing {
-  tags: Set<string>;
-  /** false when the registry answered NAME_UNKNOWN: the repository holds no tag and no blob. */
-  repositoryExists: boolean;
 }
 
 export interface UploadSession {

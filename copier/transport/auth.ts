@@ -1,5 +1,7 @@
 // Authorization for one registry: anonymous, basic, or bearer tokens obtained from the realm named by the
 // `WWW-Authenticate` challenge, cached per scope set and renewed shortly before they expire or after a 401.
+// Credentials go to a token realm only over https, or over plain http to the registry's own host when the registry
+// itself is plain http; a realm or a redirect elsewhere is refused with one line, before anything is sent.
 
 import { request, type Dispatcher } from "./undici";
 import * as z from "zod";
@@ -35,6 +37,8 @@ export class AuthError extends Error {
 
 /** Seconds a token lives when the server does not say (distribution's token spec). */
 const DEFAULT_TOKEN_SECONDS = 60;
+/** Redirects a token request may follow. */
+const MAX_TOKEN_REDIRECTS = 5;
 
 export class Authenticator {
   private challenge: Challenge | null | undefined;
@@ -43,6 +47,8 @@ export class Authenticator {
 
   constructor(
     private readonly registry: string,
+    /** The registry's base URL: its scheme and host decide where credentials may go. */
+    private readonly registryUrl: URL,
     private readonly credentials: Credentials,
     private readonly dispatcher: Dispatcher,
     private readonly userAgent: string,
@@ -99,6 +105,11 @@ export class Authenticator {
     return `registry ${this.registry} refused the credentials${this.hasCredentials ? ` of user "${this.credentials.username}"` : " (anonymous)"} (${why})`;
   }
 
+  private checkCredentialsMayGo(url: URL, from: URL | undefined): void {
+    const refusal = credentialsRefusal(this.registryUrl, url, from);
+    if (refusal) throw new AuthError(`registry ${this.registry}: not sending the credentials of user "${this.credentials.username ?? ""}": ${refusal}`);
+  }
+
   private basicValue(): string {
     return Buffer.from(`${this.credentials.username ?? ""}:${this.credentials.password ?? ""}`).toString("base64");
   }
@@ -133,12 +144,21 @@ export class Authenticator {
 
     const started = Date.now();
     let res;
-    try {
-      res = await request(url, { method: "GET", headers, dispatcher: this.dispatcher });
-    } catch (err) {
-      throw new AuthError(`cannot reach the token service of ${this.registry} at ${url.origin}: ${(err as Error).message}`, {
-        cause: err,
-      });
+    let from: URL | undefined;
+    for (let hop = 0; ; hop++) {
+      if (this.hasCredentials) this.checkCredentialsMayGo(url, from);
+      try {
+        res = await request(url, { method: "GET", headers, dispatcher: this.dispatcher });
+      } catch (err) {
+        throw new AuthError(`cannot reach the token service of ${this.registry} at ${url.origin}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      const location = res.headers.location;
+      if (res.statusCode < 300 || res.statusCode >= 400 || typeof location !== "string" || hop >= MAX_TOKEN_REDIRECTS) break;
+      await res.body.dump();
+      from = url;
+      url = new URL(location, url);
     }
     const text = await res.body.text();
     if (res.statusCode === 401 || res.statusCode === 403) {
@@ -166,6 +186,23 @@ export class Authenticator {
     const margin = Math.min(30_000, lifetimeMs / 5);
     return { value, expiresAt, renewAt: expiresAt - margin };
   }
+}
+
+/**
+ * Why basic credentials may not be sent to `url` (a token realm, or where it redirected `from`), or undefined
+ * when they may: over https anywhere the registry's challenge points; over plain http only to the registry's own
+ * host, only when the registry itself is plain http (`insecure`, as configured), and never after a redirect from
+ * https.
+ */
+function credentialsRefusal(registryUrl: URL, url: URL, from?: URL): string | undefined {
+  if (url.protocol === "https:") return undefined;
+  const where = `${url.protocol}//${url.host}${url.pathname}`;
+  const what = from ? `the token service at ${from.protocol}//${from.host}${from.pathname} redirected to ${where}` : `its token realm is ${where}`;
+  if (url.protocol !== "http:") return `${what}, not an https URL`;
+  if (from?.protocol === "https:") return `${what}, from https to plain http`;
+  if (registryUrl.protocol === "https:") return `${what}, plain http, while the registry itself is https`;
+  if (url.hostname !== registryUrl.hostname) return `${what}, plain http on another host`;
+  return undefined;
 }
 
 function withStatus(err: AuthError, status: number): AuthError {

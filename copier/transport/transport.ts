@@ -1,6 +1,7 @@
 // Sends requests to one registry: base URL (http for `insecure`, else https), authorization with one renewal
-// after a 401, retries of replayable requests on connection errors, 5xx and 429, redirects that never carry
-// Authorization to another host, and deduplicated `Warning` headers.
+// after a 401, retries of replayable requests on connection errors, 5xx and 429, Authorization only ever sent to
+// the registry's own origin (scheme, host and port: not after a redirect elsewhere or to plain http), and
+// deduplicated `Warning` headers.
 
 import type { Readable } from "node:stream";
 import { request, type Dispatcher } from "./undici";
@@ -69,7 +70,7 @@ export class RegistryTransport {
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectTimeoutMs,
       proxy: options.proxy,
     });
-    this.auth = new Authenticator(registry, options, this.dispatcher, this.userAgent);
+    this.auth = new Authenticator(registry, this.baseUrl, options, this.dispatcher, this.userAgent);
   }
 
   async close(): Promise<void> {
@@ -198,13 +199,19 @@ export class RegistryTransport {
     }
   }
 
-  /** One request plus redirects (GET/HEAD only), never forwarding Authorization to another host. */
+  /** One request plus redirects (GET/HEAD only), sending Authorization only to the registry's own origin. */
   private async exchange(opts: SendOptions, authorization: string | undefined): Promise<Response> {
     let url = typeof opts.url === "string" ? new URL(opts.url, this.baseUrl) : opts.url;
+    if (authorization && url.protocol === "http:" && this.baseUrl.protocol === "https:") {
+      // An upload Location the registry (or a TLS-terminating proxy in front of it) made plain http.
+      throw new AuthError(
+        `registry ${this.registry} is https but points ${opts.method} to plain http (${url.protocol}//${url.host}${url.pathname}); not sending credentials there`,
+      );
+    }
     let auth = authorization;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...opts.headers };
-      if (auth && url.host === this.baseUrl.host) headers.authorization = auth;
+      if (auth && url.origin === this.baseUrl.origin) headers.authorization = auth;
       let res: Response;
       try {
         res = await request(url, {
@@ -224,7 +231,7 @@ export class RegistryTransport {
       if (!isRedirect || !opts.followRedirects || typeof location !== "string" || hop >= MAX_REDIRECTS) return res;
       await res.body.dump();
       const next = new URL(location, url);
-      if (next.host !== url.host) auth = undefined;
+      if (next.origin !== url.origin) auth = undefined;
       url = next;
     }
   }

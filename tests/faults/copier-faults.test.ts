@@ -4,40 +4,24 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { copyRelease, runCli, RESULT_LINE_PREFIX, type CopyReleaseOptions, type CopyReport } from "../../copier";
-import { startRegistry } from "../helpers/registry";
-import { seedRelease, type SeededRelease } from "../helpers/images";
-import { captureOutput, lastLine, removeDir, tempDir, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
+import type { SeededRelease } from "../helpers/images";
+import { captureOutput, lastLine, verifyCopiedRelease, writeConfigDir } from "../helpers/copy-fixture";
 import { skopeoDigestOrAbsent } from "../helpers/skopeo";
 import {
-  blobPresent, blobsNotMatching, DECKHOUSE_TAG, proxied, proxiedRegistry, releaseBlobs, REPO, retryLines, uniqueLayerOf,
-  type ProxiedRegistry,
+  blobPresent, blobsNotMatching, DECKHOUSE_TAG, releaseBlobs, REPO, retryLines, uniqueLayerOf, useFaultSetup, type ProxiedRegistry,
 } from "./fault-fixture";
 
 const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 300 };
 
 describe("copier under injected faults", () => {
+  const setup = useFaultSetup("faults", { tagged: 5, digestOnly: 1, multiArch: 2, layerSize: 200 * 1024, baseLayerSize: 400 * 1024 });
   let source: ProxiedRegistry;
   let release: SeededRelease;
-  const targets: ProxiedRegistry[] = [];
   let work: string;
-
-  beforeAll(async () => {
-    const reg = await startRegistry();
-    source = await proxied(reg);
-    release = await seedRelease(reg, REPO, { tagged: 5, digestOnly: 1, multiArch: 2, layerSize: 200 * 1024, baseLayerSize: 400 * 1024, seed: "faults" });
-    work = tempDir("faults");
+  beforeAll(() => {
+    ({ source, release, work } = setup);
   });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), ...targets.map((t) => t.stop())]);
-    removeDir(work);
-  });
-  afterEach(() => source.proxy.clearFaults());
-
-  async function freshTarget(opts: Parameters<typeof proxiedRegistry>[0] = { tls: true, auth: "basic" }, proxyOpts = {}): Promise<ProxiedRegistry> {
-    const t = await proxiedRegistry(opts, proxyOpts);
-    targets.push(t);
-    return t;
-  }
+  const freshTarget = setup.freshTarget;
 
   function options(target: ProxiedRegistry, logs: string[], extra: Partial<CopyReleaseOptions> = {}): CopyReleaseOptions {
     return {

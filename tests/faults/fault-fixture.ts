@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { testCerts } from "../helpers/certs";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy";
 import { startRegistry, type RegistryOptions, type TestRegistry } from "../helpers/registry";
-import { fixtureClient, type SeededRelease } from "../helpers/images";
+import { removeDir, tempDir } from "../helpers/copy-fixture";
+import { fixtureClient, MEDIA, seedRelease, type Descriptor, type SeededRelease, type SeedOptions } from "../helpers/images";
 
 export const REPO = "deckhouse/ee";
 export const DECKHOUSE_TAG = "v1.46.3";
@@ -82,4 +83,80 @@ export async function blobPresent(reg: TestRegistry, repo: string, digest: strin
 /** Lines a logger received that mention a retry (what an operator sees about transient failures). */
 export function retryLines(lines: string[]): string[] {
   return lines.filter((l) => /retr(y|ying|ies)/i.test(l));
+}
+
+/**
+ * Every blob the copy of `release` needs (module images, index children, the Deckhouse image) with its size, read
+ * from the source registry's manifests.
+ */
+export async function releaseBlobSizes(reg: TestRegistry, repo: string, release: SeededRelease): Promise<Map<string, number>> {
+  const client = fixtureClient(reg);
+  const sizes = new Map<string, number>();
+  const accept = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest].join(", ");
+  const visit = async (ref: string): Promise<void> => {
+    const res = await client.send("GET", repo, `/v2/${repo}/manifests/${ref}`, { headers: { accept } });
+    if (res.status !== 200) throw new Error(`GET manifest ${repo}:${ref}: HTTP ${res.status}`);
+    const manifest = JSON.parse(res.body.toString("utf8")) as { manifests?: Array<{ digest: string }>; config?: Descriptor; layers?: Descriptor[] };
+    for (const child of manifest.manifests ?? []) await visit(child.digest);
+    for (const blob of [...(manifest.config ? [manifest.config] : []), ...(manifest.layers ?? [])]) sizes.set(blob.digest, blob.size);
+  };
+  for (const entry of release.entries) await visit(entry.value);
+  await visit(release.deckhouseImage.slice(release.deckhouseImage.lastIndexOf(":") + 1));
+  return sizes;
+}
+
+/** The blobs of `digests` that `repo` of the registry holds. */
+export async function heldBlobs(reg: TestRegistry, repo: string, digests: Iterable<string>): Promise<Set<string>> {
+  const held = new Set<string>();
+  for (const digest of digests) if (await blobPresent(reg, repo, digest)) held.add(digest);
+  return held;
+}
+
+/** Blob uploads that reached the registry through `proxy`: digests committed (PUT ?digest= answered 201), body bytes sent. */
+export function uploadsThrough(proxy: FaultProxy): { committed: string[]; bytes: number } {
+  const uploads = proxy.requests().filter((r) => r.kind === "upload" && (r.method === "PUT" || r.method === "PATCH"));
+  const committed = uploads
+    .filter((r) => r.method === "PUT" && r.status === 201)
+    .map((r) => new URL(r.path, "http://x").searchParams.get("digest") as string);
+  return { committed, bytes: uploads.reduce((sum, r) => sum + r.bytesIn, 0) };
+}
+
+export interface FaultSetup {
+  /** The seeded plain source behind its fault proxy. */
+  source: ProxiedRegistry;
+  release: SeededRelease;
+  work: string;
+  /** A fresh target behind a fault proxy (TLS + basic auth unless told otherwise), stopped after the file's tests. */
+  freshTarget(opts?: RegistryOptions, proxyOpts?: ProxyOptions): Promise<ProxiedRegistry>;
+}
+
+/**
+ * Declares the file's beforeAll/afterAll/afterEach: a plain registry seeded with `seed` behind a fault proxy (its
+ * faults and counters cleared after each test), fresh targets on demand, a work directory; all stopped or removed
+ * after the file's tests. The returned object's fields are set once beforeAll has run.
+ */
+export function useFaultSetup(name: string, seed: SeedOptions, alongside?: () => Promise<unknown>): FaultSetup {
+  const targets: ProxiedRegistry[] = [];
+  const setup = {
+    async freshTarget(opts: RegistryOptions = { tls: true, auth: "basic" }, proxyOpts: ProxyOptions = {}) {
+      const target = await proxiedRegistry(opts, proxyOpts);
+      targets.push(target);
+      return target;
+    },
+  } as FaultSetup;
+  beforeAll(async () => {
+    const reg = await startRegistry();
+    setup.source = await proxied(reg);
+    [setup.release] = await Promise.all([seedRelease(reg, REPO, { ...seed, seed: seed.seed ?? name }), alongside?.()]);
+    setup.work = tempDir(name);
+  });
+  afterAll(async () => {
+    await Promise.all([setup.source?.stop(), ...targets.map((t) => t.stop())]);
+    removeDir(setup.work);
+  });
+  afterEach(() => {
+    setup.source.proxy.clearFaults();
+    setup.source.proxy.resetCounters();
+  });
+  return setup;
 }

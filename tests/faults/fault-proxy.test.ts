@@ -165,7 +165,8 @@ describe("fault proxy enforcing bearer token expiry", () => {
   let proxy: FaultProxy;
 
   beforeAll(async () => {
-    reg = await startRegistry({ auth: "token", tokenTtlSeconds: 1 });
+    // exp has one-second resolution: a longer life keeps the first request well inside it on a busy machine
+    reg = await startRegistry({ auth: "token", tokenTtlSeconds: 3 });
     proxy = await startFaultProxy({ upstream: { host: reg.host, scheme: "http" }, enforceTokenExpiry: true });
   });
   afterAll(async () => {

@@ -2,8 +2,9 @@
  * A fault-injecting HTTP(S) proxy on 127.0.0.1 in front of ONE real registry, for fault tests and the benchmark.
  * The copier talks to the proxy as if it were the registry; the proxy forwards every request (undici) and can,
  * per rule matched by method + path pattern + count: answer a status (500/503/429 with Retry-After), stall,
- * reset the connection after N bytes of the request or response body, corrupt a byte of a response body or
- * throttle it. It also counts requests by kind ("HEAD manifest", "PUT upload" ...) and client connections.
+ * reset the connection after N bytes of the request or response body, corrupt a byte of a response body,
+ * throttle it, or drop the request's Range header. It also counts requests by kind ("HEAD manifest", "PUT upload"
+ * ...) and client connections.
  * Absolute Locations that point at the upstream are rewritten to the proxy; WWW-Authenticate passes unchanged
  * (a token server on its own port stays reachable directly).
  */
@@ -32,7 +33,9 @@ export type Fault =
   /** flip one byte of the response body (at atByte, default the middle of Content-Length or byte 0) */
   | { type: "corrupt"; atByte?: number }
   /** pass the response body at most bytesPerSecond */
-  | { type: "throttle"; bytesPerSecond: number };
+  | { type: "throttle"; bytesPerSecond: number }
+  /** forward without the request's Range header, as a registry that ignores Range (answers 200, whole body) */
+  | { type: "ignore-range" };
 
 export interface FaultRule {
   /** HTTP method to match, any when absent */
@@ -67,6 +70,8 @@ export interface ProxiedRequest {
   bytesIn: number;
   /** the request's Content-Range (chunked uploads) */
   contentRange?: string;
+  /** the request's Range (resumed downloads) */
+  range?: string;
 }
 
 export interface FaultProxyOptions {
@@ -255,6 +260,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     const path = req.url ?? "/";
     const record: ProxiedRequest = { method, path, kind: classifyPath(path), bytesIn: 0, bytesOut: 0 };
     if (typeof req.headers["content-range"] === "string") record.contentRange = req.headers["content-range"];
+    if (typeof req.headers.range === "string") record.range = req.headers.range;
     records.push(record);
     const fault = pickFault(method, path);
     if (fault) record.fault = fault.type;
@@ -314,7 +320,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
 
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+      if (v !== undefined && !HOP_BY_HOP.has(k) && !(k === "range" && fault?.type === "ignore-range")) headers[k] = v;
     }
     const hasBody = req.headers["content-length"] !== undefined ? req.headers["content-length"] !== "0" : req.headers["transfer-encoding"] !== undefined;
     const reqLength = req.headers["content-length"] !== undefined ? Number(req.headers["content-length"]) : undefined;

@@ -21,6 +21,11 @@ export interface RegistryOptions {
   tokenTtlSeconds?: number;
   /** Token auth: the registry refuses a token exactly tokenTtlSeconds after issue (see token-server.ts). */
   tokenExactExpiry?: boolean;
+  /**
+   * Serve this storage root (another registry's `storageDir`) instead of a fresh one, e.g. the same images over
+   * TLS and token auth; it is left in place on stop. Only one of the two registries should be written to.
+   */
+  storageDir?: string;
 }
 
 export interface RepoConfigShape {
@@ -194,8 +199,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
 
   const dir = mkdtempSync(join(tmpdir(), "images-copier-registry-"));
   liveDirs.add(dir);
-  const storage = join(dir, "storage");
-  mkdirSync(storage);
+  const storage = opts.storageDir ?? join(dir, "storage");
+  if (!opts.storageDir) mkdirSync(storage);
   const logFile = join(dir, "registry.log");
   const dispatcher = new Agent({ connect: certs && tls ? { ca: certs.caPem } : {}, keepAliveTimeout: 2000 });
 

@@ -60,8 +60,15 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     const uploads = acceptedBlobUploads(pair.target);
     expect(uploads.length).toBeGreaterThan(0);
     expect(uploads.length).toBe(new Set(uploads).size);
-    // the repository did not exist (NAME_UNKNOWN when listed): no blob can be there, so none was asked for
-    expect(countLoggedRequests(pair.target, /^HEAD$/, /./, BLOB_PATH)).toBe(0);
+    // NAME_UNKNOWN on the tag list says nothing about blobs: each blob was asked for once (a HEAD, or once the
+    // registry answered 201 to a mount of a blob it holds from the repository itself, a mount POST that also
+    // starts the upload), then uploaded once
+    const heads = countLoggedRequests(pair.target, /^HEAD$/, /./, BLOB_PATH);
+    const mountsStartingUploads = countLoggedRequests(pair.target, /^POST$/, /^202$/, /[?&]mount=/);
+    expect(countLoggedRequests(pair.target, /^POST$/, /^201$/, /[?&]mount=/)).toBe(1);
+    expect(heads + mountsStartingUploads).toBe(uploads.length);
+    expect(mountsStartingUploads).toBeGreaterThan(0);
+    expect(countLoggedRequests(pair.target, /^HEAD$/, /^404$/, BLOB_PATH)).toBe(heads);
 
     const check = await verifyCopiedRelease(pair.target, "customer/deckhouse", targetImage, pair.release);
     expect(check.problems).toEqual([]);

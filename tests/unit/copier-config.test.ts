@@ -32,7 +32,15 @@ describe("image list", () => {
 
   it("refuses three levels, bad values and an empty list", () => {
     expect(() => parseImagesList({ common: { a: { b: "x" } } }, "d8-images.json")).toThrow(/d8-images\.json: common\.a/);
-    expect(() => parseImagesList({ common: { a: "bad tag!" } }, "d8-images.json")).toThrow(/tag or a sha256 digest/);
+    // a value that is neither a tag nor a digest is named with its place and its value
+    expect(() => parseImagesList({ common: { a: "bad tag!" } }, "d8-images.json")).toThrow(
+      new ConfigError('d8-images.json: common.a: must be a tag or a sha256 digest, got "bad tag!"'),
+    );
+    expect(() => parseImagesList({ common: { a: "v1", b: "sha256:abc" } }, "d8-images.json")).toThrow(
+      /^d8-images\.json: common\.b: must be a tag or a sha256 digest, got "sha256:abc"$/,
+    );
+    expect(() => parseImagesList({ common: { a: 42 } }, "d8-images.json")).toThrow(/^d8-images\.json: common\.a: must be a tag or a sha256 digest, got 42$/);
+    expect(() => parseImagesList({ common: { a: "x".repeat(200) } }, "d8-images.json")).toThrow(/got "x{76}\.\.\.$/);
     expect(() => parseImagesList({ common: "v1" }, "d8-images.json")).toThrow(ConfigError);
     expect(() => parseImagesList({}, "d8-images.json")).toThrow(/empty/);
   });

@@ -86,9 +86,9 @@ async function startFake(hook?: Hook): Promise<Fake> {
   return fake;
 }
 
-/** One image (config + one layer of `size` random bytes) under deckhouse/ee:v1 in `fake`. */
-function seedImage(fake: Fake, size: number): { layer: string; layerBytes: Buffer } {
-  const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+/** One image (config + one layer of `size` random bytes) under deckhouse/ee:<tag> in `fake`. */
+function seedImage(fake: Fake, size: number, tag = "v1", architecture = "amd64"): { layer: string; layerBytes: Buffer; config: Buffer } {
+  const config = Buffer.from(JSON.stringify({ architecture, os: "linux" }));
   const layerBytes = randomBytes(size);
   fake.blobs.set(`deckhouse/ee@${sha(config)}`, config);
   fake.blobs.set(`deckhouse/ee@${sha(layerBytes)}`, layerBytes);
@@ -100,8 +100,8 @@ function seedImage(fake: Fake, size: number): { layer: string; layerBytes: Buffe
       layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha(layerBytes), size: layerBytes.length }],
     }),
   );
-  fake.manifests.set("deckhouse/ee:v1", { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
-  return { layer: sha(layerBytes), layerBytes };
+  fake.manifests.set(`deckhouse/ee:${tag}`, { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
+  return { layer: sha(layerBytes), layerBytes, config };
 }
 
 const fast = { baseDelayMs: 10, maxDelayMs: 20, maxAttempts: 4, maxElapsedMs: 10_000, maxRetryAfterMs: 100 };
@@ -200,27 +200,33 @@ describe("copier resilience", () => {
   });
 
   describe("long blob transfers", () => {
-    it("retries a blob reset after a long attempt that moved bytes (time without progress is what is bounded)", async () => {
-      let gets = 0;
+    it("resumes a blob reset after a long piece (time without progress is what is bounded); a 200 to its Range starts over", async () => {
+      const gets: Array<string | undefined> = [];
       let layer = "";
       const src = await fake((req, res) => {
         if (req.method !== "GET" || !req.url?.endsWith(layer)) return false;
-        if (++gets > 1) return false;
+        gets.push(req.headers.range);
+        // The registry ignores Range: the resume gets the whole blob again (200), and drops what it passed on.
+        if (gets.length > 1) return false;
         // A slow link: half the layer, a long pause (longer than maxElapsedMs), then a reset.
         res.writeHead(200, { "content-length": 256 * 1024 });
-        res.write(randomBytes(128 * 1024));
+        res.write(layerBytes.subarray(0, 128 * 1024));
         setTimeout(() => req.socket.destroy(), 600);
         return true;
       });
-      layer = seedImage(src, 256 * 1024).layer;
+      const { layer: seeded, layerBytes } = seedImage(src, 256 * 1024);
+      layer = seeded;
       const dst = await fake();
       const logs: string[] = [];
       const report = await copyRelease(options(src, dst, { retry: { ...fast, maxElapsedMs: 300 }, logger: (m) => logs.push(m) }));
       expect(report.error).toBeUndefined();
       expect(report.status).toBe("succeeded");
-      expect(gets).toBe(2);
+      expect(gets).toEqual([undefined, "bytes=131072-"]);
+      // one upload session per blob (config and layer): the layer's upload was not started over at the target
+      expect(dst.seen.filter((s) => s.startsWith("POST ") && !s.includes("mount=")).length).toBe(2);
+      expect(dst.seen.filter((s) => s.startsWith("PUT ") && s.includes(encodeURIComponent(layer))).length).toBe(1);
       expect(dst.blobs.get(`mirror/ee@${layer}`)?.equals(src.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
-      expect(logs.some((l) => l.includes(`blob ${layer}`) && l.includes("retry 1 of 3"))).toBe(true);
+      expect(logs.some((l) => l.includes(`blob ${layer}`) && l.includes("retrying from byte 131072 of 262144"))).toBe(true);
     });
 
     it("still bounds the attempts of a blob that keeps resetting after some bytes", async () => {
@@ -444,6 +450,53 @@ describe("copier resilience", () => {
       expect(reg.seen.some((s) => s.startsWith("PUT /v2/mirror/ee/blobs/uploads/") && s.includes(encodeURIComponent(layer)))).toBe(true);
       expect(reg.blobs.get(`mirror/ee@${layer}`)?.equals(reg.blobs.get(`deckhouse/ee@${layer}`)!)).toBe(true);
       expect(reg.manifests.has("mirror/ee:new")).toBe(true);
+    });
+
+    /**
+     * Two images, the second's blobs already in the target (a killed run's), one slot: the first image's upload
+     * lets the copier probe whether the target answers a mount from the repository itself with 201.
+     */
+    async function heldBlobsRun(honoursMounts: boolean): Promise<{ dst: Fake; held: string[] }> {
+      const src = await fake();
+      const first = seedImage(src, 4096);
+      const { config, layerBytes: layer } = seedImage(src, 4096, "v2", "arm64");
+      let held: Map<string, Buffer> | undefined;
+      const dst = await fake((req, res) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        const m = /^\/v2\/(.+)\/blobs\/uploads\/$/.exec(url.pathname);
+        const digest = url.searchParams.get("mount") ?? "";
+        if (!honoursMounts || req.method !== "POST" || !m || url.searchParams.get("from") !== m[1] || !held?.has(`${m[1]}@${digest}`)) return false;
+        res.writeHead(201, { location: `/v2/${m[1]}/blobs/${digest}`, "docker-content-digest": digest }).end();
+        return true;
+      });
+      held = dst.blobs;
+      for (const blob of [config, layer]) dst.blobs.set(`mirror/ee@${sha(blob)}`, blob);
+      const report = await copyRelease({ ...options(src, dst), images: { mod: { a: "v1", b: "v2" } }, concurrency: 1 });
+      expect({ status: report.status, error: report.error }).toEqual({ status: "succeeded", error: undefined });
+      expect(dst.blobs.get(`mirror/ee@${first.layer}`)?.equals(first.layerBytes)).toBe(true);
+      return { dst, held: [sha(config), sha(layer)] };
+    }
+
+    it("with a registry that answers 201 to a mount of a blob it holds: one POST checks and starts, no HEAD", async () => {
+      const { dst, held } = await heldBlobsRun(true);
+      for (const digest of held) {
+        expect(dst.seen.filter((s) => s.includes(encodeURIComponent(digest)) || s.includes(digest))).toEqual([
+          `POST /v2/mirror/ee/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=mirror%2Fee`,
+        ]);
+      }
+      // only the first blob, before the probe (a mount of that blob, just uploaded, answered 201), had a HEAD
+      expect(dst.seen.filter((s) => s.startsWith("HEAD /v2/mirror/ee/blobs/")).length).toBe(1);
+      expect(dst.seen.filter((s) => s.startsWith("POST /v2/mirror/ee/blobs/uploads/?mount=")).length).toBe(4);
+    });
+
+    it("with a registry that ignores mounts (202 either way): keeps asking with HEAD and uploads no blob it holds", async () => {
+      const { dst, held } = await heldBlobsRun(false);
+      for (const digest of held) {
+        expect(dst.seen.filter((s) => s.includes(encodeURIComponent(digest)) || s.includes(digest))).toEqual([`HEAD /v2/mirror/ee/blobs/${digest}`]);
+      }
+      // the probe got a session, which was cancelled
+      expect(dst.seen.filter((s) => s.startsWith("POST /v2/mirror/ee/blobs/uploads/?mount="))).toHaveLength(1);
+      expect(dst.seen.filter((s) => s.startsWith("DELETE /v2/mirror/ee/blobs/uploads/"))).toHaveLength(1);
     });
   });
 });

@@ -95,7 +95,7 @@ describe("registry transport", () => {
     const res = await t.send({ method: "GET", url: "/v2/a/blobs/sha256:1", scopes: [], followRedirects: true });
     expect(await res.body.text()).toBe("blob-bytes");
     expect(reg.seen[1].authorization).toMatch(/^Basic /);
-    expect(storage.seen).toEqual([{ method: "GET", url: "/data/1?sig=abc", authorization: undefined }]);
+    expect(storage.seen).toEqual([{ method: "GET", url: "/data/1?sig=abc", authorization: undefined, scheme: "http" }]);
   });
 
   it("shows each Warning header once, however often the registry repeats it", async () => {
