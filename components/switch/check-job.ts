@@ -3,7 +3,7 @@
 // ConfigMap unless the copier image carries it, and a short Job running `images-copier check`, hardened as the
 // copy Job is and taking the same path out of the cluster (the deckhouse container's proxy variables).
 import type { V1ConfigMap, V1EnvVar, V1Job, V1Secret } from "@kubernetes/client-node";
-import { BUNDLE_KEY, containerSecurityContext, RUN_AS_USER } from "../copy/manifests";
+import { BUNDLE_KEY, containerSecurityContext, RUN_AS_USER } from "../copier-job/pod";
 
 export const CHECK_NAME = "images-copier-check";
 export const CHECK_BUNDLE_NAME = "images-copier-check-bundle";

@@ -5,7 +5,7 @@
 // calls create there); the preview shows this resource and says the check will run in the cluster.
 import * as pulumi from "@pulumi/pulumi";
 import { parseCheckLine } from "../../copier";
-import { jobPods, waitForJob } from "../copy/job-waiter";
+import { jobPods, waitForJob } from "../copier-job/job-waiter";
 import { apiPath, configuredAccess, connectKube, type KubeClient } from "../kube";
 import { buildCheckManifests, CHECK_BUNDLE_NAME, CHECK_CONTAINER, CHECK_NAME, type CheckJobSpec } from "./check-job";
 import { registryRefusal, type RegistryExpectations } from "./registry-checks";

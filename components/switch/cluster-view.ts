@@ -3,7 +3,7 @@
 // in the state, proxy URLs with passwords in its env included. Only what the switch needs leaves this module;
 // the Secret's data and the proxy variables travel on only as Pulumi secrets.
 import { z } from "zod";
-import { isProxyVariable } from "../copy/proxy-env";
+import { isProxyVariable } from "../copier-job/proxy-env";
 import { apiPath, type KubeClient } from "../kube";
 import { deploymentImages, DECKHOUSE_CONTAINER, type PodTemplateImages } from "./images";
 import type { RunningDeckhouse } from "./release";

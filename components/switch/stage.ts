@@ -14,7 +14,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
-import { loadCopierBundle } from "../copy/copier-bundle";
+import { loadCopierBundle } from "../copier-job/bundle-file";
 import { connectKube, type KubeAccess } from "../kube";
 import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
