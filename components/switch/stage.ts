@@ -94,8 +94,8 @@ export interface SwitchStageArgs {
  * switch is declared then.
  */
 export async function declareSwitchStage(name: string, config: SwitchStageConfig, opts?: pulumi.ComponentResourceOptions, deps: SwitchStageDeps = {}): Promise<SwitchStage> {
-  // Local inputs first, as in the copy stage: a copier image the target registry lacks or a missing bundle is
-  // refused before the cluster is read.
+  // What the check Job runs comes first, as in the copy stage: a copier image the target registry lacks (read
+  // there, from here) or a missing bundle is refused before the copy record and the cluster are read.
   let check: SwitchStageArgs["check"];
   try {
     if (config.checkFrom === "cluster") {
