@@ -17,7 +17,7 @@ const DEFAULT_COPIER_IMAGE = "node:20-bookworm-slim";
 /**
  * The image that runs the copier. One on the target registry's host (e.g. from `images-copier publish-image`) is
  * read there at program time: pinned by digest, pulled with the target credentials, and run with its own copier
- * when its label says it holds one (components/copy/copier-image.ts).
+ * when its label says it holds one (components/copier-job/image.ts).
  */
 const copierImage = z
   .string()

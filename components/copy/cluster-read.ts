@@ -4,9 +4,9 @@
 // either object is stored in the state, where the Deployment's env (proxy passwords) would sit in plain.
 import type { V1EnvVar } from "@kubernetes/client-node";
 import { apiPath, type KubeClient } from "../kube";
+import { isProxyVariable } from "../copier-job/proxy-env";
 import { NAMESPACE } from "./manifests";
-import { deckhouseProxyEnv } from "./proxy-env";
-import { ClusterStateError, deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
+import { ClusterStateError, deckhouseContainerOf, deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
 import { VERSION_ANNOTATION } from "./release-check";
 
 export interface CopySourceView {
@@ -23,6 +23,11 @@ export interface CopySourceView {
 interface DeploymentLike {
   metadata?: { annotations?: Record<string, string> };
   spec?: { template?: { spec?: { containers?: Array<{ name?: string; image?: string; env?: V1EnvVar[] }> } } };
+}
+
+/** The deckhouse container's proxy variables, as they are: a literal value or a reference. */
+function deckhouseProxyEnv(spec: DeploymentLike["spec"]): V1EnvVar[] {
+  return (deckhouseContainerOf(spec)?.env ?? []).filter((e) => isProxyVariable(e.name)).map((e) => ({ ...e }));
 }
 
 export async function readCopySource(kube: KubeClient): Promise<CopySourceView> {

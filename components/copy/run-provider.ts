@@ -8,8 +8,9 @@
 // access comes from `configure` (the current stack config) at every call, never from the state.
 import type * as pulumi from "@pulumi/pulumi";
 import { formatBytes, parseResultLine, type ResultSummary } from "../../copier";
-import { jobPods, waitForJob } from "./job-waiter";
-import { apiPath, configuredAccess, connectKube, isKubeStatus, type KubeAccess, type KubeClient } from "../kube";
+import { jobPods, waitForJob } from "../copier-job/job-waiter";
+import { apiPath, configuredAccess, connectKube, type KubeAccess, type KubeClient } from "../kube";
+import { deleteOwn } from "../kube/delete-own";
 
 export const SUCCESS_MESSAGE = "Image copier ran successfully. Cleanup";
 export const FAILURE_MESSAGE = "Image copier was failed. See logs into image copier job pod for additional information";
@@ -109,15 +110,6 @@ function paths(inputs: CopyRunInputs) {
     configMap: inputs.configMapName ? apiPath({ apiVersion: "v1", resource: "configmaps", namespace, name: inputs.configMapName }) : undefined,
     pullSecret: inputs.pullSecretName ? apiPath({ apiVersion: "v1", resource: "secrets", namespace, name: inputs.pullSecretName }) : undefined,
   };
-}
-
-/** Deletes the object only if it is still the one of this run (uid precondition): a newer one of the same name stays. */
-async function deleteOwn(kube: KubeClient, path: string, uid: string | undefined, query?: Record<string, string>): Promise<void> {
-  try {
-    await kube.delete(path, query, uid ? { preconditions: { uid } } : undefined);
-  } catch (error) {
-    if (!isKubeStatus(error, 409)) throw error;
-  }
 }
 
 /** Deletes the run's Job, its Pods first (foreground propagation). */

@@ -1,7 +1,7 @@
 // The copy stack, as the design draws it.
 //
 // declareCopyStage first reads what it needs, in `pulumi preview` as in `pulumi up`: the copier image when it is in
-// the target registry (copier-image.ts: pinned by digest, its copier told by its label), the local inputs (the copier
+// the target registry (../copier-job/image.ts: pinned by digest, its copier told by its label), the local inputs (the copier
 // bundle, an `imagesFile`), then the cluster (the deckhouse Deployment, the deckhouse-registry Secret) and the
 // release check (release-check.ts: a Deckhouse before v1.51 runs its own images-copier hook on the same Secret).
 // A refusal or bad input rejects with one RunError before any resource is registered: nothing in the cluster
@@ -14,7 +14,7 @@
 //     -> Job copy-images (Kubernetes; skipAwait, replaceUnready; names the uids of the ones above)
 //     -> CopyRun (waits for the Job, relays progress; on success deletes Job, Pods, Secrets and ConfigMap)
 //
-// The Secrets, ConfigMap and Job of a run share a run key (manifests.ts), so they are only ever replaced together,
+// The Secrets, ConfigMap and Job of a run share a run key (../copier-job/run-objects.ts), so they are only ever replaced together,
 // delete-before-replace (fixed names); CopyRun follows the Job's uid. See the README for what `pulumi up` again,
 // `pulumi refresh`, a new runId and `pulumi destroy` do.
 import * as k8s from "@pulumi/kubernetes";
@@ -24,14 +24,16 @@ import type { CopyStageConfig } from "../../stack-config";
 import { connectKube, type KubeAccess } from "../kube";
 import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
-import { CopierBundle } from "./bundle";
+import { CopierBundle } from "../copier-job/bundle";
+import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
+import { copierImageOutput, describeCopierImage, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "../copier-job/image";
+import { bundleConfigMapName } from "../copier-job/pod";
+import { splitProxyEnv } from "../copier-job/proxy-env";
+import { buildPullSecretData, PULL_SECRET_TYPE } from "../copier-job/pull-secret";
+import { runKeyOf, runObjectMetadata, withRunObjects } from "../copier-job/run-objects";
 import { readCopySource, type CopySourceView } from "./cluster-read";
-import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "./copier-bundle";
-import { describeCopierImage, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "./copier-image";
 import { readImagesFile } from "./images-file";
-import { bundleConfigMapName, buildCopyJob, buildSecretData, JOB_NAME, NAMESPACE, runKeyOf, runObjectMetadata, SECRET_NAME, withRunObjects } from "./manifests";
-import { splitProxyEnv } from "./proxy-env";
-import { buildPullSecretData, PULL_SECRET_NAME, PULL_SECRET_TYPE } from "./pull-secret";
+import { buildCopyJob, buildSecretData, JOB_NAME, LABELS, NAMESPACE, PULL_SECRET_NAME, SECRET_NAME } from "./manifests";
 import { copyRecordOf } from "./record";
 import type { RepoConfigJson } from "./registry-credentials";
 import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
@@ -141,10 +143,11 @@ export class CopyStage extends pulumi.ComponentResource {
 
     // Fixed names: a new run deletes the old objects first. A run's objects are never updated in place.
     const asRun = { ...parent, deleteBeforeReplace: true, replaceOnChanges: ["*"] };
+    const run = { key: runKey, id: config.runId };
     this.secret = new k8s.core.v1.Secret(
       "images-copier-config",
       {
-        metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, config.runId, runKey),
+        metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, LABELS, run),
         type: "Opaque",
         immutable: true,
         data: pulumi.secret(buildSecretData({ target, source: source.sourceRepo, images, proxyValues: proxy.secretValues })),
@@ -157,7 +160,7 @@ export class CopyStage extends pulumi.ComponentResource {
       this.pullSecret = new k8s.core.v1.Secret(
         PULL_SECRET_NAME,
         {
-          metadata: runObjectMetadata(PULL_SECRET_NAME, NAMESPACE, config.runId, runKey),
+          metadata: runObjectMetadata(PULL_SECRET_NAME, NAMESPACE, LABELS, run),
           type: PULL_SECRET_TYPE,
           immutable: true,
           data: pulumi.secret(buildPullSecretData({ image: config.targetImage, username: config.targetUsername, password: config.targetPassword })),
@@ -179,6 +182,7 @@ export class CopyStage extends pulumi.ComponentResource {
           path: bundle.path,
           sha256: bundle.sha256,
           bytes: bundle.bytes,
+          labels: { ...LABELS },
           runId: config.runId,
           runKey,
           secretUid: this.secret.metadata.uid,
@@ -221,14 +225,7 @@ export class CopyStage extends pulumi.ComponentResource {
       sourceImage: source.deckhouseImage,
       deckhouseRelease: release,
       // What the Job runs and where its copier comes from (plain: no credential in it).
-      copierImage: {
-        image: copierImage.image,
-        configured: copierImage.configured,
-        copier: copierImage.copier,
-        ...(copierImage.bundleDigest ? { bundleDigest: copierImage.bundleDigest } : {}),
-        ...(copierImage.version ? { version: copierImage.version } : {}),
-        ...(this.pullSecret ? { pullSecret: PULL_SECRET_NAME } : {}),
-      },
+      copierImage: copierImageOutput(copierImage, this.pullSecret ? PULL_SECRET_NAME : undefined),
       runId: this.run.runId,
       status: this.run.status,
       message: this.run.message,

@@ -2,19 +2,17 @@
 // project's Kubernetes client rather than `.get()` resources: a read resource would store the whole Deployment
 // in the state, proxy URLs with passwords in its env included. Only what the switch needs leaves this module;
 // the Secret's data and the proxy variables travel on only as Pulumi secrets.
+import type { V1EnvVar } from "@kubernetes/client-node";
 import { z } from "zod";
-import { isProxyVariable } from "../copy/proxy-env";
+import { isProxyVariable } from "../copier-job/proxy-env";
 import { apiPath, type KubeClient } from "../kube";
 import { deploymentImages, DECKHOUSE_CONTAINER, type PodTemplateImages } from "./images";
 import type { RunningDeckhouse } from "./release";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
 import { readReleaseChannel, type ReleaseChannelSetting } from "./updates";
 
-export interface ProxyVariable {
-  name: string;
-  value?: string;
-  valueFrom?: unknown;
-}
+/** A proxy variable as the Deployment has it: a literal value or a reference (valueFrom). */
+export type ProxyVariable = V1EnvVar;
 
 export interface ClusterView {
   images: PodTemplateImages;
@@ -69,7 +67,7 @@ export async function readClusterView(kube: KubeClient): Promise<ClusterView> {
   const deckhouse = shaped.spec.template.spec.containers.find((c) => c.name === DECKHOUSE_CONTAINER);
   const deckhouseImage = images.containers.find((c) => c.name === DECKHOUSE_CONTAINER)?.image;
   if (!deckhouse || !deckhouseImage) throw new ClusterReadError(`images-copier: refusing to switch: ${where} has no container named "${DECKHOUSE_CONTAINER}"`);
-  const proxyEnv = (deckhouse.env ?? []).filter((e) => isProxyVariable(e.name)).map((e) => ({ ...e }));
+  const proxyEnv = (deckhouse.env ?? []).filter((e) => isProxyVariable(e.name)).map((e) => ({ ...e }) as ProxyVariable);
 
   const labels = shaped.spec.selector?.matchLabels ?? {};
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");

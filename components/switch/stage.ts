@@ -8,17 +8,23 @@
 // program exports that promise, and Pulumi reports a RunError as its message alone, one line. (A refusal carried
 // by resource inputs instead would reach the engine prefixed with every property it passed through.)
 //
+// With `checkFrom: cluster` the copier image is planned first, as the copy stack plans it (../copier-job/image.ts:
+// one in the target registry is pinned by digest, a missing tag refused), and the check's objects come first
+// (cluster-check.ts).
+//
 // Order (dependsOn): [ClusterCheck] -> DeckhouseUpdates -> SwitchSnapshot -> SecretPatch -> DeploymentPatch ->
 // DeckhouseRollout. `pulumi destroy` runs it backwards: the snapshot puts the registry back, then the release
 // channel returns.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
-import { loadCopierBundle } from "../copy/copier-bundle";
+import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
+import { copierImageOutput, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "../copier-job/image";
 import { connectKube, type KubeAccess } from "../kube";
 import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
-import { ClusterCheck } from "./cluster-check-provider";
+import { CHECK_PULL_SECRET_NAME } from "./check-job";
+import { declareClusterCheck } from "./cluster-check";
 import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
 import { planSwitch, type Gate } from "./plan";
@@ -42,8 +48,10 @@ export interface SwitchStageDeps {
   /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
   kube?: KubeAccess;
   rolloutTimeoutSeconds?: number;
-  /** The copier bundle for `checkFrom: cluster`; loaded from dist/ when not given. */
-  copierBundle?: string;
+  /** The bundled copier for `checkFrom: cluster`; dist/images-copier.cjs (or IMAGES_COPIER_BUNDLE) when not given. */
+  copierBundlePath?: string;
+  /** Reads a copier image in the target registry; the copier's inspectCopierImage when not given. */
+  inspectCopierImage?: CopierImageInspector;
 }
 
 const PATCH_ANNOTATIONS = {
@@ -76,8 +84,8 @@ export interface SwitchStageArgs {
   config: SwitchStageConfig;
   /** The gate's result: the plan, and the values that travel on only as secrets. */
   gate: Gate;
-  /** The copier bundle for `checkFrom: cluster` (undefined with copierBundled or checkFrom local). */
-  bundle?: string;
+  /** With `checkFrom: cluster`: what the check Job runs, and the bundled copier unless the image holds it. */
+  check?: { copierImage: CopierImagePlan; bundle?: CopierBundleFile };
   rolloutTimeoutSeconds?: number;
 }
 
@@ -86,16 +94,21 @@ export interface SwitchStageArgs {
  * switch is declared then.
  */
 export async function declareSwitchStage(name: string, config: SwitchStageConfig, opts?: pulumi.ComponentResourceOptions, deps: SwitchStageDeps = {}): Promise<SwitchStage> {
-  // Local inputs first: a missing bundle is bad input, refused before the cluster is read.
-  let bundle: string | undefined;
+  // What the check Job runs comes first, as in the copy stage: a copier image the target registry lacks (read
+  // there, from here) or a missing bundle is refused before the copy record and the cluster are read.
+  let check: SwitchStageArgs["check"];
   try {
-    bundle = config.checkFrom === "cluster" && !config.copierBundled ? (deps.copierBundle ?? loadCopierBundle()) : undefined;
+    if (config.checkFrom === "cluster") {
+      const copierImage = await planCopierImage(config, deps.inspectCopierImage);
+      // An image that carries the copier itself (copierBundled, or publish-image's label): no bundle, no ConfigMap.
+      check = { copierImage, bundle: copierImage.copier === "configmap" ? copierBundleFile(deps.copierBundlePath ?? copierBundlePath()) : undefined };
+    }
   } catch (err) {
     throw oneLineError(err, "images-copier: ");
   }
   const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack });
   const gate = await runGate(config, copyStack, deps.kube ?? kubeAccessFromStack(), deps.checker);
-  return new SwitchStage(name, { config, gate, bundle, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds }, opts);
+  return new SwitchStage(name, { config, gate, check, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds }, opts);
 }
 
 export class SwitchStage extends pulumi.ComponentResource {
@@ -104,35 +117,34 @@ export class SwitchStage extends pulumi.ComponentResource {
   constructor(name: string, args: SwitchStageArgs, opts?: pulumi.ComponentResourceOptions) {
     // No args to the base class: a component's args are stored as its inputs, and these hold the password.
     super("images-copier:index:SwitchStage", name, {}, opts);
-    const { config, gate, bundle } = args;
+    const { config, gate } = args;
     const { plan } = gate;
     const parent = { parent: this };
     const timeoutSeconds = args.rolloutTimeoutSeconds ?? 900;
     const description = describeSwitch(plan, config.targetUsername);
 
-    const check =
-      config.checkFrom === "cluster"
-        ? new ClusterCheck(
-            `${name}-check`,
-            {
-              namespace: DECKHOUSE_NAMESPACE,
-              expectations: (({ from: _from, ...expectations }) => expectations)(plan.checks),
-              copierImage: config.copierImage,
-              ...(bundle !== undefined ? { bundle } : {}),
-              target: pulumi.secret({
-                username: config.targetUsername,
-                password: config.targetPassword,
-                insecure: config.targetInsecure,
-                image: plan.targetImage,
-                ...(config.targetCA ? { ca: config.targetCA } : {}),
-              }),
-              proxyEnv: pulumi.secret(gate.proxyEnv),
-              timeoutSeconds: CHECK_TIMEOUT_SECONDS,
-              description: description.checks,
+    const check = args.check
+      ? declareClusterCheck(
+          `${name}-check`,
+          {
+            namespace: DECKHOUSE_NAMESPACE,
+            expectations: (({ from: _from, ...expectations }) => expectations)(plan.checks),
+            copierImage: args.check.copierImage,
+            bundle: args.check.bundle,
+            target: {
+              username: config.targetUsername,
+              password: config.targetPassword,
+              insecure: config.targetInsecure,
+              image: plan.targetImage,
+              ...(config.targetCA ? { ca: config.targetCA } : {}),
             },
-            parent,
-          )
-        : undefined;
+            proxyEnv: gate.proxyEnv,
+            timeoutSeconds: CHECK_TIMEOUT_SECONDS,
+            description: description.checks,
+          },
+          this,
+        )
+      : undefined;
 
     const updates = new DeckhouseUpdates(
       `${name}-updates`,
@@ -204,6 +216,8 @@ export class SwitchStage extends pulumi.ComponentResource {
         .all([snapshot.images, snapshot.oldRegistry, snapshot.secretRestorable, updates.mode, updates.channel])
         .apply(([images, oldRegistry, restorable, mode, channel]) => describeRollback(images, oldRegistry, restorable !== false, mode === "disable" ? (channel ?? undefined) : undefined)),
       followUp: [...FOLLOW_UP_STEPS],
+      // What the check Job runs (plain: no credential in it), as the copy stack says what its Job runs.
+      ...(args.check ? { copierImage: copierImageOutput(args.check.copierImage, args.check.copierImage.inTargetRegistry ? CHECK_PULL_SECRET_NAME : undefined) } : {}),
     };
     this.registerOutputs(this.outputs);
   }

@@ -3,10 +3,12 @@
 // CopyRun gets for them. Creating through the API (not put()) fires the test server's onCreate hooks.
 import { createHash } from "node:crypto";
 import type { V1EnvVar } from "@kubernetes/client-node";
-import { bundleConfigMapName, BUNDLE_KEY, buildCopyJob, buildSecretData, JOB_NAME, NAMESPACE, runKeyOf, runObjectMetadata, SECRET_NAME, withRunObjects } from "../../components/copy/manifests";
-import { buildPullSecretData, PULL_SECRET_NAME, PULL_SECRET_TYPE } from "../../components/copy/pull-secret";
+import { bundleConfigMapName, BUNDLE_KEY } from "../../components/copier-job/pod";
+import { splitProxyEnv } from "../../components/copier-job/proxy-env";
+import { buildPullSecretData, PULL_SECRET_TYPE } from "../../components/copier-job/pull-secret";
+import { runKeyOf, runObjectMetadata, withRunObjects } from "../../components/copier-job/run-objects";
+import { buildCopyJob, buildSecretData, JOB_NAME, LABELS, NAMESPACE, PULL_SECRET_NAME, SECRET_NAME } from "../../components/copy/manifests";
 import type { RepoConfigJson } from "../../components/copy/registry-credentials";
-import { splitProxyEnv } from "../../components/copy/proxy-env";
 import type { CopyRunInputs } from "../../components/copy/run-provider";
 import { apiPath, connectKube } from "../../components/kube";
 
@@ -50,7 +52,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
     const secret = await kube.create<Created>(apiPath({ apiVersion: "v1", resource: "secrets", namespace: NAMESPACE }), {
       apiVersion: "v1",
       kind: "Secret",
-      metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, spec.runId, runKey),
+      metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, LABELS, { key: runKey, id: spec.runId }),
       type: "Opaque",
       immutable: true,
       data: buildSecretData({ target: spec.target, source: spec.source, images: spec.images, proxyValues: proxy.secretValues }),
@@ -61,7 +63,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
         : await kube.create<Created>(apiPath({ apiVersion: "v1", resource: "configmaps", namespace: NAMESPACE }), {
             apiVersion: "v1",
             kind: "ConfigMap",
-            metadata: runObjectMetadata(bundleName, NAMESPACE, spec.runId, runKey),
+            metadata: runObjectMetadata(bundleName, NAMESPACE, LABELS, { key: runKey, id: spec.runId }),
             data: { [BUNDLE_KEY]: spec.copierBundle },
           });
     const pullSecret = !spec.pullSecret
@@ -69,7 +71,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
       : await kube.create<Created>(apiPath({ apiVersion: "v1", resource: "secrets", namespace: NAMESPACE }), {
           apiVersion: "v1",
           kind: "Secret",
-          metadata: runObjectMetadata(PULL_SECRET_NAME, NAMESPACE, spec.runId, runKey),
+          metadata: runObjectMetadata(PULL_SECRET_NAME, NAMESPACE, LABELS, { key: runKey, id: spec.runId }),
           type: PULL_SECRET_TYPE,
           immutable: true,
           data: buildPullSecretData({ image: spec.target.image, username: spec.target.username ?? "", password: spec.target.password ?? "" }),

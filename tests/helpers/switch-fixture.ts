@@ -121,6 +121,9 @@ export async function runSwitchStage(
         else if (args.type.endsWith(":DeckhouseRollout")) state = { ...args.inputs, ready: true, oldRegistryPods: [] };
         else if (args.type.endsWith(":DeckhouseUpdates")) state = { ...args.inputs, removed: args.inputs.mode === "disable" ? (args.inputs.channel ?? null) : null, removedFrom: args.inputs.home };
         else if (args.type.endsWith(":ClusterCheck")) state = { ...args.inputs, checkedAt: "2026-01-01T00:00:00Z" };
+        // What the providers add to the check's objects: a uid (unknown until the object exists, as in a real preview).
+        else if (args.type === "kubernetes:core/v1:Secret") state = { ...args.inputs, metadata: { ...args.inputs.metadata, uid: opts.preview ? pulumi.unknown : `uid-${args.name}` } };
+        else if (args.type.endsWith(":CopierBundle")) state = { ...args.inputs, uid: opts.preview ? pulumi.unknown : `uid-${args.name}` };
         if (opts.recorded?.[args.type]) state = opts.recorded[args.type];
         registered.push({ type: args.type, name: args.name, inputs: args.inputs, state });
         return { id: args.type === "pulumi:pulumi:StackReference" ? args.inputs.name : `${args.name}-id`, state };

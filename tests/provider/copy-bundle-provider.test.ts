@@ -4,8 +4,8 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeCopierBundleProvider, type CopierBundleInputs, type CopierBundleOutputs } from "../../components/copy/bundle-provider";
-import { bundleConfigMapName } from "../../components/copy/manifests";
+import { makeCopierBundleProvider, type CopierBundleInputs, type CopierBundleOutputs } from "../../components/copier-job/bundle-provider";
+import { bundleConfigMapName } from "../../components/copier-job/pod";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { serializeAndRevive } from "../helpers/serialized-provider";
 
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 function inputs(overrides: Partial<CopierBundleInputs> = {}): CopierBundleInputs {
-  return { namespace: "d8-system", configMapName: bundleConfigMapName(SHA), path: FILE, sha256: SHA, bytes: Buffer.byteLength(TEXT), runId: "1", runKey: `sha256:${"9".repeat(64)}`, secretUid: "secret-uid-1", ...overrides };
+  return { namespace: "d8-system", configMapName: bundleConfigMapName(SHA), path: FILE, sha256: SHA, bytes: Buffer.byteLength(TEXT), labels: { heritage: "deckhouse", app: "d8-images-copier" }, runId: "1", runKey: `sha256:${"9".repeat(64)}`, secretUid: "secret-uid-1", ...overrides };
 }
 
 async function configured() {

@@ -4,7 +4,7 @@
 // /config, env from the Secret) between two real registries on 127.0.0.1. CopyRun waits, relays and cleans up.
 // The API server is a simulation, not a cluster; the registries and the copier are real, checked with skopeo.
 import { imagesListDigest } from "../../copier";
-import { loadCopierBundle } from "../../components/copy/copier-bundle";
+import { loadCopierBundle } from "../../components/copier-job/bundle-file";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy/run-provider";
 import { sourceRepoConfig } from "../../components/copy/registry-credentials";
 import { countLoggedRequests, removeDir, tempDir, verifyCopiedRelease } from "../helpers/copy-fixture";

@@ -3,7 +3,7 @@
 // Secret, ConfigMap and Job the program declares), the job controller and the kubelet (on a Job's creation it adds
 // the Pod, writes its log and finally sets the Job's Complete/Failed condition, as a real cluster would).
 import { connectKube } from "../../components/kube";
-import { waitForJob } from "../../components/copy/job-waiter";
+import { waitForJob } from "../../components/copier-job/job-waiter";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy/run-provider";
 import { applyCopyRunObjects, type AppliedRun } from "../helpers/copy-run-objects";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";

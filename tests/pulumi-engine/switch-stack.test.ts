@@ -3,12 +3,19 @@
 // the suite's Bearer token server, and the cluster the Kubernetes API test server (a simulation of the API, not a
 // cluster; the Kubernetes provider is simulated by the harness, and the Deployment's status is set by the test,
 // which plays its controller). Scenarios: preview refused, preview passed, up, up again (empty diff), refresh,
-// destroy (everything restored), and two half-applied starts.
+// destroy (everything restored), two half-applied starts, and `checkFrom: cluster` with the copier published into
+// the target registry (the test plays the node: it pulls the check Job's image with the pod's imagePullSecrets
+// through skopeo and runs the copier unpacked from it).
 import { join } from "node:path";
+import { ensureBundle } from "../helpers/bundle";
+import { publishCopierImage, pushSmallBase } from "../helpers/copier-image";
+import { removeDir, tempDir } from "../helpers/copy-fixture";
+import { startCopyKubelet } from "../helpers/copy-kubelet";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
+import { skopeoManifestDigest } from "../helpers/skopeo";
 import { b64, LICENSE_KEY, PROXY_PASSWORD, seedDeckhouseCluster, vendorSecretData, type DeckhouseClusterSpec } from "../helpers/switch-fixture";
 
 const ROOT = join(__dirname, "..", "..");
@@ -177,4 +184,60 @@ test("a half-applied start: Secret already new, Deployment partly re-pointed; up
   expect(images(cluster().pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
   expect(plainOutputs(up).oldRegistry).toBe(OLD);
   expect((plainOutputs(up).rollback as string[])[0]).toMatch(/^nothing of the registry: the deckhouse-registry Secret already pointed at the new registry/);
+});
+
+test("checkFrom: cluster with the copier published into the target registry: the check Job runs the pinned image, pulled with the check's pull Secret, and passes", async () => {
+  const work = tempDir("switch-stack-cluster-check");
+  const kubelet = startCopyKubelet(kube, { work, releaseImages: () => ({}), pullImages: { certDir: registry.caDir } });
+  try {
+    await pushSmallBase(registry, "mirror/node", "20-bookworm-slim", work);
+    const pinned = await publishCopierImage(registry, { target: "tools/images-copier:0.1.0", base: "mirror/node:20-bookworm-slim", bundle: await ensureBundle() });
+    expect(pinned).toBe(registry.ref(`tools/images-copier@${await skopeoManifestDigest(registry, "tools/images-copier:0.1.0")}`));
+    seedDeckhouseCluster(kube, vendorCluster());
+    const original = cluster();
+    const stack = engine();
+    stack.setConfig({ checkFrom: "cluster", copierImage: registry.ref("tools/images-copier:0.1.0") });
+    const registered = (r: RunResult, name: string) => r.messages.find((m) => m.rpc === "RegisterResource" && m.name === name)?.payload as any;
+    const checkObjects = () => [...kube.list("batch/v1", "Job", "d8-system"), ...kube.list("v1", "Secret", "d8-system"), ...kube.list("v1", "ConfigMap", "d8-system")].map((o) => o.metadata.name).filter((n) => n.startsWith("images-copier"));
+    // the target password as itself, base64, and as the `auth` of a dockerconfigjson
+    const needles = [...sensitive(), b64(PASSWORD), `client:${PASSWORD}`, b64(`client:${PASSWORD}`)];
+
+    const preview = await stack.preview();
+    expect(preview.error).toBeUndefined();
+    for (const name of ["switch-check-config", "switch-check-registry", "switch-check", ...SWITCH]) expect([name, opOf(preview, name)]).toEqual([name, "create"]);
+    expect(opOf(preview, "switch-check-bundle")).toBeUndefined();
+    const pod = registered(preview, "switch-check").job.spec.template.spec;
+    expect(pod.containers[0].image).toBe(pinned);
+    expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }, { name: "images-copier-check-registry" }]);
+    expect(isSecret(registered(preview, "switch-check-registry").data)).toBe(true);
+    expect(preview.diagnostics.map((d) => d.message).find((m) => m.startsWith("images-copier: the check Job runs "))).toContain(`${pinned} (${registry.ref("tools/images-copier:0.1.0")} pinned by digest) with the image's own copier`);
+    expect(cluster()).toEqual(original);
+    expect(checkObjects()).toEqual([]);
+    expect(findPlaintextSecrets(preview, needles)).toEqual([]);
+
+    const up = await stack.up();
+    expect({ error: up.error, pullErrors: kubelet.pullErrors }).toEqual({ error: undefined, pullErrors: [] });
+    // the node pulled the pinned image with the check's pull Secret (deckhouse-registry holds the vendor's credentials only)
+    expect(kubelet.pulls).toEqual([{ image: pinned, credentialHosts: ["registry.deckhouse.io", registry.host] }]);
+    expect(up.diagnostics.map((d) => d.message)).toContain("images-copier: the target registry passed the check from the cluster (3 image(s) present, Bearer token auth)");
+    expect(images(cluster().pod)).toContain(`deckhouse=${targetImage()}`);
+    // the check removed its Job, its Secret and its pull Secret
+    expect(checkObjects()).toEqual([]);
+    expect(plainOutputs(up).copierImage).toMatchObject({ image: pinned, copier: "image-label", pullSecret: "images-copier-check-registry" });
+    expect(findPlaintextSecrets(up, needles)).toEqual([]);
+
+    const again = await stack.up();
+    expect(again.error).toBeUndefined();
+    expect(Object.values(ops(again)).filter((op) => op !== "same" && op !== "read")).toEqual([]);
+    expect(kubelet.started).toBe(1);
+
+    const destroy = await stack.destroy();
+    expect(destroy.error).toBeUndefined();
+    expect(images(cluster().pod)).toEqual(images(original.pod));
+    expect(checkObjects()).toEqual([]);
+    expect(findPlaintextSecrets(destroy, needles)).toEqual([]);
+  } finally {
+    kubelet.stop();
+    removeDir(work);
+  }
 });

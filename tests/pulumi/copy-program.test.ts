@@ -118,7 +118,7 @@ test("Pulumi.yaml declares every key the program reads, with the same defaults, 
 });
 
 test("the real bundled copier (built by scripts/bundle.js when missing) fits the ConfigMap", () => {
-  const { loadCopierBundle, CONFIG_MAP_LIMIT_BYTES } = require("../../components/copy/copier-bundle") as typeof import("../../components/copy/copier-bundle");
+  const { loadCopierBundle, CONFIG_MAP_LIMIT_BYTES } = require("../../components/copier-job/bundle-file") as typeof import("../../components/copier-job/bundle-file");
   const text = loadCopierBundle(join(__dirname, "../.."), "");
   expect(Buffer.byteLength(text)).toBeLessThan(CONFIG_MAP_LIMIT_BYTES);
   expect(text.startsWith("#!/usr/bin/env node")).toBe(true);

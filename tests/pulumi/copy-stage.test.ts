@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ImageNotFoundError, type InspectedCopierImage } from "../../copier";
-import type { CopierImageInspector } from "../../components/copy/copier-image";
+import type { CopierImageInspector } from "../../components/copier-job/image";
 import { declareCopyStage, type CopyStage } from "../../components/copy/stage";
 import { copyRecordSchema, RELEASE_FIELDS } from "../../components/copy-record";
 import { requireVerifiedCopy } from "../../components/switch/copy-check";

@@ -84,11 +84,13 @@ test("a passed gate declares the whole switch, reading the cluster with the stac
   expect(declared.filter((t) => t !== "pulumi:pulumi:StackReference").sort()).toEqual([
     "images-copier:index:SwitchStage",
     "kubernetes:apps/v1:DeploymentPatch",
+    "kubernetes:core/v1:Secret",
     "kubernetes:core/v1:SecretPatch",
     "pulumi-nodejs:dynamic/images-copier:ClusterCheck",
     "pulumi-nodejs:dynamic/images-copier:DeckhouseRollout",
     "pulumi-nodejs:dynamic/images-copier:DeckhouseUpdates",
     "pulumi-nodejs:dynamic/images-copier:SwitchSnapshot",
+    "pulumi-nodejs:dynamic:CopierBundle",
   ]);
   expect(kube.requests.some((r) => r.path === "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse")).toBe(true);
 });

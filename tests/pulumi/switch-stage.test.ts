@@ -2,6 +2,13 @@
 // simulation of the API on 127.0.0.1, not a cluster): what it declares, in which order, with which inputs; the
 // plan in plain words; every refusal in preview and in update before anything is declared; the same inputs from
 // every half-state of a switch; and no credential in plain text in anything it registers.
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { ImageNotFoundError, type InspectedCopierImage } from "../../copier";
+import type { CopierImageInspector } from "../../components/copier-job/image";
 import type { SwitchStageConfig } from "../../stack-config";
 import type { RegistryChecker } from "../../components/switch/registry-checks";
 import { snapshotProvider } from "../../components/switch/snapshot-provider";
@@ -13,6 +20,7 @@ import {
   LICENSE_KEY,
   plaintextStrings,
   PROXY_PASSWORD,
+  PROXY_URL,
   reveal,
   runSwitchStage,
   seedDeckhouseCluster,
@@ -31,6 +39,18 @@ const NEW = "registry.example.com:5443/client/deckhouse";
 const TARGET = `${NEW}:rock-solid-1.46`;
 const PASSWORD = 'p"a:ss:w"rd-Target';
 const CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----";
+
+// The bundled copier the check would ship: a file whose text must never reach an input.
+const work = mkdtempSync(join(tmpdir(), "switch-stage-"));
+const BUNDLE = join(work, "images-copier.cjs");
+const BUNDLE_TEXT = "/* the bundled copier, as the check's ConfigMap carries it */\n";
+const BUNDLE_SHA = createHash("sha256").update(BUNDLE_TEXT).digest("hex");
+writeFileSync(BUNDLE, BUNDLE_TEXT);
+
+/** No copier image is read in the target registry unless a test says what it holds. */
+const noRegistryRead: CopierImageInspector = async (reference) => {
+  throw new Error(`unexpected read of ${reference}`);
+};
 
 const record = {
   status: "succeeded",
@@ -100,12 +120,15 @@ function targetSecretData(): Record<string, string> {
   return { ".dockerconfigjson": b64(JSON.stringify(auths)), address: b64("registry.example.com:5443"), path: b64("/client/deckhouse"), scheme: b64("https") };
 }
 
-async function run(cluster: DeckhouseClusterSpec, opts: { preview?: boolean; config?: SwitchStageConfig; copy?: unknown; recorded?: Record<string, Record<string, any>> } = {}): Promise<StageRun> {
+async function run(
+  cluster: DeckhouseClusterSpec,
+  opts: { preview?: boolean; config?: SwitchStageConfig; copy?: unknown; recorded?: Record<string, Record<string, any>>; inspect?: CopierImageInspector } = {},
+): Promise<StageRun> {
   seedDeckhouseCluster(server, cluster);
   return runSwitchStage(opts.config ?? config(), "copy" in opts ? opts.copy : record, {
     preview: opts.preview,
     recorded: opts.recorded,
-    deps: { checker, kube: { kubeconfig: server.kubeconfigYaml }, copierBundle: "/* test bundle */" },
+    deps: { checker, kube: { kubeconfig: server.kubeconfigYaml }, copierBundlePath: BUNDLE, inspectCopierImage: opts.inspect ?? noRegistryRead },
   });
 }
 
@@ -117,6 +140,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 beforeEach(() => {
@@ -337,22 +361,172 @@ describe("switch stage: from every half-state to the same switch", () => {
 });
 
 describe("switch stage: checks from the cluster", () => {
-  it("declares the check Job's resource first, runs no registry check here, and says the check will run in the cluster", async () => {
-    const r = await run(vendorCluster(), { preview: true, config: config({ checkFrom: "cluster" }) });
+  const RUN_KEY = "images-copier.deckhouse.io/run-key";
+  const named = (r: StageRun, name: string) => {
+    const found = r.registered.filter((x) => x.name === name);
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  const dependsOn = (r: StageRun, suffix: string) => ((r.options(suffix).dependsOn ?? []) as unknown as Array<{ __name: string }>).map((d) => d.__name.replace(/^switch\d+-/, ""));
+  const uidOf = (x: { state: Record<string, any> }, preview: boolean, uid: unknown) => (preview ? expect(pulumi.isUnknown(uid)).toBe(true) : expect(uid).toBe(x.state.metadata?.uid ?? x.state.uid));
+
+  it.each([["preview", true], ["update", false]])("%s: the check's Secret and the copier's ConfigMap (by path and digest) come first, then ClusterCheck with the Job; no bundle text, no credential in its inputs", async (_mode, preview) => {
+    const r = await run(vendorCluster(), { preview, config: config({ checkFrom: "cluster" }) });
     expect(checks).toEqual([]);
-    const check = r.resource(":ClusterCheck");
-    expect(reveal(check.inputs)[0]).toMatchObject({
-      namespace: "d8-system",
-      copierImage: "node:20-bookworm-slim",
-      bundle: "/* test bundle */",
-      expectations: { references: [`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`], targetImage: TARGET, sourceDigest: COPIED },
-      target: { username: "client", password: PASSWORD, insecure: false, image: TARGET },
-      proxyEnv: [{ name: "HTTPS_PROXY", value: expect.stringContaining(PROXY_PASSWORD) }, { name: "NO_PROXY", value: ".cluster.local" }],
+    const names = (prefix: string) => r.registered.filter((x) => x.name.startsWith(prefix)).map((x) => `${x.type} ${x.name.replace(/^switch\d+-/, "")}`);
+    expect(names("switch").filter((n) => n.includes(" check")).sort()).toEqual([
+      "kubernetes:core/v1:Secret check-config",
+      "pulumi-nodejs:dynamic/images-copier:ClusterCheck check",
+      "pulumi-nodejs:dynamic:CopierBundle check-bundle",
+    ]);
+    const secret = r.registered.find((x) => x.type === "kubernetes:core/v1:Secret")!;
+    const runKey = secret.inputs.metadata.annotations[RUN_KEY];
+    expect(secret.inputs.metadata).toEqual({ name: "images-copier-check-config", namespace: "d8-system", labels: { heritage: "deckhouse", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
+    expect(secret.inputs).toMatchObject({ type: "Opaque", immutable: true });
+    const [data, dataIsSecret] = reveal(secret.inputs.data);
+    expect(dataIsSecret).toBe(true);
+    expect(Object.fromEntries(Object.entries(data as Record<string, string>).map(([k, v]) => [k, unb64(v)]))).toEqual({
+      "dest-repo.json": JSON.stringify({ username: "client", password: PASSWORD, insecure: false, image: TARGET }),
+      "proxy.HTTPS_PROXY": PROXY_URL,
+      "proxy.NO_PROXY": ".cluster.local",
     });
-    expect(reveal(check.inputs.target)[1]).toBe(true);
-    expect(reveal(check.inputs.proxyEnv)[1]).toBe(true);
-    expect(((r.options(":DeckhouseUpdates").dependsOn ?? []) as unknown as Array<{ __name: string }>).map((d) => d.__name)).toEqual([expect.stringMatching(/-check$/)]);
+
+    const bundle = r.resource(":CopierBundle");
+    expect(reveal(bundle.inputs)[0]).toEqual({
+      namespace: "d8-system",
+      configMapName: `images-copier-check-bundle-${BUNDLE_SHA.slice(0, 12)}`,
+      path: BUNDLE,
+      sha256: BUNDLE_SHA,
+      bytes: Buffer.byteLength(BUNDLE_TEXT),
+      labels: { heritage: "deckhouse", app: "d8-images-copier-check" },
+      runKey,
+      secretUid: bundle.inputs.secretUid,
+      __provider: expect.any(String),
+    });
+    uidOf(secret, preview, bundle.inputs.secretUid);
+
+    const check = r.resource(":ClusterCheck");
+    expect(check.inputs).toMatchObject({ namespace: "d8-system", timeoutSeconds: 300, expectations: { references: [`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`], targetImage: TARGET, sourceDigest: COPIED } });
+    const job = check.inputs.job;
+    expect(job.metadata).toEqual({ name: "images-copier-check", namespace: "d8-system", labels: { heritage: "deckhouse", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: runKey } });
+    const pod = job.spec.template.spec;
+    expect(pod.containers[0]).toMatchObject({
+      name: "copier",
+      image: "node:20-bookworm-slim",
+      command: ["node", "/opt/images-copier/images-copier.cjs", "check", "--config-dir", "/config", "--image", `${NEW}@${DIGEST}`, "--image", TARGET, "--image", `${NEW}:${TAG}`],
+      // the proxy values come from the check's Secret: the Job holds no proxy password
+      env: [
+        { name: "HOME", value: "/tmp" },
+        { name: "NODE_ENV", value: "production" },
+        { name: "HTTPS_PROXY", valueFrom: { secretKeyRef: { name: "images-copier-check-config", key: "proxy.HTTPS_PROXY" } } },
+        { name: "NO_PROXY", valueFrom: { secretKeyRef: { name: "images-copier-check-config", key: "proxy.NO_PROXY" } } },
+      ],
+    });
+    expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }]);
+    expect(pod.volumes).toEqual([
+      { name: "config", secret: { secretName: "images-copier-check-config", defaultMode: 0o400, items: [{ key: "dest-repo.json", path: "dest-repo.json" }] } },
+      { name: "copier", configMap: { name: `images-copier-check-bundle-${BUNDLE_SHA.slice(0, 12)}`, defaultMode: 0o444 } },
+      { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
+    ]);
+    // the Job names the objects it was made for; ClusterCheck removes exactly those after a passed check
+    const annotations = job.spec.template.metadata.annotations;
+    uidOf(secret, preview, annotations["images-copier.deckhouse.io/config-uid"]);
+    uidOf(bundle, preview, annotations["images-copier.deckhouse.io/bundle-uid"]);
+    expect(check.inputs.objects.map((o: { resource: string; name: string }) => `${o.resource}/${o.name}`)).toEqual(["secrets/images-copier-check-config", `configmaps/images-copier-check-bundle-${BUNDLE_SHA.slice(0, 12)}`]);
+
+    for (const x of r.registered) expect(JSON.stringify(x.inputs)).not.toContain("the bundled copier");
+    expect(JSON.stringify(check.inputs)).not.toContain(PASSWORD);
+    expect(JSON.stringify(check.inputs)).not.toContain(PROXY_PASSWORD);
+    expect(r.options("Secret").deleteBeforeReplace).toBe(true);
+    expect(r.options("Secret").replaceOnChanges).toEqual(["*"]);
+    expect(dependsOn(r, ":DeckhouseUpdates")).toEqual(["check"]);
     expect(r.outputs?.plan.checks).toBe(`will run in the cluster, as Job d8-system/images-copier-check, before any change: Bearer token auth of registry.example.com:5443 and 3 image(s) present (the target image as ${COPIED})`);
+    expect(r.outputs?.copierImage).toEqual({ image: "node:20-bookworm-slim", configured: "node:20-bookworm-slim", copier: "configmap" });
+  });
+
+  it("with copierBundled: no ConfigMap and no bundle read, the image's own copier runs", async () => {
+    const r = await run(vendorCluster(), { config: config({ checkFrom: "cluster", copierBundled: true, copierImage: "registry.tools.example/tools/images-copier:0.1.0" }), inspect: noRegistryRead });
+    expect(r.registered.filter((x) => x.type.endsWith(":CopierBundle"))).toEqual([]);
+    const pod = r.resource(":ClusterCheck").inputs.job.spec.template.spec;
+    expect(pod.containers[0].image).toBe("registry.tools.example/tools/images-copier:0.1.0");
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp"]);
+    expect(r.resource(":ClusterCheck").inputs.objects.map((o: { name: string }) => o.name)).toEqual(["images-copier-check-config"]);
+  });
+
+  describe("a copierImage published into the target registry", () => {
+    const PUBLISHED = "registry.example.com:5443/tools/images-copier";
+    const PINNED_DIGEST = `sha256:${"1".repeat(64)}`;
+    const BUNDLE_DIGEST = `sha256:${"2".repeat(64)}`;
+    const published: InspectedCopierImage = {
+      pinned: `${PUBLISHED}@${PINNED_DIGEST}`,
+      digest: PINNED_DIGEST,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      platforms: [{ platform: "linux/amd64", digest: `sha256:${"3".repeat(64)}`, labels: { "io.deckhouse.images-copier.bundle-digest": BUNDLE_DIGEST, "io.deckhouse.images-copier.version": "0.1.0" } }],
+      copier: { bundleDigest: BUNDLE_DIGEST, version: "0.1.0" },
+    };
+    let logged: string[] = [];
+    beforeEach(() => {
+      logged = [];
+      // Without an engine, the SDK's mocks print pulumi.log lines with console.log.
+      jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.join(" ")));
+    });
+    afterEach(() => jest.restoreAllMocks());
+
+    it.each([["preview", true], ["update", false]])("%s: read with the target credentials, pinned by digest, pulled with the check's pull Secret, run with its own copier", async (_mode, preview) => {
+      const reads: Array<{ reference: string; access: Parameters<CopierImageInspector>[1] }> = [];
+      const inspect: CopierImageInspector = async (reference, access) => (reads.push({ reference, access }), published);
+      const r = await run(vendorCluster(), { preview, config: config({ checkFrom: "cluster", copierImage: `${PUBLISHED}:0.1.0` }), inspect });
+      expect(reads).toEqual([{ reference: `${PUBLISHED}:0.1.0`, access: expect.objectContaining({ username: "client", password: PASSWORD, insecure: false }) }]);
+      expect(r.registered.filter((x) => x.type.endsWith(":CopierBundle"))).toEqual([]);
+
+      const pull = r.registered.find((x) => x.type === "kubernetes:core/v1:Secret" && x.inputs.metadata.name === "images-copier-check-registry")!;
+      const runKey = r.registered.find((x) => x.inputs.metadata?.name === "images-copier-check-config")!.inputs.metadata.annotations[RUN_KEY];
+      expect(pull.inputs.metadata).toMatchObject({ namespace: "d8-system", labels: { app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: runKey } });
+      expect(pull.inputs).toMatchObject({ type: "kubernetes.io/dockerconfigjson", immutable: true });
+      const [data, dataIsSecret] = reveal(pull.inputs.data);
+      expect(dataIsSecret).toBe(true);
+      expect(JSON.parse(unb64(data[".dockerconfigjson"]))).toEqual({ auths: { "registry.example.com:5443": { username: "client", password: PASSWORD, auth: b64(`client:${PASSWORD}`) } } });
+      expect(named(r, pull.name).name).toMatch(/-check-registry$/);
+
+      const check = r.resource(":ClusterCheck");
+      const pod = check.inputs.job.spec.template.spec;
+      expect(pod.containers[0].image).toBe(`${PUBLISHED}@${PINNED_DIGEST}`);
+      expect(pod.imagePullSecrets).toEqual([{ name: "deckhouse-registry" }, { name: "images-copier-check-registry" }]);
+      expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp"]);
+      uidOf(pull, preview, check.inputs.job.spec.template.metadata.annotations["images-copier.deckhouse.io/pull-secret-uid"]);
+      expect(check.inputs.objects.map((o: { resource: string; name: string }) => `${o.resource}/${o.name}`)).toEqual(["secrets/images-copier-check-config", "secrets/images-copier-check-registry"]);
+      expect(r.outputs?.copierImage).toEqual({ image: `${PUBLISHED}@${PINNED_DIGEST}`, configured: `${PUBLISHED}:0.1.0`, copier: "image-label", bundleDigest: BUNDLE_DIGEST, version: "0.1.0", pullSecret: "images-copier-check-registry" });
+      expect(logged.find((l) => l.includes("the check Job runs"))).toContain(
+        `images-copier: the check Job runs ${PUBLISHED}@${PINNED_DIGEST} (${PUBLISHED}:0.1.0 pinned by digest) with the image's own copier (label io.deckhouse.images-copier.bundle-digest=${BUNDLE_DIGEST}, version 0.1.0`,
+      );
+      expect(logged.find((l) => l.includes("the check Job runs"))).toContain("pulled with Secret d8-system/images-copier-check-registry (the target credentials)");
+    });
+
+    it.each([["preview", true], ["update", false]])("%s: a tag the target registry lacks is refused in one line, before anything is declared", async (_mode, preview) => {
+      const missing = `${PUBLISHED}:9.9.9`;
+      const inspect: CopierImageInspector = async () => {
+        throw new ImageNotFoundError(`${missing}: the registry has no such image (MANIFEST_UNKNOWN)`);
+      };
+      const r = await run(vendorCluster(), { preview, config: config({ checkFrom: "cluster", copierImage: missing }), inspect });
+      expect(r.refusal?.message).toBe(
+        `images-copier: copierImage ${missing} is not in the target registry; publish it there first: npx images-copier publish-image --target ${missing} (then set copierImage to the reference it prints, or keep the tag)`,
+      );
+      expect(r.registered.map((x) => x.type)).toEqual([]);
+    });
+  });
+
+  it("a change of what is checked or of the copier's build gives another run key (so its objects are replaced with it); the same inputs the same", async () => {
+    const key = async (overrides: Partial<SwitchStageConfig>, copied = COPIED) =>
+      (await run({ ...vendorCluster(), podImageID: `docker-pullable://${OLD}@${copied}` }, { config: config({ checkFrom: "cluster", ...overrides }), copy: { ...record, sourceDigest: copied } })).registered.find(
+        (x) => x.inputs.metadata?.name === "images-copier-check-config",
+      )!.inputs.metadata.annotations[RUN_KEY];
+    const base = await key({});
+    expect(await key({})).toBe(base);
+    // the password goes into the Secret's data (its change replaces the Secret): not into the key
+    expect(await key({ targetPassword: "rotated" })).toBe(base);
+    // another image, another expected digest (the Job's command stays the same), another reference
+    const others = [await key({ copierImage: "node:22-bookworm-slim" }), await key({}, `sha256:${"9".repeat(64)}`), await key({ updates: "keep" })];
+    expect(new Set([base, ...others]).size).toBe(4);
   });
 });
 

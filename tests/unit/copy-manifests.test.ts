@@ -1,8 +1,9 @@
 // The run's objects as data: the Secret's data, the Job, the run key that ties Secret, ConfigMap and Job together,
 // the proxy variables split between them, and the pull Secret for a copier image in the target registry.
-import { buildCopyJob, buildSecretData, runKeyOf, withRunObjects, type CopyJobSpec } from "../../components/copy/manifests";
-import { buildPullSecretData } from "../../components/copy/pull-secret";
-import { splitProxyEnv } from "../../components/copy/proxy-env";
+import { splitProxyEnv } from "../../components/copier-job/proxy-env";
+import { buildPullSecretData } from "../../components/copier-job/pull-secret";
+import { runKeyOf, withRunObjects } from "../../components/copier-job/run-objects";
+import { buildCopyJob, buildSecretData, type CopyJobSpec } from "../../components/copy/manifests";
 
 const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
 

@@ -1,11 +1,10 @@
-// The run's image pull Secret: a `kubernetes.io/dockerconfigjson` Secret holding the target credentials for the
+// A run's image pull Secret: a `kubernetes.io/dockerconfigjson` Secret holding the target credentials for the
 // target registry's host, so the nodes can pull a copierImage that lives there (published by `publish-image`).
-// Its data is a Pulumi secret; it is a run object like images-copier-config (run key, replaced with the Job,
-// deleted by CopyRun after a success).
+// Its data is a Pulumi secret; it is one of the run's objects (run-objects.ts: run key, replaced with the Job,
+// deleted by the run after a success).
 import { parseImageReference } from "../../copier";
 import { dockerConfigJson, encodeBase64 } from "../kube";
 
-export const PULL_SECRET_NAME = "images-copier-registry";
 export const PULL_SECRET_TYPE = "kubernetes.io/dockerconfigjson";
 
 export interface PullSecretCredentials {

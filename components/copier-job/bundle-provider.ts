@@ -1,10 +1,13 @@
-// The dynamic provider behind CopierBundle: puts the bundled copier into a ConfigMap named by its digest. Its inputs
-// are the file's path, digest and size, so `pulumi preview` and the diff show which build runs, never 0.5 MB of
-// JavaScript. Closure-serialized by Pulumi: npm packages are required inside functions, cluster access comes from
-// `configure` (the current stack config) at every call.
+// The dynamic provider behind CopierBundle: puts the bundled copier into a ConfigMap named by its digest, one of the
+// objects of a run of the copier (the copy's run, the switch's check: run-objects.ts). Its inputs are the file's
+// path, digest and size, so `pulumi preview` and the diff show which build runs, never 0.5 MB of JavaScript.
+// Closure-serialized by Pulumi: npm packages are required inside functions, cluster access comes from `configure`
+// (the current stack config) at every call.
 import type * as pulumi from "@pulumi/pulumi";
 import { apiPath, configuredAccess, connectKube, isKubeStatus, type KubeAccess } from "../kube";
-import { BUNDLE_KEY, LABELS, RUN_ID_ANNOTATION, RUN_KEY_ANNOTATION } from "./manifests";
+import { deleteOwn } from "../kube/delete-own";
+import { BUNDLE_KEY } from "./pod";
+import { runObjectMetadata } from "./run-objects";
 
 export interface CopierBundleInputs {
   namespace: string;
@@ -14,7 +17,10 @@ export interface CopierBundleInputs {
   path: string;
   sha256: string;
   bytes: number;
-  runId: string;
+  /** The labels of the run's objects (the stage's). */
+  labels: Record<string, string>;
+  /** The copy stack's runId; the check has none. */
+  runId?: string;
   /** The run key (see runKeyOf) and the uid of the run's Secret: a new run gets a new ConfigMap. */
   runKey: string;
   secretUid: string;
@@ -65,12 +71,7 @@ export function makeCopierBundleProvider(): pulumi.dynamic.ResourceProvider<Copi
         const body = {
           apiVersion: "v1",
           kind: "ConfigMap",
-          metadata: {
-            name: inputs.configMapName,
-            namespace: inputs.namespace,
-            labels: { ...LABELS },
-            annotations: { [RUN_ID_ANNOTATION]: inputs.runId, [RUN_KEY_ANNOTATION]: inputs.runKey },
-          },
+          metadata: runObjectMetadata(inputs.configMapName, inputs.namespace, inputs.labels, { key: inputs.runKey, id: inputs.runId }),
           immutable: true,
           data: { [BUNDLE_KEY]: text },
         };
@@ -106,10 +107,8 @@ export function makeCopierBundleProvider(): pulumi.dynamic.ResourceProvider<Copi
     async delete(_id: string, props: CopierBundleOutputs) {
       const kube = await connectKube(this.access);
       try {
-        await kube.delete(configMapPath(props.namespace, props.configMapName), undefined, { preconditions: { uid: props.uid } });
-      } catch (error) {
-        // 409: the name belongs to a newer ConfigMap, not to this record
-        if (!isKubeStatus(error, 409)) throw error;
+        // a newer ConfigMap of the same name is not this record's
+        await deleteOwn(kube, configMapPath(props.namespace, props.configMapName), props.uid);
       } finally {
         await kube.close();
       }

@@ -1,11 +1,14 @@
-// How the Job gets its copier image, decided at program time (`pulumi preview` as `pulumi up`). An image in the
-// target registry (the host of targetImage) is read there with the target credentials: a tag is pinned to the
-// digest the registry holds now, a digest is used as given, and an image whose every platform carries the label
-// `publish-image` writes runs its own copier (no ConfigMap). Such an image is pulled with a pull Secret built from
-// the target credentials (pull-secret.ts). Images elsewhere are used as configured: `copierBundled` says whether they
-// hold the copier.
+// How a copier Job (the copy Job, the switch's check Job) gets its copier image, decided at program time (`pulumi
+// preview` as `pulumi up`). An image in the target registry (the host of targetImage) is read there with the target
+// credentials: a tag is pinned to the digest the registry holds now, a digest is used as given, and an image whose
+// every platform carries the label `publish-image` writes runs its own copier (no ConfigMap). Such an image is pulled
+// with a pull Secret built from the target credentials (pull-secret.ts). Images elsewhere are used as configured:
+// `copierBundled` says whether they hold the copier.
 import { COPIER_IMAGE_LABELS, ImageNotFoundError, inspectCopierImage, parseImageReference, proxySettingsFromEnv, type InspectedCopierImage } from "../../copier";
 import type { CopyStageConfig } from "../../stack-config";
+
+/** What both stages' configs (the same keys in each) say about the copier image and the target registry. */
+export type CopierImageConfig = Pick<CopyStageConfig, "copierImage" | "copierBundled" | "targetImage" | "targetUsername" | "targetPassword" | "targetInsecure" | "targetCA">;
 
 export type CopierSource =
   /** The bundled copier from the ConfigMap, run by the image's node. */
@@ -31,12 +34,12 @@ export interface CopierImagePlan {
 export type CopierImageInspector = (reference: string, access: { username: string; password: string; insecure: boolean; ca?: string; proxy?: ReturnType<typeof proxySettingsFromEnv> }) => Promise<InspectedCopierImage>;
 
 /** Whether copierImage lives on the registry host of targetImage. */
-export function copierImageInTarget(config: Pick<CopyStageConfig, "copierImage" | "targetImage">): boolean {
+export function copierImageInTarget(config: Pick<CopierImageConfig, "copierImage" | "targetImage">): boolean {
   return parseImageReference(config.copierImage).registry === parseImageReference(config.targetImage).registry;
 }
 
 /** Decides the plan; rejects with one line (no credential in it) when an image in the target registry cannot be used. */
-export async function planCopierImage(config: CopyStageConfig, inspect: CopierImageInspector = inspectCopierImage): Promise<CopierImagePlan> {
+export async function planCopierImage(config: CopierImageConfig, inspect: CopierImageInspector = inspectCopierImage): Promise<CopierImagePlan> {
   const configured = config.copierImage;
   if (!copierImageInTarget(config)) {
     return { image: configured, configured, inTargetRegistry: false, copier: config.copierBundled ? "copierBundled" : "configmap" };
@@ -65,8 +68,8 @@ export async function planCopierImage(config: CopyStageConfig, inspect: CopierIm
   return plan;
 }
 
-/** One line for the preview and `up` logs: what runs, and where its copier comes from. */
-export function describeCopierImage(plan: CopierImagePlan, pullSecret?: string): string {
+/** One line for the preview and `up` logs: what the Job (`job`: "the Job", "the check Job") runs, and where its copier comes from. */
+export function describeCopierImage(plan: CopierImagePlan, pullSecret?: string, job = "the Job"): string {
   const runs = plan.image === plan.configured ? plan.image : `${plan.image} (${plan.configured} pinned by digest)`;
   const copier =
     plan.copier === "image-label"
@@ -74,5 +77,17 @@ export function describeCopierImage(plan: CopierImagePlan, pullSecret?: string):
       : plan.copier === "copierBundled"
         ? "the image's own copier (copierBundled)"
         : "the bundled copier from a ConfigMap";
-  return `images-copier: the Job runs ${runs} with ${copier}${pullSecret ? `; pulled with Secret d8-system/${pullSecret} (the target credentials)` : ""}`;
+  return `images-copier: ${job} runs ${runs} with ${copier}${pullSecret ? `; pulled with Secret d8-system/${pullSecret} (the target credentials)` : ""}`;
+}
+
+/** The stack output that says what a Job runs (plain: no credential in it). */
+export function copierImageOutput(plan: CopierImagePlan, pullSecret?: string) {
+  return {
+    image: plan.image,
+    configured: plan.configured,
+    copier: plan.copier,
+    ...(plan.bundleDigest ? { bundleDigest: plan.bundleDigest } : {}),
+    ...(plan.version ? { version: plan.version } : {}),
+    ...(pullSecret ? { pullSecret } : {}),
+  };
 }
