@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { ResourceProviderClient } from "@pulumi/pulumi/proto/provider_grpc_pb";
-import { GRPC_MAX_MESSAGE_BYTES, grpc, providerGrpcPb, providerProto, PULUMI_SDK_DIR, statusProto, structProto } from "./runtime-modules";
+import { CHILD_NODE_ARGS, GRPC_MAX_MESSAGE_BYTES, grpc, providerGrpcPb, providerProto, PULUMI_SDK_DIR, statusProto, structProto } from "./runtime-modules";
 import type { PropertyMap } from "./property-values";
 
 /** A provider error that carries `ErrorResourceInitFailed`: the resource exists (id) but failed to initialize. */
@@ -67,7 +67,7 @@ export class DynamicProviderHost {
    * as the engine shows them: info lines attached to no resource.
    */
   static async start(opts: { cwd: string; env: NodeJS.ProcessEnv; onLine: (stream: "stdout" | "stderr", line: string) => void }): Promise<DynamicProviderHost> {
-    const child = spawn(process.execPath, [join(PULUMI_SDK_DIR, "cmd", "dynamic-provider", "index.js"), "127.0.0.1:0"], {
+    const child = spawn(process.execPath, [...CHILD_NODE_ARGS, join(PULUMI_SDK_DIR, "cmd", "dynamic-provider", "index.js"), "127.0.0.1:0"], {
       cwd: opts.cwd,
       env: opts.env,
       stdio: ["ignore", "pipe", "pipe"],

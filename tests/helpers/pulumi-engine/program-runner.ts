@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { PULUMI_SDK_DIR } from "./runtime-modules";
+import { CHILD_NODE_ARGS, PULUMI_SDK_DIR } from "./runtime-modules";
 
 export interface ProgramRun {
   exitCode: number | null;
@@ -32,6 +32,7 @@ export interface ProgramOptions {
 
 export function runProgram(opts: ProgramOptions): Promise<ProgramRun> {
   const args = [
+    ...CHILD_NODE_ARGS,
     join(PULUMI_SDK_DIR, "cmd", "run"),
     `--monitor=${opts.monitor}`,
     `--engine=${opts.monitor}`,

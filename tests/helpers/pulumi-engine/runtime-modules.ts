@@ -30,5 +30,12 @@ export const statusProto = fromSdk("./proto/status_pb") as typeof statusPb;
 export const structProto = fromSdk("google-protobuf/google/protobuf/struct_pb") as typeof structPb;
 export const emptyProto = fromSdk("google-protobuf/google/protobuf/empty_pb") as typeof emptyPb;
 
+/**
+ * Node flags for the program and the provider host: v8-compile-cache keeps V8's compiled code of every module
+ * between processes (in the OS temp dir, keyed by each file's content). Each run loads @pulumi/pulumi and its
+ * dependencies afresh, as the CLI's processes do; only compiling them again is saved (a third of a run's CPU here).
+ */
+export const CHILD_NODE_ARGS: readonly string[] = ["--require", require.resolve("v8-compile-cache")];
+
 /** The gRPC message limit the SDK and the engine use (400 MB). */
 export const GRPC_MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
