@@ -114,7 +114,7 @@ describe("fixtures", () => {
 describe("expiring tokens", () => {
   let reg: TestRegistry;
   beforeAll(async () => {
-    reg = await startRegistry({ auth: "token", tokenTtlSeconds: 5, tokenExactExpiry: true });
+    reg = await startRegistry({ auth: "token", tokenTtlSeconds: 3, tokenExactExpiry: true });
   });
   afterAll(() => reg?.stop());
 
@@ -122,14 +122,14 @@ describe("expiring tokens", () => {
     const basic = `Basic ${Buffer.from(`${reg.username}:${reg.password}`).toString("base64")}`;
     const res = await request(`${reg.tokenServer?.realm}?service=${TOKEN_SERVICE}&scope=repository:a/b:pull`, { headers: { authorization: basic } });
     const { token, expires_in } = (await res.body.json()) as { token: string; expires_in: number };
-    expect(expires_in).toBe(5);
+    expect(expires_in).toBe(3);
     const tags = async () => {
       const r = await request(`${reg.url}/v2/a/b/tags/list`, { headers: { authorization: `Bearer ${token}` } });
       await r.body.dump();
       return r.statusCode;
     };
     expect(await tags()).toBe(404); // accepted (the repository does not exist)
-    await new Promise((r) => setTimeout(r, 6500));
+    await new Promise((r) => setTimeout(r, 4500));
     expect(await tags()).toBe(401);
   });
 });

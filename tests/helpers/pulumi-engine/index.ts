@@ -133,7 +133,7 @@ export class PulumiEngine {
     return env;
   }
 
-  /** The providers of one run; the dynamic-provider host starts on first use (one per run) and is configured once. */
+  /** The providers of one run; one dynamic-provider host per run, configured once, as the engine loads the plugin. */
   private providers(configValues: Record<string, string>, diagnostics: Diagnostic[]) {
     let host: Promise<DynamicProviderHost> | undefined;
     const startHost = () =>
@@ -161,6 +161,8 @@ export class PulumiEngine {
     };
     return {
       lookup,
+      /** Starts the host now, while the program loads; a failure surfaces when a resource first needs it. */
+      warm: () => void startHost().catch(() => undefined),
       stop: async () => {
         if (host) await (await host.catch(() => undefined))?.stop();
       },
@@ -182,6 +184,7 @@ export class PulumiEngine {
       return { mode, steps: [], outputs: {}, diagnostics, error: (error as Error).message, errorDetail: (error as Error).message, state: clone(this.state), messages };
     }
     const providers = this.providers(config.values, diagnostics);
+    providers.warm();
     const packageConfig = (pkg: string): PropertyMap => {
       const inputs: PropertyMap = {};
       for (const [key, value] of Object.entries(config.values)) {
