@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pullImage } from "./image-pull";
-import type { KubeApiServer, KubeObject } from "./kube-api-server";
+import { podOfJob, type KubeApiServer, type KubeObject } from "./kube-api-server";
 
 export interface CopyKubelet {
   /** How many copy Jobs it has started so far. */
@@ -103,17 +103,10 @@ export function startCopyKubelet(kube: KubeApiServer, opts: CopyKubeletOptions):
   }
 
   kube.onAdded("Job", (job) => {
-    const podName = `${job.metadata.name}-${Math.random().toString(36).slice(2, 7)}`;
-    const uid = job.metadata.uid as string;
-    kube.put({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: podName, namespace: job.metadata.namespace, labels: { "job-name": job.metadata.name, "controller-uid": uid } },
-      spec: (job.spec as any).template.spec,
-      status: { phase: "Running" },
-    });
+    const pod = podOfJob(job);
+    kube.put(pod);
     started++;
-    void runPod(job, podName);
+    void runPod(job, pod.metadata.name);
   });
 
   return {

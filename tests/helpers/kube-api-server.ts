@@ -22,6 +22,26 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
+/**
+ * The Pod the Job controller would create for `job` (a random name suffix, its labels and owner reference), Running.
+ * No controller runs in the test server: tests that play the Job controller put this when a Job is created.
+ */
+export function podOfJob(job: KubeObject): KubeObject {
+  const uid = job.metadata.uid as string;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: `${job.metadata.name}-${Math.random().toString(36).slice(2, 7)}`,
+      namespace: job.metadata.namespace,
+      labels: { "job-name": job.metadata.name, "controller-uid": uid, "batch.kubernetes.io/controller-uid": uid },
+      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: job.metadata.name, uid, controller: true }],
+    },
+    spec: (job.spec as { template: { spec: unknown } }).template.spec,
+    status: { phase: "Running" },
+  };
+}
+
 export interface RecordedRequest {
   method: string;
   path: string;

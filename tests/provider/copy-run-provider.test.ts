@@ -6,7 +6,7 @@ import { connectKube } from "../../components/kube";
 import { waitForJob } from "../../components/copier-job/job-waiter";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy/run-provider";
 import { applyCopyRunObjects, type AppliedRun } from "../helpers/copy-run-objects";
-import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { podOfJob, startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import { serializeAndRevive } from "../helpers/serialized-provider";
 
 const TARGET_PASSWORD = "target-secret-Pa55";
@@ -40,21 +40,9 @@ function setJobCondition(name: string, type: "Complete" | "Failed", extra: Recor
 beforeAll(async () => {
   server = await startKubeApiServer();
   server.onCreate("Job", (job) => {
-    const pod = `${job.metadata.name}-${Math.random().toString(36).slice(2, 7)}`;
-    const uid = job.metadata.uid as string;
-    server.put({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: {
-        name: pod,
-        namespace: job.metadata.namespace,
-        labels: { "job-name": job.metadata.name, "controller-uid": uid, "batch.kubernetes.io/controller-uid": uid },
-        ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: job.metadata.name, uid, controller: true }],
-      },
-      spec: (job.spec as any).template.spec,
-      status: { phase: "Running" },
-    });
-    scenario(job, pod);
+    const pod = podOfJob(job);
+    server.put(pod);
+    scenario(job, pod.metadata.name);
   });
 });
 
