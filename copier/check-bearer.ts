@@ -7,7 +7,7 @@ import { createAgent, DEFAULT_TIMEOUTS } from "./transport/agent";
 import { parseChallenges } from "./transport/challenge";
 import type { ProxySettings } from "./transport/proxy";
 import { redact } from "./transport/redact";
-import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter, sleep, type RetryPolicy } from "./transport/retry";
+import { DEFAULT_RETRY, parseRetryAfter, retryAnswer, type RetryPolicy } from "./transport/retry";
 import { request } from "./transport/undici";
 
 export interface BearerCheckAccess {
@@ -61,33 +61,22 @@ function verdict(registry: string, status: number, header: string | string[] | u
 export async function checkBearerAuth(registry: string, access: BearerCheckAccess = {}): Promise<BearerCheckResult> {
   const url = new URL(`${access.insecure ? "http" : "https"}://${registry}/v2/`);
   const dispatcher = createAgent({ ...DEFAULT_TIMEOUTS, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, ca: access.ca, connections: 1, proxy: access.proxy });
-  const started = Date.now();
   try {
-    for (let attempt = 1; ; attempt++) {
-      let status: number;
-      let header: string | string[] | undefined;
-      let retryAfter: number | undefined;
-      try {
-        const res = await request(url, { method: "GET", headers: { "user-agent": "images-copier", accept: "application/json" }, dispatcher });
-        await res.body.dump();
-        status = res.statusCode;
-        header = res.headers["www-authenticate"];
-        retryAfter = parseRetryAfter(res.headers["retry-after"]);
-      } catch (err) {
-        const delay = backoffDelay(CHECK_RETRY, attempt);
-        if (isConnectionError(err) && mayRetry(CHECK_RETRY, attempt, Date.now() - started, delay)) {
-          await sleep(delay);
-          continue;
-        }
-        return { registry, ok: false, schemes: [], message: `cannot reach registry ${registry} at ${url.origin}: ${redact((err as Error).message)}` };
-      }
-      const delay = backoffDelay(CHECK_RETRY, attempt, retryAfter);
-      if (isRetryableStatus(status) && mayRetry(CHECK_RETRY, attempt, Date.now() - started, delay)) {
-        await sleep(delay);
-        continue;
-      }
-      return verdict(registry, status, header);
+    let answer: { status: number; header: string | string[] | undefined; retryAfterMs?: number };
+    try {
+      answer = await retryAnswer(
+        CHECK_RETRY,
+        async () => {
+          const res = await request(url, { method: "GET", headers: { "user-agent": "images-copier", accept: "application/json" }, dispatcher });
+          await res.body.dump();
+          return { status: res.statusCode, header: res.headers["www-authenticate"], retryAfterMs: parseRetryAfter(res.headers["retry-after"]) };
+        },
+        (a) => a,
+      );
+    } catch (err) {
+      return { registry, ok: false, schemes: [], message: `cannot reach registry ${registry} at ${url.origin}: ${redact((err as Error).message)}` };
     }
+    return verdict(registry, answer.status, answer.header);
   } finally {
     await dispatcher.close().catch(() => undefined);
   }

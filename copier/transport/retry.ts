@@ -75,6 +75,34 @@ export function mayRetry(policy: RetryPolicy, attempt: number, elapsedMs: number
   return attempt < policy.maxAttempts && elapsedMs + delayMs <= policy.maxElapsedMs;
 }
 
+/**
+ * Calls `once` until it answers with a status no retry may fix, retrying connection errors and retryable statuses
+ * (Retry-After honoured) as long as the policy allows. Gives the last answer, or throws the last connection error
+ * (any other error at once). For requests that carry no body and need no authorization, such as a ping.
+ */
+export async function retryAnswer<T>(
+  policy: RetryPolicy,
+  once: () => Promise<T>,
+  statusOf: (answer: T) => { status: number; retryAfterMs?: number },
+): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    let answer: T;
+    try {
+      answer = await once();
+    } catch (err) {
+      const delay = backoffDelay(policy, attempt);
+      if (!isConnectionError(err) || !mayRetry(policy, attempt, Date.now() - started, delay)) throw err;
+      await sleep(delay);
+      continue;
+    }
+    const { status, retryAfterMs } = statusOf(answer);
+    const delay = backoffDelay(policy, attempt, retryAfterMs);
+    if (!isRetryableStatus(status) || !mayRetry(policy, attempt, Date.now() - started, delay)) return answer;
+    await sleep(delay);
+  }
+}
+
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);

@@ -8,7 +8,7 @@ import { request, type Dispatcher } from "./undici";
 import { createAgent, DEFAULT_TIMEOUTS } from "./agent";
 import type { ProxySettings } from "./proxy";
 import { AuthError, Authenticator, type Credentials } from "./auth";
-import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter, sleep, type RetryPolicy } from "./retry";
+import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter, retryAnswer, sleep, type RetryPolicy } from "./retry";
 
 export interface TransportOptions extends Credentials {
   insecure?: boolean;
@@ -104,27 +104,15 @@ export class RegistryTransport {
   }
 
   private async doPing(): Promise<void> {
-    const started = Date.now();
-    let res: Response;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        res = await this.exchange({ method: "GET", url: "/v2/", scopes: [] }, undefined);
-        await res.body.dump();
-      } catch (err) {
-        const delay = backoffDelay(this.retry, attempt);
-        if (isConnectionError(err) && mayRetry(this.retry, attempt, Date.now() - started, delay)) {
-          await sleep(delay);
-          continue;
-        }
-        throw err;
-      }
-      const delay = backoffDelay(this.retry, attempt, parseRetryAfter(res.headers["retry-after"]));
-      if (isRetryableStatus(res.statusCode) && mayRetry(this.retry, attempt, Date.now() - started, delay)) {
-        await sleep(delay);
-        continue;
-      }
-      break;
-    }
+    const res = await retryAnswer(
+      this.retry,
+      async () => {
+        const answer = await this.exchange({ method: "GET", url: "/v2/", scopes: [] }, undefined);
+        await answer.body.dump();
+        return answer;
+      },
+      (answer) => ({ status: answer.statusCode, retryAfterMs: parseRetryAfter(answer.headers["retry-after"]) }),
+    );
     if (res.statusCode === 401) {
       this.auth.setChallenge(res.headers["www-authenticate"]);
     } else if (res.statusCode >= 200 && res.statusCode < 300) {

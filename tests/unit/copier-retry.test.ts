@@ -1,4 +1,4 @@
-import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter } from "../../copier/transport/retry";
+import { backoffDelay, DEFAULT_RETRY, isConnectionError, isRetryableStatus, mayRetry, parseRetryAfter, retryAnswer, type RetryPolicy } from "../../copier/transport/retry";
 
 describe("retry policy", () => {
   it("retries 5xx, 429 and 408 but not other 4xx or 501", () => {
@@ -41,5 +41,32 @@ describe("retry policy", () => {
     expect(isConnectionError(new Error("outer", { cause: Object.assign(new Error("t"), { code: "UND_ERR_HEADERS_TIMEOUT" }) }))).toBe(true);
     expect(isConnectionError(new Error("digest mismatch"))).toBe(false);
     expect(isConnectionError(Object.assign(new Error("bad cert"), { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" }))).toBe(false);
+  });
+});
+
+describe("retryAnswer", () => {
+  const fast: RetryPolicy = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2, maxElapsedMs: 5_000, maxRetryAfterMs: 5 };
+  const status = (a: { status: number }) => a;
+  const refused = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
+
+  it("retries connection errors and retryable statuses, and gives the first other answer", async () => {
+    const answers: Array<() => { status: number }> = [() => { throw refused(); }, () => ({ status: 503 }), () => ({ status: 401 })];
+    let calls = 0;
+    const answer = await retryAnswer(fast, async () => answers[calls++](), status);
+    expect({ answer, calls }).toEqual({ answer: { status: 401 }, calls: 3 });
+  });
+
+  it("gives the last retryable answer, or throws the last connection error, once the attempts are spent", async () => {
+    let calls = 0;
+    await expect(retryAnswer(fast, async () => ({ status: 429, n: ++calls }), status)).resolves.toEqual({ status: 429, n: 3 });
+    calls = 0;
+    await expect(retryAnswer(fast, async () => { calls++; throw refused(); }, status)).rejects.toThrow("ECONNREFUSED");
+    expect(calls).toBe(3);
+  });
+
+  it("throws any other error at once", async () => {
+    let calls = 0;
+    await expect(retryAnswer(fast, async () => { calls++; throw new Error("digest mismatch"); }, status)).rejects.toThrow("digest mismatch");
+    expect(calls).toBe(1);
   });
 });
