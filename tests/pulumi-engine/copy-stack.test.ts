@@ -1,6 +1,6 @@
 // The copy stack's lifecycle under the real Pulumi runtime: the project's own index.ts run by cmd/run, CopyRun and
 // CopierBundle in the real dynamic-provider host, driven by the suite's engine stand-in (its step logic and its
-// Kubernetes provider are simulations, see the README). The Kubernetes API test server is a simulation of the API,
+// Kubernetes provider are simulations, see docs/testing.md). The Kubernetes API test server is a simulation of the API,
 // not a cluster; the test plays the kubelet, which runs the Job's own command: the real bundled copier, between two
 // real registries on 127.0.0.1, checked with skopeo. One stack, in order: up, up again, a new runId, refresh then up,
 // a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused.

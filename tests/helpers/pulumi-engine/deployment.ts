@@ -1,4 +1,4 @@
-// The engine's step decisions for one run, simplified (see the README's "Tests: what runs for real"):
+// The engine's step decisions for one run, simplified (see docs/testing.md):
 // - preview/up: a registration is checked, then created (no old state), or diffed against the old state and kept
 //   (same), updated, or replaced. A replacement deletes first when the provider or the resource asks for
 //   deleteBeforeReplace, otherwise it creates the new one and deletes the old one at the end. A resource left with

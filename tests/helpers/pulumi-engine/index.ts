@@ -8,7 +8,7 @@
 //   await engine.refresh(); await engine.destroy();
 //   expect(findPlaintextSecrets([preview, up], ["pw"])).toEqual([]);
 //
-// What is real and what is simulated: see the README, "Tests: what runs for real".
+// What is real and what is simulated: see docs/testing.md.
 import type { KubeApiServer } from "../kube-api-server";
 import { providerResourceProvider, stackReferenceProvider, type StackOutputsFixture } from "./builtin-providers";
 import { Deployment, destroyState, refreshState, type ProviderLookup } from "./deployment";
