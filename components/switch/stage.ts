@@ -192,8 +192,8 @@ export class SwitchStage extends pulumi.ComponentResource {
       ...(plan.moduleConfig
         ? {
             rollback: pulumi
-              .all([updates.mode, updates.channel])
-              .apply(([mode, channel]) => [...(path.outputs.rollback as string[]), ...(mode === "disable" && channel ? [`releaseChannel ${channel}, after the registry`] : [])]),
+              .all([path.outputs.rollback as pulumi.Input<string[]>, updates.mode, updates.channel])
+              .apply(([lines, mode, channel]) => [...lines, ...(mode === "disable" && channel ? [`releaseChannel ${channel}, after the registry`] : [])]),
           }
         : {}),
       rolloutReady: rollout.ready,
