@@ -64,7 +64,8 @@ export function registryStateSecret(mode: string, targetMode: string, conditions
   } as KubeObject;
 }
 
-export function startRegistryOrchestrator(kube: KubeApiServer, opts: { registry: TestRegistry; vendorHosts?: string[] }): RegistryOrchestrator {
+/** `registry`: the test registry it can reach (none: only the vendor's hosts hold anything). */
+export function startRegistryOrchestrator(kube: KubeApiServer, opts: { registry?: TestRegistry; vendorHosts?: string[] }): RegistryOrchestrator {
   const vendor = opts.vendorHosts ?? ["registry.deckhouse.io"];
   const result: RegistryOrchestrator = { switches: [], reverts: 0, idle: async () => {}, stop: () => {} };
   let writing = false;
@@ -93,7 +94,7 @@ export function startRegistryOrchestrator(kube: KubeApiServer, opts: { registry:
     const repo = section.imagesRepo ?? "";
     const host = repo.split("/")[0];
     if (vendor.includes(host)) return undefined;
-    if (host !== opts.registry.host) return `${repo}: registry ${host} is not reachable`;
+    if (!opts.registry || host !== opts.registry.host) return `${repo}: registry ${host} is not reachable`;
     const repository = repo.slice(host.length + 1);
     const username = section.license ? "license-token" : section.username;
     const password = section.license ?? section.password;
