@@ -12,9 +12,13 @@
 // one in the target registry is pinned by digest, a missing tag refused), and the check's objects come first
 // (cluster-check.ts).
 //
-// Order (dependsOn): [ClusterCheck] -> DeckhouseUpdates -> SwitchSnapshot -> SecretPatch -> DeploymentPatch ->
-// DeckhouseRollout. `pulumi destroy` runs it backwards: the snapshot puts the registry back, then the release
-// channel returns.
+// The gate also says which path the cluster's registry needs (../registry-mode.ts): the legacy patches
+// (paths/legacy.ts) or the ModuleConfig path (paths/module-config.ts); both sit between DeckhouseUpdates and the
+// rollout wait, and share the checks, the rollout wait and the report.
+//
+// Order (dependsOn): [ClusterCheck] -> DeckhouseUpdates -> (legacy: SwitchSnapshot -> SecretPatch -> DeploymentPatch |
+// ModuleConfig: RegistryModeSwitch) -> DeckhouseRollout. `pulumi destroy` runs it backwards: the snapshot (or
+// RegistryModeSwitch) puts the registry back, then the release channel returns.
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
