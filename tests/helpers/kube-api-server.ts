@@ -75,6 +75,8 @@ export interface RecordedRequest {
   impersonatedBy?: string;
   attributes?: RequestAttributes;
   dryRun?: boolean;
+  /** The response's status code, once it was sent. */
+  code?: number;
 }
 
 export interface KubeApiServerOptions {
@@ -323,6 +325,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const method = req.method ?? "GET";
     const record: RecordedRequest = { method, path: url.pathname, query, contentType: req.headers["content-type"] };
     requests.push(record);
+    res.on("finish", () => (record.code = res.statusCode));
     const authenticated = access.authenticate(req);
     if (!authenticated) return status(res, 401, "Unauthorized", "Unauthorized");
     const identity = access.identify(authenticated, req);

@@ -33,7 +33,10 @@ export function requestAttributes(method: string, route: Route, resource: string
   const verb = route.name
     ? ({ GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete", POST: "create" } as Record<string, string>)[method] ?? method.toLowerCase()
     : ({ GET: watch ? "watch" : "list", POST: "create", DELETE: "deletecollection" } as Record<string, string>)[method] ?? method.toLowerCase();
-  return { verb, apiGroup: group, apiVersion: version, resource, ...(route.sub ? { subresource: route.sub } : {}), namespace: route.namespace, ...(route.name ? { name: route.name } : {}) };
+  // A list or watch narrowed by `fieldSelector=metadata.name=<n>` is authorized for that name, as kube-apiserver does.
+  const selected = !route.name && (verb === "list" || verb === "watch") ? query.fieldSelector?.match(/^metadata\.name==?([^,]+)$/)?.[1] : undefined;
+  const name = route.name ?? selected;
+  return { verb, apiGroup: group, apiVersion: version, resource, ...(route.sub ? { subresource: route.sub } : {}), namespace: route.namespace, ...(name ? { name } : {}) };
 }
 
 export class Access {
