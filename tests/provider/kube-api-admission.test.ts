@@ -138,6 +138,13 @@ describe("Deckhouse's admission policies", () => {
       s.put(registrySecret());
       expect([version, (await call(s, "PATCH", REGISTRY, { body: { data: { path: "L3g=" } } })).code]).toEqual([version, code]);
     }
+    // DELETE is refused from v1.63, for a user other than kubernetes-admin
+    for (const [version, code] of [["v1.62", 200], ["v1.63", 403]] as const) {
+      const s = await server({ deckhouse: { version } });
+      s.put(registrySecret());
+      const user = s.addToken({ user: "operator" });
+      expect([version, (await call(s, "DELETE", REGISTRY, { token: user })).code]).toEqual([version, code]);
+    }
     const s = await server({ deckhouse: { version: "v1.70.2" } });
     expect((await call(s, "POST", SECRETS, { body: { apiVersion: "v1", kind: "Secret", metadata: { name: "ours", labels: { "app.kubernetes.io/managed-by": "images-copier" } } } })).code).toBe(201);
     expect((await call(s, "DELETE", `${SECRETS}/ours`)).code).toBe(200);
@@ -146,8 +153,11 @@ describe("Deckhouse's admission policies", () => {
     expect((await call(s, "PATCH", REGISTRY, { body: { data: { path: "L3g=" } } })).code).toBe(200);
   });
 
-  test("deny-set-heritage-label: a user may not set heritage: deckhouse on an object, system:sudouser may", async () => {
-    const s = await server({ deckhouse: { version: "v1.66" } });
+  test("deny-set-heritage-label (v1.77): a user may not set heritage: deckhouse on an object, system:sudouser may; before, label-objects refuses the create", async () => {
+    const before = await server({ deckhouse: { version: "v1.76" } });
+    const early = await call(before, "POST", SECRETS, { body: { apiVersion: "v1", kind: "Secret", metadata: { name: "labelled", labels: { heritage: "deckhouse" } } } });
+    expect([early.code, early.body.message]).toEqual([403, expect.stringContaining("ValidatingAdmissionPolicy 'label-objects.deckhouse.io' with binding 'heritage-label-objects.deckhouse.io'")]);
+    const s = await server({ deckhouse: { version: "v1.77" } });
     const job = { apiVersion: "v1", kind: "Secret", metadata: { name: "labelled", labels: { heritage: "deckhouse" } } };
     const created = await call(s, "POST", SECRETS, { body: job });
     expect([created.code, created.body.message]).toEqual([
@@ -157,6 +167,18 @@ describe("Deckhouse's admission policies", () => {
     s.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "plain", namespace: "d8-system" } });
     expect((await call(s, "PATCH", `${SECRETS}/plain`, { body: { metadata: { labels: { heritage: "deckhouse" } } } })).body.message).toContain("'deny-set-heritage-label.deckhouse.io'");
     expect((await call(s, "POST", SECRETS, { as: "system:sudouser", body: job })).code).toBe(201);
+  });
+
+  test("v1.75 exemptions: kube-* service accounts and a DELETE of an object labelled heritage-bypass: delete; not on v1.74", async () => {
+    for (const [version, code] of [["v1.74", 403], ["v1.75", 200]] as const) {
+      const s = await server({ deckhouse: { version } });
+      s.setGrants("system:serviceaccount:kube-flannel:flannel", CLUSTER_ADMIN);
+      s.put(registrySecret());
+      const sa = await call(s, "PATCH", REGISTRY, { as: "system:serviceaccount:kube-flannel:flannel", body: { data: { path: "L3g=" } } });
+      s.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "bypass", namespace: "d8-system", labels: { heritage: "deckhouse", "security.deckhouse.io/heritage-bypass": "delete" } } });
+      const bypass = await call(s, "DELETE", `${SECRETS}/bypass`);
+      expect([version, sa.code, bypass.code]).toEqual([version, code, code]);
+    }
   });
 
   test("the restartedAt exemption: a pod-template restartedAt added or changed passes, any other change of the Deployment is refused", async () => {
