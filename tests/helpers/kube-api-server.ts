@@ -340,6 +340,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     record.attributes = requestAttributes(method, route, resource, query);
     const refusedAccess = access.authorize(identity, record.attributes);
     if (refusedAccess) return sendStatus(res, refusedAccess);
+    // `All` is the only dry-run value kube-apiserver accepts; anything else is refused, never taken as a real write.
+    if (query.dryRun !== undefined && query.dryRun !== "All") return status(res, 422, "Invalid", `dryRun: Unsupported value: "${query.dryRun}": supported values: "All"`);
     const dryRun = query.dryRun === "All";
     if (dryRun) record.dryRun = true;
     /** Admission of a write (a 403 Status answered, true returned, when a policy denies it). */

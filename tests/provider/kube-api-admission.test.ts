@@ -228,6 +228,13 @@ describe("server-side dry run", () => {
     expect(s.requests.filter((r) => r.dryRun).map((r) => r.method)).toEqual(["POST", "PATCH", "PUT", "DELETE", "PATCH"]);
   });
 
+  test("a dryRun value other than All is refused and nothing is written", async () => {
+    const s = await server();
+    const bad = await call(s, "POST", `${SECRETS}?dryRun=true`, { body: { apiVersion: "v1", kind: "Secret", metadata: { name: "x" } } });
+    expect([bad.code, bad.body.message]).toEqual([422, 'dryRun: Unsupported value: "true": supported values: "All"']);
+    expect(s.get("v1", "Secret", "d8-system", "x")).toBeUndefined();
+  });
+
   test("authorization runs in a dry run too", async () => {
     const s = await server();
     const reader = s.addToken({ user: "reader", grants: [{ namespace: "d8-system", rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }] }] });

@@ -12,7 +12,8 @@ export interface TokenSpec {
   user: string;
   /** `system:authenticated` is added, as the authenticator does. */
   groups?: string[];
-  /** What this user may do (RBAC). Omitted: cluster-admin. */
+  /** What this user may do (RBAC). Omitted: cluster-admin. Grants belong to the user: a second token for the same
+   *  user replaces them. */
   grants?: Grant[];
 }
 
