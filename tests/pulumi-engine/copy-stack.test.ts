@@ -16,7 +16,7 @@ import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { seedRelease, type SeededRelease } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { loadGrants } from "../helpers/kube-api/rbac-manifests";
+import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 
@@ -35,8 +35,6 @@ let sensitive: string[];
 
 const TARGET_REPO = "customer/deckhouse";
 const TARGET_TAG = "rock-solid-1.58";
-const OPERATOR = "images-copier-operator";
-const RULES = join(ROOT, "docs", "permissions", "copy-stack.yaml");
 let operatorToken: string;
 
 function deckhouse(version: string) {
@@ -64,7 +62,7 @@ beforeAll(async () => {
   kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images });
   kube.put(deckhouseRegistrySecret({ host: source.host, username: source.username as string, password: source.password as string, ca: source.caPem }));
   kube.put(deckhouse("v1.58.3"));
-  operatorToken = kube.addToken({ user: OPERATOR, grants: loadGrants(RULES, OPERATOR) });
+  operatorToken = addStackOperator(kube, "copy-stack");
   engine = new PulumiEngine({
     programDir: ROOT,
     stack: "customer-a-copy",
@@ -214,7 +212,7 @@ test("a Deckhouse before v1.51: preview refuses in one line; nothing is declared
 
 test("RBAC with one rule of docs/permissions/copy-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {
   kube.put(deckhouse("v1.58.3"));
-  const rules = loadGrants(RULES, OPERATOR);
+  const rules = operatorGrants("copy-stack");
   kube.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resourceNames?.includes("deckhouse-registry")) })));
   try {
     const run = await engine.preview();

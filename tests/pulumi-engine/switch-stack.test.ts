@@ -15,7 +15,7 @@ import { removeDir, tempDir } from "../helpers/copy-fixture";
 import { startCopyKubelet } from "../helpers/copy-kubelet";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { loadGrants } from "../helpers/kube-api/rbac-manifests";
+import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoManifestDigest } from "../helpers/skopeo";
@@ -29,8 +29,6 @@ const TAG = `${"e".repeat(56)}-1650502544870`;
 const PASSWORD = 'switch-Pa55"word:xyz';
 const COPY_STACK = "org/images-copier/copy";
 const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 };
-const OPERATOR = "images-copier-operator";
-const RULES = join(ROOT, "docs", "permissions", "switch-stack.yaml");
 let operatorToken: string;
 
 let kube: KubeApiServer;
@@ -44,7 +42,7 @@ beforeAll(async () => {
   copied = (await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers }, "rock-solid-1.46")).digest;
   await pushImage(registry, REPO, { format: "oci", seed: "kube-rbac-proxy", layers }, TAG);
   moduleDigest = (await pushImage(registry, REPO, { format: "oci", seed: "init", layers })).digest;
-  operatorToken = kube.addToken({ user: OPERATOR, grants: loadGrants(RULES, OPERATOR) });
+  operatorToken = addStackOperator(kube, "switch-stack");
 }, 120_000);
 
 afterAll(async () => {
@@ -115,7 +113,7 @@ test("preview refused: an older copy stack's record, one line, nothing changes",
 test("RBAC with one rule of docs/permissions/switch-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {
   seedDeckhouseCluster(kube, vendorCluster());
   const before = cluster();
-  const rules = loadGrants(RULES, OPERATOR);
+  const rules = operatorGrants("switch-stack");
   kube.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes("moduleconfigs")) })));
   try {
     const preview = await engine().preview();
