@@ -4,6 +4,7 @@ import { Agent, request } from "undici";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { deckhouseAdmission } from "../helpers/kube-api/deckhouse-admission";
 import { CLUSTER_ADMIN } from "../helpers/kube-api/rbac";
 
 const servers: KubeApiServer[] = [];
@@ -179,6 +180,21 @@ describe("Deckhouse's admission policies", () => {
       const bypass = await call(s, "DELETE", `${SECRETS}/bypass`);
       expect([version, sa.code, bypass.code]).toEqual([version, code, code]);
     }
+  });
+
+  test("exempt kinds (StorageClass, DeckhouseRelease, ModuleRelease) and a ModuleSource scanInterval-only change (v1.75) pass; other kinds do not", () => {
+    const admit = deckhouseAdmission("v1.76")!;
+    const admin = { user: "kubernetes-admin", groups: ["system:masters", "system:authenticated"] };
+    const labelled = (kind: string, spec: Record<string, unknown> = {}) => ({ kind, metadata: { name: "x", labels: { heritage: "deckhouse" } }, spec });
+    const update = (kind: string, resource: string, before: object, after: object) =>
+      admit({ operation: "UPDATE", kind, resource, group: "deckhouse.io", name: "x", identity: admin, oldObject: before as never, object: after as never })?.message;
+    for (const kind of ["StorageClass", "DeckhouseRelease", "ModuleRelease"]) expect([kind, update(kind, "x", labelled(kind), labelled(kind, { a: 1 }))]).toEqual([kind, undefined]);
+    const source = (spec: Record<string, unknown>) => labelled("ModuleSource", { registry: { repo: "r.example/deckhouse" }, ...spec });
+    expect(update("ModuleSource", "modulesources", source({ scanInterval: "3m" }), source({ scanInterval: "10m" }))).toBeUndefined();
+    expect(update("ModuleSource", "modulesources", source({ scanInterval: "3m" }), { ...source({ scanInterval: "10m" }), spec: { registry: { repo: "other.example/x" }, scanInterval: "10m" } })).toBe(
+      'modulesources.deckhouse.io "x" is forbidden: ValidatingAdmissionPolicy \'label-objects.deckhouse.io\' with binding \'heritage-label-objects.deckhouse.io\' denied request: Creating, updating and deleting an objects with the `heritage: deckhouse` label is forbidden',
+    );
+    expect(update("ModuleConfig", "moduleconfigs", labelled("ModuleConfig"), labelled("ModuleConfig", { a: 1 }))).toMatch(/^moduleconfigs\.deckhouse\.io "x" is forbidden/);
   });
 
   test("the restartedAt exemption: a pod-template restartedAt added or changed passes, any other change of the Deployment is refused", async () => {
