@@ -1,5 +1,7 @@
 // The `d8-system/deckhouse` Deployment as the switch tests need it: given containers, optional init containers,
-// annotations, generation and status; the rest as a real cluster shows it.
+// annotations, generation and status; the rest as a real cluster shows it, with the labels Deckhouse gives it.
+import { deckhouseLabels } from "./deckhouse-labels";
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -30,6 +32,8 @@ export function deckhouseDeployment(spec: DeckhouseDeploymentSpec): DeploymentOb
     metadata: {
       name: "deckhouse",
       namespace: "d8-system",
+      // as `kubectl get deployment -n d8-system deckhouse --show-labels` shows them (deckhouse/deckhouse PR #13004)
+      labels: deckhouseLabels({ app: "deckhouse", "app.kubernetes.io/managed-by": "Helm" }),
       ...(spec.generation !== undefined ? { generation: spec.generation } : {}),
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
     },

@@ -5,7 +5,9 @@
 // which plays its controller). Scenarios: preview refused, preview passed, up, up again (empty diff), refresh,
 // destroy (everything restored), two half-applied starts, and `checkFrom: cluster` with the copier published into
 // the target registry (the test plays the node: it pulls the check Job's image with the pod's imagePullSecrets
-// through skopeo and runs the copier unpacked from it).
+// through skopeo and runs the copier unpacked from it). Every run acts as a user with exactly the RBAC rules of
+// docs/permissions/switch-stack.yaml (enforced by the test server for the program's own client and the dynamic
+// providers); with one rule removed, the preview fails in one line naming it.
 import { join } from "node:path";
 import { ensureBundle } from "../helpers/bundle";
 import { publishCopierImage, pushSmallBase } from "../helpers/copier-image";
@@ -13,6 +15,7 @@ import { removeDir, tempDir } from "../helpers/copy-fixture";
 import { startCopyKubelet } from "../helpers/copy-kubelet";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoManifestDigest } from "../helpers/skopeo";
@@ -26,6 +29,7 @@ const TAG = `${"e".repeat(56)}-1650502544870`;
 const PASSWORD = 'switch-Pa55"word:xyz';
 const COPY_STACK = "org/images-copier/copy";
 const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 };
+let operatorToken: string;
 
 let kube: KubeApiServer;
 let registry: TestRegistry;
@@ -38,6 +42,7 @@ beforeAll(async () => {
   copied = (await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers }, "rock-solid-1.46")).digest;
   await pushImage(registry, REPO, { format: "oci", seed: "kube-rbac-proxy", layers }, TAG);
   moduleDigest = (await pushImage(registry, REPO, { format: "oci", seed: "init", layers })).digest;
+  operatorToken = addStackOperator(kube, "switch-stack");
 }, 120_000);
 
 afterAll(async () => {
@@ -76,7 +81,7 @@ function engine(copy: Record<string, unknown> = record()): PulumiEngine {
       targetUsername: "client",
       targetPassword: { secret: PASSWORD },
       targetCA: registry.caPem as string,
-      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigFor(operatorToken) },
     },
   });
 }
@@ -90,7 +95,7 @@ const cluster = () => ({
 });
 const images = (pod: { containers: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string; image: string }> }) =>
   [...(pod.initContainers ?? []), ...pod.containers].map((c) => `${c.name}=${c.image}`);
-const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token];
+const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token, operatorToken];
 const SWITCH = ["switch-updates", "switch-rollback", "switch-deckhouse-registry", "switch-deckhouse", "switch-rollout"];
 
 test("preview refused: an older copy stack's record, one line, nothing changes", async () => {
@@ -105,10 +110,26 @@ test("preview refused: an older copy stack's record, one line, nothing changes",
   expect(cluster()).toEqual(before);
 });
 
+test("RBAC with one rule of docs/permissions/switch-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {
+  seedDeckhouseCluster(kube, vendorCluster());
+  const before = cluster();
+  const rules = operatorGrants("switch-stack");
+  kube.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes("moduleconfigs")) })));
+  try {
+    const preview = await engine().preview();
+    expect(preview.error).toContain('moduleconfigs.deckhouse.io "deckhouse" is forbidden: User "images-copier-operator" cannot get resource "moduleconfigs" in API group "deckhouse.io" at the cluster scope');
+    expect(preview.error).not.toContain("\n");
+    expect(cluster()).toEqual(before);
+  } finally {
+    kube.setGrants(OPERATOR, rules);
+  }
+});
+
 test("preview, up, up again, refresh and destroy: the switch made, an empty diff, everything restored", async () => {
   seedDeckhouseCluster(kube, vendorCluster());
   const original = cluster();
   const stack = engine();
+  const firstRequest = kube.requests.length;
 
   const preview = await stack.preview();
   expect(preview.error).toBeUndefined();
@@ -143,6 +164,11 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
 
   const destroy = await stack.destroy();
   expect(destroy.error).toBeUndefined();
+  // every request of the program and its providers came as the operator, and RBAC refused none
+  const requests = kube.requests.slice(firstRequest).filter((r) => r.attributes);
+  expect(new Set(requests.map((r) => r.user))).toEqual(new Set([OPERATOR]));
+  expect(requests.filter((r) => r.code === 403)).toEqual([]);
+  expect(requests.map((r) => `${r.attributes?.verb} ${r.attributes?.resource}`)).toEqual(expect.arrayContaining(["patch secrets", "patch deployments", "patch moduleconfigs", "list pods"]));
   const restored = cluster();
   expect(restored.secret).toEqual(original.secret);
   expect(images(restored.pod)).toEqual(images(original.pod));
