@@ -6,7 +6,8 @@
 import { Presets, SingleBar } from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { defineCheckCommand } from "./check-command";
-import { parseModulesList, type ModuleSpec } from "./modules-list";
+import { channelTag, parseModulesList, type ModuleSpec } from "./modules-list";
+import { RELEASE_CHANNELS } from "./plan";
 import { GROUPS, type Group, type GroupTotals } from "./plan-groups";
 import { ConfigError, loadConfigDir, parseImagesList, readJsonFile, type ImagesList, type RepoConfig } from "./config";
 import { copyRelease, type CopyReport } from "./copy";
@@ -28,6 +29,7 @@ interface CopyFlags {
   withUpdateImages?: boolean;
   withModules?: string;
   withSecurityDatabases?: boolean;
+  withReleaseChannel?: string;
   sourceImage?: string;
   targetImage?: string;
   dockerConfig?: string;
@@ -69,6 +71,7 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
     .option("--with-update-images", "also copy <repo>/release-channel:<channel> and <repo>/install:<tag> (updates from the target)")
     .option("--with-modules <file>", "also copy these modules of ModuleSource deckhouse: a JSON list of {name, version, channel}")
     .option("--with-security-databases", "also copy operator-trivy's databases <repo>/security/trivy-db:2, trivy-bdu:1, trivy-java-db:1, trivy-checks:0")
+    .option("--with-release-channel <channel>", "also copy <repo>/release-channel:<channel> (the cluster's channel; all of them come with --with-update-images)", releaseChannel)
     .option("--source-image <ref>", "the Deckhouse image to copy (overrides d8-repo.json image)")
     .option("--target-image <ref>", "the target image with its tag (overrides dest-repo.json image)")
     .option("--docker-config <file>", "docker config.json with credentials for registries lacking them")
@@ -104,6 +107,12 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
     return 2;
   }
   return exitCode;
+}
+
+function releaseChannel(value: string): string {
+  const tag = channelTag(value);
+  if (!tag) throw new InvalidArgumentError(`must be one of ${RELEASE_CHANNELS.join(", ")} (or Stable, EarlyAccess, ...), got "${value}"`);
+  return tag;
 }
 
 function positiveInt(value: string): number {
@@ -149,6 +158,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       dryRun: flags.dryRun,
       withUpdateImages: flags.withUpdateImages,
       withSecurityDatabases: flags.withSecurityDatabases,
+      releaseChannel: flags.withReleaseChannel,
       modules,
       ...(flags.timeout ? { timeouts: { headersMs: flags.timeout * 1000, bodyMs: flags.timeout * 1000 } } : {}),
       proxy,

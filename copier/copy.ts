@@ -5,7 +5,7 @@
 import { imagesListDigest, type ImagesList, type RepoConfig } from "./config";
 import { Executor, type ImageResult } from "./execute";
 import { planRelease, planUpdateImages, type ImageJob } from "./plan";
-import { groupTotals, planModule, planSecurityDatabases, releaseGroupOf, type Group, type GroupTotals } from "./plan-groups";
+import { groupTotals, planModule, planReleaseChannel, planSecurityDatabases, releaseGroupOf, type Group, type GroupTotals } from "./plan-groups";
 import { copyModule, type ModuleResult } from "./modules-copy";
 import type { ModuleSpec } from "./modules-list";
 import { Pool } from "./pool";
@@ -33,6 +33,8 @@ export interface CopyReleaseOptions {
   modules?: ModuleSpec[];
   /** Also copy operator-trivy's databases `<repo>/security/…` (one the source lacks is `absent`). */
   withSecurityDatabases?: boolean;
+  /** Also copy `<repo>/release-channel:<channel>` (kebab-case) when the update images are not copied anyway. */
+  releaseChannel?: string;
   onProgress?: (snapshot: ProgressSnapshot) => void;
   logger?: (message: string) => void;
   retry?: Partial<RetryPolicy>;
@@ -76,6 +78,9 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     ...releaseJobs.map((job) => ({ job, group: releaseGroupOf(job, deckhouseJob.source) })),
     ...(options.withSecurityDatabases ? planSecurityDatabases(options.source.image, options.target.image).map((job) => ({ job, group: "security" as const })) : []),
     ...(options.withUpdateImages ? planUpdateImages(options.source.image, options.target.image).map((job) => ({ job, group: "updates" as const })) : []),
+    ...(options.releaseChannel && !options.withUpdateImages
+      ? [{ job: planReleaseChannel(options.source.image, options.target.image, options.releaseChannel), group: "updates" as const }]
+      : []),
   ];
   const jobs = planned.map((p) => p.job);
   const modulePlans = (options.modules ?? []).map((m) => planModule(options.source.image, options.target.image, m));

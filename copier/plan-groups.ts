@@ -54,6 +54,12 @@ export function planSecurityDatabases(sourceImage: string, targetImage: string):
   }));
 }
 
+/** `<repo>/release-channel:<channel>`, the cluster's own channel (so `updates: keep` finds it in the target). */
+export function planReleaseChannel(sourceImage: string, targetImage: string, channel: string): ImageJob {
+  const { source, target } = repositories(sourceImage, targetImage);
+  return { source: inRepo(source, "release-channel", { tag: channel }), target: inRepo(target, "release-channel", { tag: channel }), optional: true };
+}
+
 export interface ModulePlan {
   module: ModuleSpec;
   /** `<repo>/modules/<name>`, source and target. */

@@ -10,6 +10,7 @@ import { planImageChanges, referencesToCheck, type ImageChange } from "./images"
 import { checkRegistryHere, type RegistryChecker, type RegistryExpectations } from "./registry-checks";
 import { registrySecretValues, secretPointsAt } from "./registry-secret";
 import { requireCopiedRelease } from "./release";
+import { requireNeededGroups } from "./modules-check";
 import { captureImages, captureSecret, type RollbackState } from "./rollback";
 import { channelTag, type ChannelHome, type UpdatesMode } from "./updates";
 
@@ -63,6 +64,7 @@ export async function planSwitch({ config, copy, view, checker }: GateInputs): P
   const target = parseTaggedReference(config.targetImage, "targetImage");
   const targetImage = formatReference(target);
   requireCopiedRelease(record, view.deckhouseImage, targetImage, view.pods);
+  requireNeededGroups(record, view.modules, config.copyStack);
 
   let source;
   try {

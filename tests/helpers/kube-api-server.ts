@@ -92,9 +92,13 @@ const RESOURCES: Record<string, string> = {
   statefulsets: "StatefulSet",
   daemonsets: "DaemonSet",
   moduleconfigs: "ModuleConfig",
+  // Deckhouse's modules (cluster-scoped): the copy stage lists the Deployed releases and each module's channel
+  modulereleases: "ModuleRelease",
+  modulesources: "ModuleSource",
+  modules: "Module",
 };
 /** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
-const CLUSTER_SCOPED = new Set(["ModuleConfig"]);
+const CLUSTER_SCOPED = new Set(["ModuleConfig", "ModuleRelease", "ModuleSource", "Module"]);
 
 interface Watcher {
   apiVersion: string;
