@@ -5,6 +5,14 @@ import type { CopyRecord } from "../copy-record";
 import type { ClusterModules } from "../copy/modules-read";
 import { COPY_AGAIN, SwitchRefusedError } from "./copy-check";
 
+/**
+ * The module images the switched cluster pulls first, for the target registry check: each Deployed module's
+ * `<target>/modules/<name>:<version>` and its `release:<channel>`.
+ */
+export function moduleReferences(modules: ClusterModules | undefined, targetRepository: string): string[] {
+  return (modules?.deckhouse ?? []).flatMap((m) => [`${targetRepository}/modules/${m.name}:${m.version}`, `${targetRepository}/modules/${m.name}/release:${m.channel}`]);
+}
+
 /** Throws a one-line SwitchRefusedError naming the first module or group the record lacks. */
 export function requireNeededGroups(record: CopyRecord, modules: ClusterModules | undefined, copyStack: string): void {
   if (!modules) return;

@@ -10,7 +10,7 @@ import { planImageChanges, referencesToCheck, type ImageChange } from "./images"
 import { checkRegistryHere, type RegistryChecker, type RegistryExpectations } from "./registry-checks";
 import { registrySecretValues, secretPointsAt } from "./registry-secret";
 import { requireCopiedRelease } from "./release";
-import { requireNeededGroups } from "./modules-check";
+import { moduleReferences, requireNeededGroups } from "./modules-check";
 import { captureImages, captureSecret, type RollbackState } from "./rollback";
 import { channelTag, type ChannelHome, type UpdatesMode } from "./updates";
 
@@ -83,7 +83,7 @@ export async function planSwitch({ config, copy, view, checker }: GateInputs): P
   const mode: UpdatesMode = config.updates ?? (record.updateImages ? "keep" : "disable");
   const { home, channel } = view.releaseChannel;
   const releaseChannelImage = mode === "keep" && channel ? `${targetRepository}/release-channel:${channelTag(channel)}` : undefined;
-  const references = [...referencesToCheck(imageChanges), ...(releaseChannelImage ? [releaseChannelImage] : [])];
+  const references = [...referencesToCheck(imageChanges), ...(releaseChannelImage ? [releaseChannelImage] : []), ...moduleReferences(view.modules, targetRepository)];
   const expectations: RegistryExpectations = { references, targetImage, sourceDigest: record.sourceDigest, ...(releaseChannelImage ? { releaseChannelImage } : {}) };
 
   if (config.checkFrom === "local") {

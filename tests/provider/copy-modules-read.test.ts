@@ -2,7 +2,7 @@
 // server; and the switch's gate on those groups (pure).
 import { connectKube, type KubeClient } from "../../components/kube";
 import { readClusterModules } from "../../components/copy/modules-read";
-import { requireNeededGroups } from "../../components/switch/modules-check";
+import { moduleReferences, requireNeededGroups } from "../../components/switch/modules-check";
 import { moduleConfig, moduleObject, moduleRelease } from "../helpers/deckhouse-modules";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 
@@ -73,6 +73,15 @@ describe("the switch's groups gate", () => {
   const base = { status: "succeeded" as const, verified: true, targetImage: "r.example/d8:t" };
   const gate = (record: Record<string, unknown>, view = modules) => () => requireNeededGroups({ ...base, ...record }, view, "org/copy");
 
+  test("the target check asks for each Deployed module's image and release image", () => {
+    expect(moduleReferences(modules, "r.example/d8")).toEqual([
+      "r.example/d8/modules/console:v1.2.3",
+      "r.example/d8/modules/console/release:stable",
+      "r.example/d8/modules/stronghold:v0.5.0",
+      "r.example/d8/modules/stronghold/release:stable",
+    ]);
+    expect(moduleReferences(undefined, "r.example/d8")).toEqual([]);
+  });
   test("passes when every Deployed module (name and version) and the databases are in the record", () => {
     expect(gate({ modules: [{ name: "stronghold", version: "v0.5.0" }, { name: "console", version: "v1.2.3" }], securityDatabases: true })).not.toThrow();
     expect(gate({}, { deckhouse: [], others: modules.others, trivyEnabled: false })).not.toThrow();
