@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RESULT_LINE_PREFIX, runCli } from "../../copier";
 import { pushImage, pushMultiArch, seedRelease, type SeededRelease } from "../helpers/images";
-import { pushModuleImage, pushModuleRelease, pushTrivyDatabase } from "../helpers/module-image";
+import { pushModuleImage, pushModuleRelease, pushTarImage, pushTrivyDatabase } from "../helpers/module-image";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoDigestOrAbsent, skopeoListTags, skopeoManifestDigest } from "../helpers/skopeo";
 import { captureOutput, lastLine, removeDir, tempDir, writeConfigDir } from "../helpers/copy-fixture";
@@ -138,6 +138,32 @@ describe("copy with --with-modules and --with-security-databases", () => {
       ],
     });
     expect(stdout).toContain("by group: release ");
+  });
+
+  it("the list of the top-most layer counts: a later layer replaces it or removes it (whiteout); a value must be a digest", async () => {
+    const present = (await pushImage(source, `${MODULES}/replaced`, { format: "oci", seed: "replaced-part", layers: [{ size: 2048, seed: "replaced-part" }] })).digest;
+    const list = (value: unknown) => ({ "images_digests.json": JSON.stringify(value) });
+    const push = async (name: string, layers: Array<Record<string, string>>) => {
+      await pushTarImage(source, `${MODULES}/${name}`, layers, { tag: "v1.0.0", seed: `layers:${name}` });
+      await pushModuleRelease(source, MODULES, name, "v1.0.0", "stable");
+    };
+    // the first layer's list names a missing image, the second's replaces it with one the source has
+    await push("replaced", [list({ a: MISSING }), { "other.txt": "x" }, list({ a: present })]);
+    await push("removed", [list({ a: present }), { ".wh.images_digests.json": "" }]);
+    await push("tagged", [list({ a: "v1.0" })]);
+    const { result: code, stdout } = await run("--with-modules", modulesFile(["replaced", "removed", "tagged"].map((name) => ({ name, version: "v1.0.0", channel: "stable" }))));
+    expect(code).toBe(1);
+    expect(result(stdout).modules).toEqual([
+      { name: "replaced", version: "v1.0.0", channel: "stable", status: "copied" },
+      { name: "removed", version: "v1.0.0", channel: "stable", status: "failed" },
+      { name: "tagged", version: "v1.0.0", channel: "stable", status: "failed" },
+    ]);
+    expect(stdout.split("\n").filter((l) => l.startsWith("module failed: "))).toEqual([
+      "module failed: module removed v1.0.0: no images_digests.json in the module image",
+      'module failed: module tagged v1.0.0: images_digests.json names "v1.0" under "a", not a sha256 digest',
+    ]);
+    expect(await skopeoManifestDigest(target, `${TARGET_REPO}/modules/replaced@${present}`)).toBe(present);
+    expect(await skopeoDigestOrAbsent(target, `${TARGET_REPO}/modules/removed:v1.0.0`)).toBeUndefined();
   });
 
   it("a re-run of the good module and the databases writes nothing and succeeds", async () => {
