@@ -1,7 +1,7 @@
 // A module image's own image list, `/images_digests.json`, read from the image's layers as they stream from the
 // source: each layer is digest-checked, gunzipped (node zlib) and walked with tar-stream; nothing is written to
 // disk and every size is bounded. The file of the top-most layer that has it wins, as in the image's file system
-// (a whiteout in a later layer removes it). Deckhouse's module images carry it at the root (`d8 mirror` reads
+// (a whiteout in a later layer removes it); layers are read from the top down and the reading stops there. Deckhouse's module images carry it at the root (`d8 mirror` reads
 // `images_digests.json` from the flattened image and copies each `sha256:` value as `<repo>/modules/<name>@…`).
 
 import { pipeline } from "node:stream/promises";
@@ -48,10 +48,14 @@ export async function readModuleDigests(
     throw new ModuleListError(`${what}: layers of ${total} bytes, more than the ${MAX_MODULE_IMAGE_BYTES} a module image may have`);
   }
   const budget = { unpacked: 0 };
+  // From the top layer down: the first layer with an entry for the file (or a whiteout) decides, and the layers
+  // below it (a module's big dependency layers, usually) are never downloaded.
   let text: string | undefined;
-  for (const layer of layers) {
+  for (const layer of [...layers].reverse()) {
     const found = await scanLayer(src, layer, what, budget, opts);
-    if (found !== "untouched") text = found === "removed" ? undefined : found;
+    if (found === "untouched") continue;
+    text = found === "removed" ? undefined : found;
+    break;
   }
   if (text === undefined) throw new ModuleListError(`${what}: no ${LIST_FILE} in the module image`);
   return digestsOf(text, what);

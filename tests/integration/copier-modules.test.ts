@@ -10,7 +10,7 @@ import { pushImage, pushMultiArch, seedRelease, type SeededRelease } from "../he
 import { pushModuleImage, pushModuleRelease, pushTarImage, pushTrivyDatabase } from "../helpers/module-image";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoDigestOrAbsent, skopeoListTags, skopeoManifestDigest } from "../helpers/skopeo";
-import { captureOutput, lastLine, removeDir, tempDir, writeConfigDir } from "../helpers/copy-fixture";
+import { captureOutput, countLoggedRequests, lastLine, removeDir, tempDir, writeConfigDir } from "../helpers/copy-fixture";
 
 const SOURCE_REPO = "deckhouse/ee";
 const TARGET_REPO = "mirror/deckhouse";
@@ -144,11 +144,12 @@ describe("copy with --with-modules and --with-security-databases", () => {
     const present = (await pushImage(source, `${MODULES}/replaced`, { format: "oci", seed: "replaced-part", layers: [{ size: 2048, seed: "replaced-part" }] })).digest;
     const list = (value: unknown) => ({ "images_digests.json": JSON.stringify(value) });
     const push = async (name: string, layers: Array<Record<string, string>>) => {
-      await pushTarImage(source, `${MODULES}/${name}`, layers, { tag: "v1.0.0", seed: `layers:${name}` });
+      const image = await pushTarImage(source, `${MODULES}/${name}`, layers, { tag: "v1.0.0", seed: `layers:${name}` });
       await pushModuleRelease(source, MODULES, name, "v1.0.0", "stable");
+      return image.blobs.slice(1); // the layers, bottom first
     };
     // the first layer's list names a missing image, the second's replaces it with one the source has
-    await push("replaced", [list({ a: MISSING }), { "other.txt": "x" }, list({ a: present })]);
+    const [bottom] = await push("replaced", [list({ a: MISSING }), { "other.txt": "x" }, list({ a: present })]);
     await push("removed", [list({ a: present }), { ".wh.images_digests.json": "" }]);
     await push("tagged", [list({ a: "v1.0" })]);
     const { result: code, stdout } = await run("--with-modules", modulesFile(["replaced", "removed", "tagged"].map((name) => ({ name, version: "v1.0.0", channel: "stable" }))));
@@ -164,6 +165,8 @@ describe("copy with --with-modules and --with-security-databases", () => {
     ]);
     expect(await skopeoManifestDigest(target, `${TARGET_REPO}/modules/replaced@${present}`)).toBe(present);
     expect(await skopeoDigestOrAbsent(target, `${TARGET_REPO}/modules/removed:v1.0.0`)).toBeUndefined();
+    // read from the top down: the replaced list's bottom layer was only ever copied, never read for the list
+    expect(countLoggedRequests(source, /^GET$/, /^200$/, new RegExp(`/modules/replaced/blobs/${bottom}`))).toBe(1);
   });
 
   it("a re-run of the good module and the databases writes nothing and succeeds", async () => {
