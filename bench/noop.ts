@@ -17,6 +17,7 @@ import { dirname } from "node:path";
 import { measure, registryPid, type Measured } from "./measure";
 import { mustSucceed, resultLine } from "./round";
 import { topSelfTime } from "./profile";
+import { addBenchModule } from "./module";
 import { copierConfigDir, reachedAt } from "./targets";
 
 const REPO = "deckhouse/ee";
@@ -78,6 +79,20 @@ async function main(): Promise<void> {
       console.log(`  requests per image (${total} images): source ${per(srcProxy.counts())}; target ${per(dstProxy.counts())}; connections ${srcProxy.connections()}/${dstProxy.connections()}`);
       console.log(`  start-up (--help): ${(help.ms / 1000).toFixed(2)} s, ${help.selfCpu.toFixed(2)} CPU s`);
     }
+    // the same no-op with the corpus's module (ours only: an older bundle has no --with-modules)
+    const module = await addBenchModule(source, REPO, work, 0.05);
+    const copyModuleArgs = (dir: string) => measure(process.execPath, [ours, "copy", "--config-dir", dir, "--with-modules", module.file], { timeFile, timeoutMs: 10 * 60_000, watchPids });
+    mustSucceed("module copy", await copyModuleArgs(direct));
+    srcProxy.resetCounters();
+    dstProxy.resetCounters();
+    const mod = await copyModuleArgs(counted);
+    mustSucceed("counted no-op with the module", mod);
+    const all = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    const n = total + module.images;
+    console.log(
+      `ours with the module (${n} images): no-op ${(mod.ms / 1000).toFixed(2)} s/${mod.selfCpu.toFixed(2)} CPU s through the proxies; requests per image: ` +
+        `source ${(all(srcProxy.counts()) / n).toFixed(2)} (${Object.entries(srcProxy.counts()).sort().map(([k, v]) => `${k} ${v}`).join(", ")}), target ${(all(dstProxy.counts()) / n).toFixed(2)}`,
+    );
     if (process.env.BENCH_PROFILE === "1") {
       const profDir = join(work, "cpu-prof");
       const m = await measure(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, ours, "copy", "--config-dir", direct], { timeFile, timeoutMs: 10 * 60_000 });
