@@ -75,6 +75,18 @@ describe("copy with --with-modules and --with-security-databases", () => {
     expect(await skopeoListTags(target, TARGET_REPO)).toEqual([]);
   });
 
+  it("a dry run reads the module's list and says what is missing, writing nothing", async () => {
+    const dry = await run("--with-modules", modulesFile([{ name: "console", version: "v1.2.3", channel: "stable" }]), "--with-security-databases", "--dry-run");
+    expect(dry.result).toBe(0);
+    expect(result(dry.stdout)).toMatchObject({
+      status: "succeeded",
+      groups: { modules: { images: 4, missing: 4 }, security: { images: 4, missing: 4 } },
+      modules: [{ name: "console", version: "v1.2.3", channel: "stable", status: "missing" }],
+    });
+    expect(dry.stdout).toContain(`would copy: ${source.host}/${MODULES}/console@${digests.frontend} -> ${target.host}/${TARGET_REPO}/modules/console@${digests.frontend}`);
+    expect(await skopeoListTags(target, `${TARGET_REPO}/modules/console`)).toEqual([]);
+  });
+
   it("copies the good module, its components and the databases; the broken modules fail alone", async () => {
     const reportFile = join(dir, "report.json");
     const list = [
