@@ -181,9 +181,19 @@ describe("copy with --with-modules and --with-security-databases", () => {
     expect(countLoggedRequests(source, /^GET$/, /^200$/, new RegExp(`/modules/replaced/blobs/${bottom}`))).toBe(1);
   });
 
-  it("a re-run of the good module and the databases writes nothing and succeeds", async () => {
+  it("a re-run of the good module and the databases writes nothing; --with-release-channel adds the cluster's channel only", async () => {
     const { result: code, stdout } = await run("--with-modules", modulesFile([{ name: "console", version: "v1.2.3", channel: "stable" }]), "--with-security-databases");
     expect(code).toBe(0);
     expect(result(stdout)).toMatchObject({ status: "succeeded", copied: 0, failed: 0, groups: { modules: { images: 4, skipped: 4 }, security: { images: 4, skipped: 4 } } });
+
+    const channel = (await pushImage(source, `${SOURCE_REPO}/release-channel`, { format: "oci", seed: "modules-channel", layers: [{ size: 2048, seed: "modules-channel" }] }, "early-access")).digest;
+    const withChannel = await run("--with-release-channel", "EarlyAccess");
+    expect(withChannel.result).toBe(0);
+    expect(result(withChannel.stdout)).toMatchObject({ status: "succeeded", copied: 1, groups: { updates: { images: 1, copied: 1 } } });
+    expect(await skopeoManifestDigest(target, `${TARGET_REPO}/release-channel:early-access`)).toBe(channel);
+    expect(await skopeoListTags(target, `${TARGET_REPO}/release-channel`)).toEqual(["early-access"]);
+    const bad = await run("--with-release-channel", "Nightly");
+    expect(bad.result).toBe(2);
+    expect(bad.stderr).toMatch(/must be one of alpha, beta, early-access, stable, rock-solid .*got "Nightly"/);
   });
 });
