@@ -64,6 +64,12 @@ export const copyStageConfigSchema = z.object({
   imagesFile: z.string().min(1).optional(),
   /** Also copy the update sub-repositories (release channels, the running version's installer). */
   copyUpdateImages: z.boolean().default(false),
+  /** The Deployed ModuleReleases of ModuleSource `deckhouse` (components/copy/modules-read.ts), or none. */
+  copyModules: z.enum(["deployed", "none"], { error: 'copyModules must be "deployed" or "none"' }).default("deployed"),
+  /** operator-trivy's databases: when it is enabled (`auto`), `always` or `never`. */
+  copySecurityDatabases: z.enum(["auto", "always", "never"], { error: 'copySecurityDatabases must be "auto", "always" or "never"' }).default("auto"),
+  /** The cluster's own `release-channel:<channel>` image, when a channel is set. */
+  copyReleaseChannel: z.boolean().default(true),
   /** Upload blobs in chunks of this many MiB from the start (`--chunk-size`); 0: only after a registry refuses a whole blob. */
   uploadChunkMiB: z.number().int().min(0).max(256).default(0),
   /** The running Deckhouse release, for a cluster that does not say (see components/copy/release-check.ts). */
@@ -110,9 +116,9 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   throw new StackConfigError(problems.join("\n"));
 }
 
-const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
+const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages", "copyReleaseChannel"] as const;
 const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB"] as const;
-const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "copyModules", "copySecurityDatabases"] as const;
 
 /** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */
 export function readStackConfig(config: { get(key: string): string | undefined }): StackConfig {

@@ -17,7 +17,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-function topSelfTime(file: string, count: number): string[] {
+export function topSelfTime(file: string, count: number): string[] {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();

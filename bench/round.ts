@@ -26,8 +26,10 @@ export interface RoundSetup {
   work: string;
   timeFile: string;
   timeoutMs: number;
-  /** Extra arguments for our CLI (e.g. --concurrency). */
+  /** Extra arguments for our CLI (e.g. --concurrency, --with-modules). */
   ourArgs: string[];
+  /** More repositories for skopeo to sync (the module's), each its own `skopeo sync` in the same measured run. */
+  extraRepos?: string[];
   startTarget(): Promise<TestRegistry>;
   stopTarget(reg: TestRegistry): Promise<void>;
 }
@@ -61,8 +63,12 @@ export async function runRound(r: RoundSetup): Promise<RoundResult> {
     const watch = [pid(r.serving), pid(oursTarget), pid(theirsTarget)];
     const ours = (): Promise<Measured> =>
       measure(process.execPath, [r.bundle, "copy", "--config-dir", configDir, ...r.ourArgs], { watchPids: watch, timeFile: r.timeFile, timeoutMs: r.timeoutMs });
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const syncs = [r.repo, ...(r.extraRepos ?? [])].map((repo) => ["skopeo", ...skopeoSyncArgs(r.source, theirsTarget, repo)].map(quote).join(" "));
     const theirs = (): Promise<Measured> =>
-      measure("skopeo", skopeoSyncArgs(r.source, theirsTarget, r.repo), { watchPids: watch, timeFile: r.timeFile, timeoutMs: r.timeoutMs });
+      syncs.length === 1
+        ? measure("skopeo", skopeoSyncArgs(r.source, theirsTarget, r.repo), { watchPids: watch, timeFile: r.timeFile, timeoutMs: r.timeoutMs })
+        : measure("sh", ["-c", syncs.join(" && ")], { watchPids: watch, timeFile: r.timeFile, timeoutMs: r.timeoutMs });
     const pair = async (): Promise<[Measured, Measured]> => {
       if (r.round % 2 === 1) {
         const a = await ours();

@@ -19,6 +19,7 @@ import { measure } from "./measure";
 import { profileCopier } from "./profile";
 import { mustSucceed, runRound, type RoundResult, type RoundSetup } from "./round";
 import { copierConfigDir, reachedAt } from "./targets";
+import { addBenchModule } from "./module";
 
 const REPO = "deckhouse/ee";
 const DECKHOUSE_TAG = "v1.46.3";
@@ -79,9 +80,11 @@ async function main(): Promise<void> {
     console.log(`source ${source.url}/${REPO}: ${release.tags.length} tags, ${release.layers} layers, ` +
       `${(release.uniqueLayerBytes / MiB).toFixed(0)} MiB unique layer bytes; images_tags.json at ${imagesFile}`);
 
+    const module = await addBenchModule(source, REPO, work, scale);
+    console.log(`module: ${module.repos[0]}:v1.2.3 with 3 components (one multi-arch) and its release:stable (${module.images} images, copied with --with-modules)`);
     const setup = (label: string, round: number, via: TestRegistry, serving: TestRegistry): RoundSetup => ({
       label, round, bundle, source: via, serving, origin: source, repo: REPO, deckhouseTag: DECKHOUSE_TAG, imagesTags, tags: release.tags, work, timeFile,
-      timeoutMs: RUN_TIMEOUT_MS, ourArgs, startTarget: () => start({ tls: true, auth: "basic" }), stopTarget: stop,
+      timeoutMs: RUN_TIMEOUT_MS, ourArgs: [...ourArgs, "--with-modules", module.file], extraRepos: module.repos, startTarget: () => start({ tls: true, auth: "basic" }), stopTarget: stop,
     });
 
     const loopback: RoundResult[] = [];

@@ -29,6 +29,16 @@ export const copyRecordSchema = z.object({
   skipped: z.number().int().nonnegative().optional(),
   bytes: z.number().nonnegative().optional(),
   durationMs: z.number().nonnegative().optional(),
+  /** Since the modules copy: counts per plan group (release, deckhouse, modules, security, updates). */
+  groups: z
+    .record(z.string(), z.object({ images: z.number().int().nonnegative(), copied: z.number().int().nonnegative(), skipped: z.number().int().nonnegative(), failed: z.number().int().nonnegative(), absent: z.number().int().nonnegative() }))
+    .optional(),
+  /** Since the modules copy: the modules of ModuleSource deckhouse that are in the target (name, version). */
+  modules: z.array(z.object({ name: z.string().min(1), version: z.string().min(1) })).optional(),
+  /** Since the modules copy: whether operator-trivy's databases were copied (or are absent in the source too). */
+  securityDatabases: z.boolean().optional(),
+  /** Since the modules copy: the release-channel tag copied for the cluster's channel. */
+  releaseChannel: z.string().min(1).optional(),
 });
 
 export type CopyRecord = z.infer<typeof copyRecordSchema>;

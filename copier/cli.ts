@@ -6,6 +6,9 @@
 import { Presets, SingleBar } from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { defineCheckCommand } from "./check-command";
+import { channelTag, parseModulesList, type ModuleSpec } from "./modules-list";
+import { RELEASE_CHANNELS } from "./plan";
+import { GROUPS, type Group, type GroupTotals } from "./plan-groups";
 import { ConfigError, loadConfigDir, parseImagesList, readJsonFile, type ImagesList, type RepoConfig } from "./config";
 import { copyRelease, type CopyReport } from "./copy";
 import { credentialsFor, readDockerConfig } from "./docker-config";
@@ -24,6 +27,9 @@ interface CopyFlags {
   concurrency: number;
   dryRun?: boolean;
   withUpdateImages?: boolean;
+  withModules?: string;
+  withSecurityDatabases?: boolean;
+  withReleaseChannel?: string;
   sourceImage?: string;
   targetImage?: string;
   dockerConfig?: string;
@@ -63,6 +69,9 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
     .option("--concurrency <n>", "concurrent network operations", positiveInt, 16)
     .option("--dry-run", "only print what the target lacks; write nothing")
     .option("--with-update-images", "also copy <repo>/release-channel:<channel> and <repo>/install:<tag> (updates from the target)")
+    .option("--with-modules <file>", "also copy these modules of ModuleSource deckhouse: a JSON list of {name, version, channel}")
+    .option("--with-security-databases", "also copy operator-trivy's databases <repo>/security/trivy-db:2, trivy-bdu:1, trivy-java-db:1, trivy-checks:0")
+    .option("--with-release-channel <channel>", "also copy <repo>/release-channel:<channel> (the cluster's channel; all of them come with --with-update-images)", releaseChannel)
     .option("--source-image <ref>", "the Deckhouse image to copy (overrides d8-repo.json image)")
     .option("--target-image <ref>", "the target image with its tag (overrides dest-repo.json image)")
     .option("--docker-config <file>", "docker config.json with credentials for registries lacking them")
@@ -100,6 +109,12 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
   return exitCode;
 }
 
+function releaseChannel(value: string): string {
+  const tag = channelTag(value);
+  if (!tag) throw new InvalidArgumentError(`must be one of ${RELEASE_CHANNELS.join(", ")} (or Stable, EarlyAccess, ...), got "${value}"`);
+  return tag;
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new InvalidArgumentError("must be a whole number from 1 to 256");
@@ -117,10 +132,12 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
   let source: RepoConfig;
   let target: RepoConfig;
   let images: ImagesList;
+  let modules: ModuleSpec[] | undefined;
   let proxy: ProxySettings | undefined;
   const started = Date.now();
   try {
     ({ source, target, images } = await readInputs(flags));
+    if (flags.withModules) modules = parseModulesList(await readJsonFile(flags.withModules), flags.withModules);
     proxy = proxySettingsFromEnv();
   } catch (err) {
     const message = (err as Error).message;
@@ -140,6 +157,9 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       concurrency: flags.concurrency,
       dryRun: flags.dryRun,
       withUpdateImages: flags.withUpdateImages,
+      withSecurityDatabases: flags.withSecurityDatabases,
+      releaseChannel: flags.withReleaseChannel,
+      modules,
       ...(flags.timeout ? { timeouts: { headersMs: flags.timeout * 1000, bodyMs: flags.timeout * 1000 } } : {}),
       proxy,
       ...(flags.chunkSize ? { uploadChunkBytes: flags.chunkSize * 1024 * 1024 } : {}),
@@ -160,6 +180,9 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
     if (image.status === "absent") out.say(`absent in the source (not copied): ${image.source}: ${image.reason ?? "not found"}`);
     if (image.status === "missing") out.say(`would copy: ${image.source} -> ${image.target} (${formatBytes(image.bytes)} of missing blobs)`);
   }
+  for (const m of report.modules ?? []) {
+    if (m.status === "failed") out.say(`module failed: ${m.reason ?? `${m.name} ${m.version}`}`);
+  }
   const t = report.totals;
   const absent = t.absent > 0 ? `, ${t.absent} absent in the source` : "";
   if (report.dryRun) {
@@ -167,6 +190,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
   } else {
     out.say(`${t.images} images: ${t.copied} copied, ${t.skipped} already present, ${t.failed} failed${absent}; ${formatBytes(t.bytes)} in ${(report.durationMs / 1000).toFixed(1)}s`);
   }
+  out.say(`by group: ${describeGroups(report.groups)}`);
 
   let reportError: string | undefined;
   if (flags.report) {
@@ -196,6 +220,8 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       source: report.source,
       ...(report.sourceDigest ? { sourceDigest: report.sourceDigest } : {}),
       imagesDigest: report.imagesDigest,
+      groups: report.groups,
+      ...(report.modules ? { modules: report.modules.map(({ name, version, channel, status }) => ({ name, version, channel, status })) } : {}),
     }),
   );
   return failed ? 1 : 0;
@@ -284,4 +310,15 @@ function startProgress(out: Output, intervalMs: number): { update: (s: ProgressS
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** `release 7/7, deckhouse 1/1, modules 6/6 (2 modules), ...`: images in the target (copied or present) of those planned. */
+function describeGroups(groups: Record<Group, GroupTotals>): string {
+  return GROUPS.filter((g) => groups[g].images > 0)
+    .map((g) => {
+      const t = groups[g];
+      const extra = [t.failed ? `${t.failed} failed` : "", t.absent ? `${t.absent} absent` : "", t.missing ? `${t.missing} missing` : ""].filter(Boolean).join(", ");
+      return `${g} ${t.copied + t.skipped}/${t.images}${extra ? ` (${extra})` : ""}`;
+    })
+    .join(", ");
 }

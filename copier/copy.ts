@@ -4,7 +4,10 @@
 
 import { imagesListDigest, type ImagesList, type RepoConfig } from "./config";
 import { Executor, type ImageResult } from "./execute";
-import { planRelease, planUpdateImages } from "./plan";
+import { planRelease, planUpdateImages, type ImageJob } from "./plan";
+import { groupTotals, planModule, planReleaseChannel, planSecurityDatabases, releaseGroupOf, type Group, type GroupTotals } from "./plan-groups";
+import { copyModule, type ModuleResult } from "./modules-copy";
+import type { ModuleSpec } from "./modules-list";
 import { Pool } from "./pool";
 import { ProgressTracker, type ProgressSnapshot } from "./progress";
 import { formatReference, parseImageReference } from "./reference";
@@ -26,6 +29,12 @@ export interface CopyReleaseOptions {
   dryRun?: boolean;
   /** Also copy `<repo>/release-channel:<channel>` and `<repo>/install:<tag>`, so Deckhouse finds updates in the target. */
   withUpdateImages?: boolean;
+  /** Modules of ModuleSource `deckhouse` to copy: image, release image and the components their list names. */
+  modules?: ModuleSpec[];
+  /** Also copy operator-trivy's databases `<repo>/security/…` (one the source lacks is `absent`). */
+  withSecurityDatabases?: boolean;
+  /** Also copy `<repo>/release-channel:<channel>` (kebab-case) when the update images are not copied anyway. */
+  releaseChannel?: string;
   onProgress?: (snapshot: ProgressSnapshot) => void;
   logger?: (message: string) => void;
   retry?: Partial<RetryPolicy>;
@@ -53,6 +62,10 @@ export interface CopyReport {
   sourceDigest?: string;
   /** imagesListDigest of the list this run copied. */
   imagesDigest: string;
+  /** Counts per plan group (release, deckhouse, modules, security, updates). */
+  groups: Record<Group, GroupTotals>;
+  /** One entry per module asked for (absent when none was). */
+  modules?: ModuleResult[];
   images: ImageResult[];
 }
 
@@ -61,7 +74,17 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   const log = (message: string) => options.logger?.(redact(message));
   const releaseJobs = planRelease(options.source.image, options.target.image, options.images);
   const deckhouseJob = releaseJobs[releaseJobs.length - 1];
-  const jobs = options.withUpdateImages ? [...releaseJobs, ...planUpdateImages(options.source.image, options.target.image)] : releaseJobs;
+  const planned: Array<{ job: ImageJob; group: Group }> = [
+    ...releaseJobs.map((job) => ({ job, group: releaseGroupOf(job, deckhouseJob.source) })),
+    ...(options.withSecurityDatabases ? planSecurityDatabases(options.source.image, options.target.image).map((job) => ({ job, group: "security" as const })) : []),
+    ...(options.withUpdateImages ? planUpdateImages(options.source.image, options.target.image).map((job) => ({ job, group: "updates" as const })) : []),
+    ...(options.releaseChannel && !options.withUpdateImages
+      ? [{ job: planReleaseChannel(options.source.image, options.target.image, options.releaseChannel), group: "updates" as const }]
+      : []),
+  ];
+  const jobs = planned.map((p) => p.job);
+  const modulePlans = (options.modules ?? []).map((m) => planModule(options.source.image, options.target.image, m));
+  const sourceRepositories = [...new Set([...jobs.map((j) => j.source.repository), ...modulePlans.map((m) => m.source.repository)])];
   const sourceRef = parseImageReference(options.source.image);
   const targetRef = parseImageReference(options.target.image);
   const concurrency = options.concurrency ?? 16;
@@ -97,7 +120,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     let client = targetClients.get(repository);
     if (!client) {
       // Within one registry, ask for pull on the source repositories too, so blobs can be mounted.
-      const mountScopes = sameRegistry ? [...new Set(jobs.map((j) => j.source.repository))].filter((r) => r !== repository).map(pullScope) : [];
+      const mountScopes = sameRegistry ? sourceRepositories.filter((r) => r !== repository).map(pullScope) : [];
       client = new RepositoryClient(targetTransport, repository, [pushScope(repository), ...mountScopes]);
       targetClients.set(repository, client);
     }
@@ -105,8 +128,10 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   };
 
   const progress = new ProgressTracker(options.onProgress);
-  progress.imagesTotal = jobs.length;
+  // A module's components are known once its list is read: they are added to the total then.
+  progress.imagesTotal = jobs.length + 2 * modulePlans.length;
   const results: ImageResult[] = [];
+  const moduleResults: ModuleResult[] = [];
   let error: string | undefined;
   const ticker = options.onProgress ? setInterval(() => options.onProgress!(progress.snapshot()), 1000) : undefined;
   ticker?.unref();
@@ -116,9 +141,23 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     // A window of images in flight (the network pool stays full) so that images finish steadily and the
     // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
     const images = new Pool(Math.max(64, concurrency * 8));
-    results.push(...(await Promise.all(jobs.map((job, order) => images.run(() => executor.copyImage(job, order))))));
-    const failed = results.find((r) => r.status === "failed");
+    const [plain, modules] = await Promise.all([
+      Promise.all(planned.map(({ job, group }, order) => images.run(async () => ({ ...(await executor.copyImage(job, order)), group })))),
+      Promise.all(
+        modulePlans.map((plan, i) =>
+          images.run(() => copyModule(plan, jobs.length + i, { executor, pool, progress, retry, source, log })),
+        ),
+      ),
+    ]);
+    results.push(...plain);
+    for (const m of modules) {
+      moduleResults.push(m.module);
+      results.push(...m.images.map((r) => ({ ...r, group: "modules" as const, module: m.module.name })));
+    }
+    const failed = plain.find((r) => r.status === "failed");
+    const failedModule = moduleResults.find((m) => m.status === "failed");
     if (failed) error = failed.reason ?? `${failed.source}: failed`;
+    else if (failedModule) error = failedModule.reason;
   } catch (err) {
     error = (err as Error).message;
   } finally {
@@ -127,11 +166,22 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     await Promise.all([sourceTransport.close(), targetTransport.close()]);
   }
   for (const r of results) if (r.reason) r.reason = redact(r.reason);
+  for (const m of moduleResults) if (m.reason) m.reason = redact(m.reason);
 
   const finishedAt = new Date();
   const count = (status: ImageResult["status"]) => results.filter((r) => r.status === status).length;
-  const failedCount = error && results.length === 0 ? jobs.length : count("failed");
+  const failedCount = error && results.length === 0 ? jobs.length + 2 * modulePlans.length : count("failed");
   const deckhouseResult = results[jobs.indexOf(deckhouseJob)];
+  const groups = groupTotals(results);
+  if (error && results.length === 0) {
+    // Nothing ran (preflight): every planned image of every group counts as failed.
+    for (const { group } of planned) {
+      groups[group].failed++;
+      groups[group].images++;
+    }
+    groups.modules.failed += 2 * modulePlans.length;
+    groups.modules.images += 2 * modulePlans.length;
+  }
   return {
     status: error ? "failed" : "succeeded",
     dryRun: options.dryRun ?? false,
@@ -141,7 +191,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
     totals: {
-      images: jobs.length,
+      images: results.length > 0 ? results.length : jobs.length + 2 * modulePlans.length,
       copied: count("copied"),
       skipped: count("skipped"),
       failed: failedCount,
@@ -152,6 +202,8 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     ...(error ? { error: redact(error) } : {}),
     ...(deckhouseResult?.digest ? { sourceDigest: deckhouseResult.digest } : {}),
     imagesDigest: imagesListDigest(options.images),
+    groups,
+    ...(modulePlans.length > 0 ? { modules: moduleResults } : {}),
     images: results,
   };
 }

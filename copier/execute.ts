@@ -8,6 +8,7 @@ import { pipeline, type Readable } from "node:stream";
 import { DigestMismatchError, DigestVerifier } from "./digest-verifier";
 import { parseManifest, type Descriptor, ManifestError } from "./manifest";
 import { manifestRef, type ImageJob } from "./plan";
+import type { Group } from "./plan-groups";
 import { Pool } from "./pool";
 import { formatBytes, type ProgressTracker } from "./progress";
 import { formatReference } from "./reference";
@@ -28,6 +29,10 @@ export interface ImageResult {
   reason?: string;
   /** Bytes of blobs this run moved for this image (a blob shared with an earlier image counts once, there). */
   bytes: number;
+  /** The plan group it belongs to (plan-groups.ts); set by the run, not by the executor. */
+  group?: Group;
+  /** For the modules group: the module's name. */
+  module?: string;
 }
 
 export interface ExecutorDeps {

@@ -29,6 +29,17 @@ export function resultSummarySchema() {
     sourceDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/).optional(),
     /** imagesListDigest of the list this run copied. */
     imagesDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/).optional(),
+    /** Counts per plan group (release, deckhouse, modules, security, updates). */
+    groups: z
+      .record(
+        z.string(),
+        z.object({ images: z.number().int().nonnegative(), copied: z.number().int().nonnegative(), skipped: z.number().int().nonnegative(), failed: z.number().int().nonnegative(), missing: z.number().int().nonnegative(), absent: z.number().int().nonnegative() }),
+      )
+      .optional(),
+    /** The modules of this run and how each ended. */
+    modules: z
+      .array(z.object({ name: z.string(), version: z.string(), channel: z.string(), status: z.enum(["copied", "skipped", "failed", "missing"]) }))
+      .optional(),
   });
 }
 

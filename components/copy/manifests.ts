@@ -16,6 +16,8 @@ export const LABELS = { heritage: "deckhouse", app: "d8-images-copier" } as cons
 
 /** The files of the Secret, exactly those of Deckhouse's images-copier hook; other keys (proxy values) feed env only. */
 export const SECRET_FILES = { target: "dest-repo.json", source: "d8-repo.json", images: "d8-images.json" } as const;
+/** The modules to copy (`--with-modules`), read by the program from the cluster's ModuleReleases. */
+export const MODULES_FILE = "modules.json";
 
 export interface CopyJobSpec {
   namespace: string;
@@ -29,6 +31,12 @@ export interface CopyJobSpec {
   withUpdateImages?: boolean;
   /** Adds `--chunk-size`: chunked uploads of this many MiB from the start. */
   uploadChunkMiB?: number;
+  /** The Secret carries modules.json: adds `--with-modules`. */
+  modulesInSecret?: boolean;
+  /** Adds `--with-security-databases`. */
+  withSecurityDatabases?: boolean;
+  /** Adds `--with-release-channel <channel>`. */
+  releaseChannel?: string;
   /** The stack's `imagesFile` gave the list: it travels in the Secret and no init container reads the release's. */
   imagesInSecret: boolean;
   /** The ConfigMap carrying the bundled copier; absent when `copierImage` brings its own (the Dockerfile's image). */
@@ -46,6 +54,8 @@ export interface CopySecretSpec {
   images?: Record<string, Record<string, string>>;
   /** Literal proxy values, by Secret key (see splitProxyEnv). */
   proxyValues?: Record<string, string>;
+  /** The modules to copy, as the copier's `--with-modules` reads them. */
+  modules?: Array<{ name: string; version: string; channel: string }>;
 }
 
 /** Kubernetes stops the Job a little after Pulumi gives up waiting, so a forgotten run cannot go on forever. */
@@ -60,6 +70,7 @@ export function buildSecretData(spec: CopySecretSpec): Record<string, string> {
     [SECRET_FILES.source]: base64(JSON.stringify(spec.source)),
   };
   if (spec.images) data[SECRET_FILES.images] = base64(JSON.stringify(spec.images));
+  if (spec.modules) data[MODULES_FILE] = base64(JSON.stringify(spec.modules));
   for (const [key, value] of Object.entries(spec.proxyValues ?? {})) data[key] = base64(value);
   return data;
 }
@@ -81,6 +92,9 @@ export function buildCopyJob(spec: CopyJobSpec): V1Job {
   args.push("--concurrency", String(spec.concurrency));
   if (spec.withUpdateImages) args.push("--with-update-images");
   if (spec.uploadChunkMiB) args.push("--chunk-size", String(spec.uploadChunkMiB));
+  if (spec.modulesInSecret) args.push("--with-modules", `/config/${MODULES_FILE}`);
+  if (spec.withSecurityDatabases) args.push("--with-security-databases");
+  if (spec.releaseChannel) args.push("--with-release-channel", spec.releaseChannel);
 
   const imagesList: V1Container = {
     name: "images-list",
@@ -112,7 +126,7 @@ export function buildCopyJob(spec: CopyJobSpec): V1Job {
       resources,
       // /config holds exactly the hook's files; the Secret's proxy keys reach the copier only as env variables.
       configSecret: SECRET_NAME,
-      configFiles: [SECRET_FILES.target, SECRET_FILES.source, ...(spec.imagesInSecret ? [SECRET_FILES.images] : [])],
+      configFiles: [SECRET_FILES.target, SECRET_FILES.source, ...(spec.imagesInSecret ? [SECRET_FILES.images] : []), ...(spec.modulesInSecret ? [MODULES_FILE] : [])],
       bundleConfigMap: spec.bundleConfigMap,
       pullSecret: spec.pullSecret,
       tmpSizeLimit: "64Mi",

@@ -14,6 +14,9 @@ export interface RunFacts {
   updateImages: boolean;
   /** The running release as the release check found it. */
   deckhouseVersion?: string;
+  /** Whether the run was asked for the security databases, and for which release channel. */
+  securityDatabases?: boolean;
+  releaseChannel?: string;
 }
 
 /** The record, validated against the contract: a field missing on success is a bug here, not a silent gap. */
@@ -39,6 +42,12 @@ export function copyRecordOf(facts: RunFacts): CopyRecord {
           skipped: summary.skipped,
           bytes: summary.bytes,
           durationMs: summary.durationMs,
+          ...(summary.groups
+            ? { groups: Object.fromEntries(Object.entries(summary.groups).map(([g, t]) => [g, { images: t.images, copied: t.copied, skipped: t.skipped, failed: t.failed, absent: t.absent }])) }
+            : {}),
+          ...(summary.modules ? { modules: summary.modules.filter((m) => m.status === "copied" || m.status === "skipped").map(({ name, version }) => ({ name, version })) } : {}),
+          ...(summary.groups && facts.securityDatabases ? { securityDatabases: (summary.groups.security?.failed ?? 1) === 0 } : {}),
+          ...(summary.groups && facts.releaseChannel ? { releaseChannel: facts.releaseChannel } : {}),
         }
       : {}),
   };

@@ -51,6 +51,9 @@ export interface CopySummary {
   imagesDigest: string;
   /** Nothing had to be copied: every image was already in the target with the source's digest. */
   verificationOnly: boolean;
+  /** Counts per plan group, and how each module ended (copier result line). */
+  groups?: ResultSummary["groups"];
+  modules?: ResultSummary["modules"];
 }
 
 export interface CopyRunOutputs extends CopyRunInputs {
@@ -98,6 +101,8 @@ function summaryOf(result: ResultSummary & { source: string; sourceDigest: strin
     source: result.source,
     sourceDigest: result.sourceDigest,
     imagesDigest: result.imagesDigest,
+    ...(result.groups ? { groups: result.groups } : {}),
+    ...(result.modules ? { modules: result.modules } : {}),
     verificationOnly: result.copied === 0 && result.bytes === 0,
   };
 }

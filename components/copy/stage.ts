@@ -38,6 +38,9 @@ import { copyRecordOf } from "./record";
 import type { RepoConfigJson } from "./registry-credentials";
 import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
 import { CopyRun } from "./run";
+import { describeCopyPlan, planCopy } from "./copy-plan";
+import { kebabChannel, readClusterModules, type ClusterModules } from "./modules-read";
+import { readReleaseChannel } from "../switch/updates";
 
 export interface CopyStageDeps {
   /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
@@ -60,6 +63,10 @@ export interface CopyStageArgs {
   bundle?: CopierBundleFile;
   /** The stack's imagesFile, when set. */
   images?: ImagesList;
+  /** The cluster's modules and whether operator-trivy is on (modules-read.ts). */
+  modules?: ClusterModules;
+  /** The cluster's release channel, kebab-case, when one is set. */
+  releaseChannel?: string;
 }
 
 /**
@@ -80,6 +87,8 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
   }
   let source: CopySourceView;
   let release: DeckhouseRelease;
+  let modules: ClusterModules;
+  let releaseChannel: string | undefined;
   try {
     const kube = await connectKube(deps.kube ?? kubeAccessFromStack());
     try {
@@ -90,13 +99,16 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
         configured: config.deckhouseVersion,
         listReleases: () => listDeckhouseReleases(kube),
       });
+      modules = await readClusterModules(kube);
+      const channel = (await readReleaseChannel(kube)).channel;
+      releaseChannel = channel ? kebabChannel(channel) : undefined;
     } finally {
       await kube.close();
     }
   } catch (error) {
     throw oneLineError(error, "images-copier: cannot read the cluster: ");
   }
-  return new CopyStage(name, { config, source, release, copierImage, bundle, images }, opts);
+  return new CopyStage(name, { config, source, release, copierImage, bundle, images, modules, releaseChannel }, opts);
 }
 
 export class CopyStage extends pulumi.ComponentResource {
@@ -114,6 +126,14 @@ export class CopyStage extends pulumi.ComponentResource {
     super("images-copier:index:CopyStage", name, {}, opts);
     const { config, source, release, copierImage, bundle, images } = args;
     const parent = { parent: this };
+    const plan = planCopy({
+      config,
+      imagesCount: images ? new Set(Object.values(images).flatMap((m) => Object.values(m))).size : undefined,
+      modules: args.modules ?? { deckhouse: [], others: [], trivyEnabled: false },
+      releaseChannel: args.releaseChannel,
+    });
+    pulumi.log.info(describeCopyPlan(plan).join("\n"), this);
+    const withSecurityDatabases = plan.securityDatabases.images > 0;
 
     // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
     const proxy = splitProxyEnv(source.proxyEnv, SECRET_NAME);
@@ -134,6 +154,9 @@ export class CopyStage extends pulumi.ComponentResource {
       timeoutMinutes: config.timeoutMinutes,
       withUpdateImages: config.copyUpdateImages,
       uploadChunkMiB: config.uploadChunkMiB,
+      modulesInSecret: plan.modules.copied.length > 0,
+      withSecurityDatabases,
+      releaseChannel: plan.updates.releaseChannel,
       imagesInSecret: images !== undefined,
       bundleConfigMap: bundleName,
       proxyEnv: proxy.jobEnv,
@@ -150,7 +173,9 @@ export class CopyStage extends pulumi.ComponentResource {
         metadata: runObjectMetadata(SECRET_NAME, NAMESPACE, LABELS, run),
         type: "Opaque",
         immutable: true,
-        data: pulumi.secret(buildSecretData({ target, source: source.sourceRepo, images, proxyValues: proxy.secretValues })),
+        data: pulumi.secret(
+          buildSecretData({ target, source: source.sourceRepo, images, proxyValues: proxy.secretValues, ...(plan.modules.copied.length > 0 ? { modules: plan.modules.copied } : {}) }),
+        ),
       },
       asRun,
     );
@@ -224,6 +249,8 @@ export class CopyStage extends pulumi.ComponentResource {
       targetImage: config.targetImage,
       sourceImage: source.deckhouseImage,
       deckhouseRelease: release,
+      // What the run copies, per group (copy-plan.ts); the Job's result counts them (summary.groups).
+      plan,
       // What the Job runs and where its copier comes from (plain: no credential in it).
       copierImage: copierImageOutput(copierImage, this.pullSecret ? PULL_SECRET_NAME : undefined),
       runId: this.run.runId,
@@ -241,6 +268,8 @@ export class CopyStage extends pulumi.ComponentResource {
           sourceImage: source.deckhouseImage,
           updateImages: config.copyUpdateImages,
           deckhouseVersion: release.version,
+          securityDatabases: withSecurityDatabases,
+          releaseChannel: plan.updates.releaseChannel,
         }),
       ),
     };

@@ -2,6 +2,7 @@
 // project's Kubernetes client rather than `.get()` resources: a read resource would store the whole Deployment
 // in the state, proxy URLs with passwords in its env included. Only what the switch needs leaves this module;
 // the Secret's data and the proxy variables travel on only as Pulumi secrets.
+import { readClusterModules, type ClusterModules } from "../copy/modules-read";
 import type { V1EnvVar } from "@kubernetes/client-node";
 import { z } from "zod";
 import { isProxyVariable } from "../copier-job/proxy-env";
@@ -25,6 +26,8 @@ export interface ClusterView {
   /** HTTP_PROXY / HTTPS_PROXY / NO_PROXY of the deckhouse container (may hold passwords: secret). */
   proxyEnv: ProxyVariable[];
   releaseChannel: ReleaseChannelSetting;
+  /** Deckhouse's Deployed modules and operator-trivy (../copy/modules-read.ts), for the groups gate. */
+  modules?: ClusterModules;
 }
 
 const deploymentSchema = z.object({
@@ -81,5 +84,5 @@ export async function readClusterView(kube: KubeClient): Promise<ClusterView> {
   if (!secret) throw new ClusterReadError(`images-copier: refusing to switch: Secret ${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET} does not exist`);
   const registrySecret = parse(secretSchema, secret, `Secret ${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET}`).data ?? {};
 
-  return { images, deckhouseImage, pods, registrySecret, proxyEnv, releaseChannel: await readReleaseChannel(kube) };
+  return { images, deckhouseImage, pods, registrySecret, proxyEnv, releaseChannel: await readReleaseChannel(kube), modules: await readClusterModules(kube) };
 }

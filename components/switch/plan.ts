@@ -12,6 +12,7 @@ import { planModuleConfigPath, upstreamImage, type ModuleConfigPlan, type Module
 import { checkRegistryHere, type RegistryChecker, type RegistryExpectations } from "./registry-checks";
 import { registrySecretValues, secretPointsAt } from "./registry-secret";
 import { requireCopiedRelease } from "./release";
+import { moduleReferences, requireNeededGroups } from "./modules-check";
 import { captureImages, captureSecret, type RollbackState } from "./rollback";
 import { channelTag, type ChannelHome, type UpdatesMode } from "./updates";
 
@@ -75,6 +76,7 @@ export async function planSwitch({ config, copy, view: read, registryPath = { pa
   const targetImage = formatReference(target);
   const view = registryPath.path === "module" ? moduleView(read, registryPath.section.imagesRepo, target, targetImage) : read;
   requireCopiedRelease(record, view.deckhouseImage, targetImage, view.pods);
+  requireNeededGroups(record, view.modules, config.copyStack);
 
   let source;
   try {
@@ -102,7 +104,7 @@ export async function planSwitch({ config, copy, view: read, registryPath = { pa
     }
   }
   // The module renders the Deckhouse image as `<imagesRepo>:<its current tag>`: that tag must be in the target too.
-  const references = [...new Set([...referencesToCheck(imageChanges), ...(module ? [module.plan.originalTagImage] : []), ...(releaseChannelImage ? [releaseChannelImage] : [])])];
+  const references = [...new Set([...referencesToCheck(imageChanges), ...(module ? [module.plan.originalTagImage] : []), ...(releaseChannelImage ? [releaseChannelImage] : []), ...moduleReferences(view.modules, targetRepository)])];
   const expectations: RegistryExpectations = { references, targetImage, sourceDigest: record.sourceDigest, ...(releaseChannelImage ? { releaseChannelImage } : {}) };
 
   if (config.checkFrom === "local") {

@@ -136,11 +136,14 @@ const RESOURCES: Record<string, string> = {
   statefulsets: "StatefulSet",
   daemonsets: "DaemonSet",
   moduleconfigs: "ModuleConfig",
-  // cluster-scoped: Module `registry` says whether the registry module is enabled (components/registry-mode.ts)
+  // Deckhouse's modules (cluster-scoped): the copy stage lists the Deployed releases and each module's channel;
+  // Module `registry` says whether the registry module is enabled (components/registry-mode.ts)
+  modulereleases: "ModuleRelease",
+  modulesources: "ModuleSource",
   modules: "Module",
 };
 /** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
-const CLUSTER_SCOPED = new Set(["ModuleConfig", "Module"]);
+const CLUSTER_SCOPED = new Set(["ModuleConfig", "ModuleRelease", "ModuleSource", "Module"]);
 
 interface Watcher {
   apiVersion: string;

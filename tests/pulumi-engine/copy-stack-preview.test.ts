@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
+import { moduleConfig, moduleObject, moduleRelease } from "../helpers/deckhouse-modules";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine } from "../helpers/pulumi-engine";
 
@@ -24,6 +25,15 @@ beforeAll(async () => {
       annotations: { "core.deckhouse.io/version": "v1.58.3" },
     }) as never,
   );
+  // two Deployed modules of ModuleSource deckhouse (one with its own channel), an older release of one, a module
+  // of another source; operator-trivy on; Deckhouse's own channel Stable
+  kube.put(moduleRelease("console", "v1.2.3"));
+  kube.put(moduleRelease("console", "v1.2.2", { phase: "Superseded" }));
+  kube.put(moduleRelease("stronghold", "v0.5.0"));
+  kube.put(moduleRelease("partner-thing", "v3.0.0", { source: "partner" }));
+  kube.put(moduleObject("console", { releaseChannel: "EarlyAccess" }));
+  kube.put(moduleConfig("operator-trivy", { enabled: true }));
+  kube.put(moduleConfig("deckhouse", { settings: { releaseChannel: "Stable" } }));
 });
 afterAll(() => kube?.stop());
 
@@ -65,5 +75,27 @@ test("copy stack preview (type-checked): reads the cluster, changes nothing, sho
   expect(outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
   expect(outputs.targetImage).toBe(TARGET_IMAGE);
   expect(outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
+  // the modules, the databases and the channel: in the Job's command, the plan output and the preview's lines
+  const command = pod.containers[0].command as string[];
+  expect(command.join(" ")).toContain("--with-modules /config/modules.json --with-security-databases --with-release-channel stable");
+  expect(pod.volumes.find((v: any) => v.secret).secret.items.map((i: { key: string }) => i.key)).toContain("modules.json");
+  expect((plainOutputs(preview) as { plan: unknown }).plan).toEqual({
+    release: { from: "the Deckhouse image's list (read by the Job)" },
+    deckhouse: { images: 1, targetImage: TARGET_IMAGE },
+    modules: {
+      mode: "deployed",
+      copied: [
+        { name: "console", version: "v1.2.3", channel: "early-access" },
+        { name: "stronghold", version: "v0.5.0", channel: "stable" },
+      ],
+      notCopied: [{ name: "partner-thing", version: "v3.0.0", source: "partner" }],
+    },
+    securityDatabases: { images: 4, why: "operator-trivy is enabled" },
+    updates: { images: 1, releaseChannel: "stable", why: "the cluster's release channel (copyReleaseChannel)" },
+  });
+  const info = preview.diagnostics.map((d) => d.message).join("\n");
+  expect(info).toContain("copy plan: modules: 2: console v1.2.3 (early-access), stronghold v0.5.0 (stable); each with its release image");
+  expect(info).toContain("copy plan: not copied (their registry does not change): partner-thing v3.0.0 from ModuleSource partner");
+  expect(info).toContain("copy plan: security databases: 4 (operator-trivy is enabled)");
   expect(findPlaintextSecrets(preview, [TARGET_PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token])).toEqual([]);
 });

@@ -5,7 +5,9 @@
 // real registries on 127.0.0.1, checked with skopeo. One stack, in order: up, up again, a new runId, refresh then up,
 // a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused. The stack runs as a user with
 // exactly the RBAC rules of docs/permissions/copy-stack.yaml (enforced by the test server for the program's own
-// client and the dynamic providers); with one rule removed, the preview fails in one line naming it.
+// client and the dynamic providers); with one rule removed, the preview fails in one line naming it. The cluster runs two modules of
+// ModuleSource deckhouse and one of another source, and operator-trivy: the first run copies the two modules (image,
+// release image, components) and the four security databases, not the third module.
 import { join } from "node:path";
 import { imagesListDigest } from "../../copier";
 import { copyRecordSchema } from "../../components/copy-record";
@@ -14,7 +16,10 @@ import { removeDir, tempDir, verifyCopiedRelease } from "../helpers/copy-fixture
 import { startCopyKubelet, type CopyKubelet } from "../helpers/copy-kubelet";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
-import { seedRelease, type SeededRelease } from "../helpers/images";
+import { pushImage, pushMultiArch, seedRelease, type SeededRelease } from "../helpers/images";
+import { moduleConfig, moduleObject, moduleRelease } from "../helpers/deckhouse-modules";
+import { pushModuleImage, pushModuleRelease, pushTrivyDatabase } from "../helpers/module-image";
+import { skopeoManifestDigest } from "../helpers/skopeo";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
@@ -32,6 +37,10 @@ let kubelet: CopyKubelet;
 let work: string;
 let engine: PulumiEngine;
 let sensitive: string[];
+/** Every image a run copies: the release, the two modules (image, release image, components), the databases. */
+let total: number;
+const moduleDigests: Record<string, string> = {};
+const DATABASES = ["trivy-db:2", "trivy-bdu:1", "trivy-java-db:1", "trivy-checks:0"];
 
 const TARGET_REPO = "customer/deckhouse";
 const TARGET_TAG = "rock-solid-1.58";
@@ -58,6 +67,29 @@ beforeAll(async () => {
     startRegistry({ tls: true, auth: "basic", password: 'cust:dst"pw' }),
   ]);
   release = await seedRelease(source, "deckhouse/ee", { tagged: 2, digestOnly: 1, multiArch: 1, deckhouseTag: "v1.58.3", seed: "copy-stack-engine" });
+  const modules = "deckhouse/ee/modules";
+  const backend = await pushImage(source, `${modules}/console`, { format: "docker", seed: "engine-console-backend", layers: [{ size: 8192, seed: "engine-console-backend" }] });
+  const frontend = await pushMultiArch(source, `${modules}/console`, { format: "oci", seed: "engine-console-frontend", layers: [{ size: 4096, seed: "engine-console-frontend" }] });
+  const agent = await pushImage(source, `${modules}/stronghold`, { format: "oci", seed: "engine-stronghold", layers: [{ size: 4096, seed: "engine-stronghold" }] });
+  Object.assign(moduleDigests, {
+    "console@backend": backend.digest,
+    "console@frontend": frontend.digest,
+    "stronghold@agent": agent.digest,
+    "console:v1.2.3": (await pushModuleImage(source, modules, "console", "v1.2.3", { console: { backend: backend.digest, frontend: frontend.digest } })).digest,
+    "console/release:early-access": (await pushModuleRelease(source, modules, "console", "v1.2.3", "early-access")).digest,
+    "stronghold:v0.5.0": (await pushModuleImage(source, modules, "stronghold", "v0.5.0", { agent: agent.digest })).digest,
+    "stronghold/release:stable": (await pushModuleRelease(source, modules, "stronghold", "v0.5.0", "stable")).digest,
+  });
+  for (const db of DATABASES) moduleDigests[`security/${db}`] = (await pushTrivyDatabase(source, `deckhouse/ee/security/${db.split(":")[0]}`, db.split(":")[1])).digest;
+  for (const object of [
+    moduleRelease("console", "v1.2.3"),
+    moduleRelease("stronghold", "v0.5.0"),
+    moduleRelease("partner-thing", "v3.0.0", { source: "partner" }),
+    moduleObject("console", { releaseChannel: "EarlyAccess" }),
+    moduleConfig("operator-trivy", { enabled: true }),
+  ])
+    kube.put(object);
+  total = release.references.length + 4 + 3 + DATABASES.length;
   work = tempDir("copy-stack-engine");
   kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images });
   kube.put(deckhouseRegistrySecret({ host: source.host, username: source.username as string, password: source.password as string, ca: source.caPem }));
@@ -113,9 +145,22 @@ test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and Conf
     sourceRepository: `${source.host}/deckhouse/ee`,
     imagesDigest: imagesListDigest(release.images),
     deckhouseVersion: "v1.58.3",
-    images: release.references.length,
+    images: total,
+    modules: [
+      { name: "console", version: "v1.2.3" },
+      { name: "stronghold", version: "v0.5.0" },
+    ],
+    securityDatabases: true,
   });
+  expect(copyOf(up).groups).toMatchObject({ modules: { images: 7, copied: 7, failed: 0 }, security: { images: 4, copied: 4 }, deckhouse: { images: 1 } });
   expect((await verifyCopiedRelease(target, TARGET_REPO, `${TARGET_REPO}:${TARGET_TAG}`, release)).problems).toEqual([]);
+  // the two modules of source deckhouse and the databases, as the source has them; not the partner's module
+  const at = (key: string) => key.replace(/@(\w+)$/, (_m, part: string) => `@${moduleDigests[key]}`);
+  for (const key of Object.keys(moduleDigests)) {
+    const ref = key.startsWith("security/") ? `${TARGET_REPO}/${key}` : `${TARGET_REPO}/modules/${at(key)}`;
+    expect({ ref, digest: await skopeoManifestDigest(target, ref) }).toEqual({ ref, digest: moduleDigests[key] });
+  }
+  expect(providerLines(up).join("\n")).not.toContain("partner-thing");
   noPlaintext(up);
 });
 
@@ -134,7 +179,7 @@ test("a new runId: the run's objects are replaced together and a fresh run moves
   expect(rerun.error).toBeUndefined();
   expect(ops(rerun)).toMatchObject({ "images-copier-config": "replace", "copier-bundle": "replace", "copy-images": "replace", "copy-run": "replace" });
   expect(kubelet.started).toBe(2);
-  expect(providerLines(rerun)).toContain(`images-copier: verification run: all ${release.references.length} images were already in the target with the source's digests; nothing was copied`);
+  expect(providerLines(rerun)).toContain(`images-copier: verification run: all ${total} images were already in the target with the source's digests; nothing was copied`);
   expect(copyOf(rerun)).toMatchObject({ status: "succeeded", verified: true, runId: "2", copied: 0, bytes: 0, sourceDigest: release.deckhouseDigest });
   expect(runObjects()).toEqual([]);
   noPlaintext(rerun);

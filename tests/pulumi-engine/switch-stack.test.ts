@@ -16,6 +16,7 @@ import { startCopyKubelet } from "../helpers/copy-kubelet";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
+import { moduleConfig, moduleRelease } from "../helpers/deckhouse-modules";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoManifestDigest } from "../helpers/skopeo";
@@ -108,6 +109,23 @@ test("preview refused: an older copy stack's record, one line, nothing changes",
   // the stack itself (a logical resource) and the copy stack's read, nothing of the switch
   expect(preview.steps.filter((s) => s.op !== "read").map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
   expect(cluster()).toEqual(before);
+
+  // two Deployed modules of ModuleSource deckhouse (and one of another source, not the copy's business): a record
+  // that lacks one of them is refused in one line naming it
+  const modules = [moduleRelease("console", "v1.2.3"), moduleRelease("stronghold", "v0.5.0"), moduleRelease("partner-thing", "v3.0.0", { source: "partner" }), moduleConfig("operator-trivy", { enabled: false })];
+  for (const object of modules) kube.put(object);
+  try {
+    const lacking = await engine(record({ modules: [{ name: "console", version: "v1.2.3" }], securityDatabases: false })).preview();
+    expect(lacking.error).toBe(
+      'images-copier: refusing to switch: copy stack "org/images-copier/copy" did not copy the Deployed module stronghold v0.5.0 of ModuleSource deckhouse (its record lacks them); ' +
+        "after the switch Deckhouse pulls them from the target; set copyModules: deployed and run the copy stack again (change runId: `pulumi config set runId <new value>`, then `pulumi up` on the copy stack), then preview this stack again",
+    );
+    expect(lacking.errorDetail).toBe(lacking.error);
+    expect(lacking.steps.filter((s) => s.op !== "read").map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
+    expect(cluster()).toEqual(before);
+  } finally {
+    for (const object of modules) kube.remove(object.apiVersion, object.kind, "", object.metadata.name);
+  }
 });
 
 test("RBAC with one rule of docs/permissions/switch-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {
