@@ -204,7 +204,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     expect(secret.inputs.metadata).toEqual({
       name: "images-copier-config",
       namespace: "d8-system",
-      labels: { heritage: "deckhouse", app: "d8-images-copier" },
+      labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" },
       annotations: { "images-copier.deckhouse.io/run-id": "1", "images-copier.deckhouse.io/run-key": expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
     });
     expect(secret.inputs.type).toBe("Opaque");
@@ -226,7 +226,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     expect(job.inputs.metadata).toEqual({
       name: "copy-images",
       namespace: "d8-system",
-      labels: { heritage: "deckhouse", app: "d8-images-copier" },
+      labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" },
       annotations: {
         "images-copier.deckhouse.io/run-id": "1",
         "images-copier.deckhouse.io/run-key": secret.inputs.metadata.annotations["images-copier.deckhouse.io/run-key"],

@@ -381,7 +381,7 @@ describe("switch stage: checks from the cluster", () => {
     ]);
     const secret = r.registered.find((x) => x.type === "kubernetes:core/v1:Secret")!;
     const runKey = secret.inputs.metadata.annotations[RUN_KEY];
-    expect(secret.inputs.metadata).toEqual({ name: "images-copier-check-config", namespace: "d8-system", labels: { heritage: "deckhouse", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
+    expect(secret.inputs.metadata).toEqual({ name: "images-copier-check-config", namespace: "d8-system", labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
     expect(secret.inputs).toMatchObject({ type: "Opaque", immutable: true });
     const [data, dataIsSecret] = reveal(secret.inputs.data);
     expect(dataIsSecret).toBe(true);
@@ -398,7 +398,7 @@ describe("switch stage: checks from the cluster", () => {
       path: BUNDLE,
       sha256: BUNDLE_SHA,
       bytes: Buffer.byteLength(BUNDLE_TEXT),
-      labels: { heritage: "deckhouse", app: "d8-images-copier-check" },
+      labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" },
       runKey,
       secretUid: bundle.inputs.secretUid,
       __provider: expect.any(String),
@@ -408,7 +408,7 @@ describe("switch stage: checks from the cluster", () => {
     const check = r.resource(":ClusterCheck");
     expect(check.inputs).toMatchObject({ namespace: "d8-system", timeoutSeconds: 300, expectations: { references: [`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`], targetImage: TARGET, sourceDigest: COPIED } });
     const job = check.inputs.job;
-    expect(job.metadata).toEqual({ name: "images-copier-check", namespace: "d8-system", labels: { heritage: "deckhouse", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: runKey } });
+    expect(job.metadata).toEqual({ name: "images-copier-check", namespace: "d8-system", labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: runKey } });
     const pod = job.spec.template.spec;
     expect(pod.containers[0]).toMatchObject({
       name: "copier",
