@@ -21,6 +21,7 @@ import type { SwitchStageConfig } from "../../stack-config";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
 import { copierImageOutput, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "../copier-job/image";
 import { connectKube, type KubeAccess } from "../kube";
+import { deckhouseWriterProvider } from "../kube/deckhouse-writer";
 import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
 import { CHECK_PULL_SECRET_NAME } from "./check-job";
@@ -29,15 +30,14 @@ import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
 import { planSwitch, type Gate } from "./plan";
 import type { RegistryChecker } from "./registry-checks";
-import { dockerConfigJson, encodeBase64 } from "../kube";
-import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
+import { deckhouseDeploymentPatch, registrySecretPatch } from "./legacy-writes";
+import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
 import { DeckhouseRollout } from "./rollout-provider";
 import { SwitchSnapshot } from "./snapshot-provider";
 import { DeckhouseUpdates } from "./updates-provider";
 
-/** Field manager of the switch's Server-Side Apply patches (visible in the objects' managedFields). */
-export const SWITCH_FIELD_MANAGER = "images-copier-switch";
+export { SWITCH_FIELD_MANAGER } from "./legacy-writes";
 
 /** How long the check Job may take before the switch gives up. */
 const CHECK_TIMEOUT_SECONDS = 300;
@@ -53,11 +53,6 @@ export interface SwitchStageDeps {
   /** Reads a copier image in the target registry; the copier's inspectCopierImage when not given. */
   inspectCopierImage?: CopierImageInspector;
 }
-
-const PATCH_ANNOTATIONS = {
-  "pulumi.com/patchForce": "true",
-  "pulumi.com/patchFieldManager": SWITCH_FIELD_MANAGER,
-};
 
 /** The copy record, the cluster and every check; any failure becomes one line. */
 async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReference, access: KubeAccess, checker?: RegistryChecker): Promise<Gate> {
@@ -87,6 +82,8 @@ export interface SwitchStageArgs {
   /** With `checkFrom: cluster`: what the check Job runs, and the bundled copier unless the image holds it. */
   check?: { copierImage: CopierImagePlan; bundle?: CopierBundleFile };
   rolloutTimeoutSeconds?: number;
+  /** The cluster access the gate used; with `impersonate`, the patches of Deckhouse's objects are sent as that user. */
+  access?: KubeAccess;
 }
 
 /**
@@ -107,8 +104,9 @@ export async function declareSwitchStage(name: string, config: SwitchStageConfig
     throw oneLineError(err, "images-copier: ");
   }
   const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack });
-  const gate = await runGate(config, copyStack, deps.kube ?? kubeAccessFromStack(), deps.checker);
-  return new SwitchStage(name, { config, gate, check, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds }, opts);
+  const access = deps.kube ?? kubeAccessFromStack();
+  const gate = await runGate(config, copyStack, access, deps.checker);
+  return new SwitchStage(name, { config, gate, check, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds, access }, opts);
 }
 
 export class SwitchStage extends pulumi.ComponentResource {
@@ -165,28 +163,25 @@ export class SwitchStage extends pulumi.ComponentResource {
       { ...parent, dependsOn: [updates] },
     );
 
+    // Deckhouse's own objects are written as `kubeImpersonate` (its admission policy admits no other user).
+    const deckhouseWriter = deckhouseWriterProvider(`${name}-deckhouse-writer`, args.access, this);
+
     // The Kubernetes provider marks a Secret's whole `data` secret, so the preview masks it; the `plan` output
     // names what is written.
-    const data: Record<string, string> = { ".dockerconfigjson": encodeBase64(dockerConfigJson(plan.targetRegistry, config.targetUsername, config.targetPassword)) };
-    for (const [key, value] of Object.entries(plan.secretValues)) data[key] = encodeBase64(value);
+    const registrySecret = registrySecretPatch(plan, config);
     const secretPatch = new k8s.core.v1.SecretPatch(
       `${name}-deckhouse-registry`,
-      { metadata: { name: REGISTRY_SECRET, namespace: DECKHOUSE_NAMESPACE, annotations: PATCH_ANNOTATIONS }, data: pulumi.secret(data) },
+      { metadata: registrySecret.metadata, data: pulumi.secret(registrySecret.data) },
       // The outputs are the live object: `metadata` may hold kubectl's last-applied-configuration with the data.
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
+      { ...parent, provider: deckhouseWriter, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
     );
 
-    const pick = (kind: string) => plan.imageChanges.filter((c) => c.kind === kind).map((c) => ({ name: c.name, image: c.to }));
-    const initContainers = pick("initContainer");
     const deploymentPatch = new k8s.apps.v1.DeploymentPatch(
       `${name}-deckhouse`,
-      {
-        metadata: { name: DECKHOUSE_DEPLOYMENT, namespace: DECKHOUSE_NAMESPACE, annotations: { ...PATCH_ANNOTATIONS, "pulumi.com/skipAwait": "true" } },
-        spec: { template: { spec: { ...(initContainers.length > 0 ? { initContainers } : {}), containers: pick("container") } } },
-      },
+      deckhouseDeploymentPatch(plan),
       // The Secret goes first: the new Deckhouse pod pulls from the new registry with the new credentials.
       // The outputs are the live Deployment: the deckhouse container's env holds proxy URLs with passwords.
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
+      { ...parent, provider: deckhouseWriter, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
     );
 
     const rollout = new DeckhouseRollout(

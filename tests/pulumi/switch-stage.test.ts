@@ -215,6 +215,31 @@ describe("switch stage: what it declares", () => {
     expect(captured.data.ca).toBe(b64("old ca"));
   });
 
+  it("with kubeImpersonate, patches Deckhouse's objects through one explicit provider whose user impersonates it; its kubeconfig is a secret", async () => {
+    seedDeckhouseCluster(server, vendorCluster());
+    const deps = { checker, copierBundlePath: BUNDLE, inspectCopierImage: noRegistryRead };
+    const r = await runSwitchStage(config({ kubeImpersonate: "system:sudouser" }), record, { deps: { ...deps, kube: { kubeconfig: server.kubeconfigYaml, impersonate: "system:sudouser" } } });
+    const provider = r.resource("pulumi:providers:kubernetes");
+    const [kubeconfig, isSecret] = reveal(provider.inputs.kubeconfig);
+    expect(isSecret).toBe(true);
+    const parsed = JSON.parse(kubeconfig as string);
+    expect(parsed.users).toEqual([{ name: "test", user: { token: server.token, as: "system:sudouser" } }]);
+    expect(parsed.clusters.map((c: { cluster: { server: string } }) => c.cluster.server)).toEqual([server.url]);
+    const secretProvider = r.options("SecretPatch").provider as unknown as { __name: string };
+    expect(secretProvider.__name).toMatch(/-deckhouse-writer$/);
+    expect(r.options("DeploymentPatch").provider).toBe(secretProvider);
+    // the dynamic resources get their access (and kubeImpersonate) from the stack config, never from an input
+    for (const type of [":SwitchSnapshot", ":DeckhouseRollout", ":DeckhouseUpdates"]) {
+      const { __provider: _code, ...inputs } = r.resource(type).inputs;
+      expect(JSON.stringify(inputs)).not.toContain("sudouser");
+    }
+
+    // impersonation off (kubeImpersonate ""): the default provider, as before
+    const off = await runSwitchStage(config({ kubeImpersonate: "" }), record, { deps: { ...deps, kube: { kubeconfig: server.kubeconfigYaml } } });
+    expect(off.registered.filter((x) => x.type.startsWith("pulumi:providers:"))).toEqual([]);
+    expect(off.options("SecretPatch").provider).toBeUndefined();
+  });
+
   it("tells the plan in plain words: release, registry, what is re-pointed, the Secret, the release channel, the checks, the rollback", async () => {
     const { outputs } = await run(vendorCluster(), { preview: true });
     expect(outputs?.plan).toEqual({
