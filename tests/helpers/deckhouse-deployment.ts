@@ -1,5 +1,7 @@
 // The `d8-system/deckhouse` Deployment as the switch tests need it: given containers, optional init containers,
-// annotations, generation and status; the rest as a real cluster shows it.
+// annotations, generation and status; the rest as a real cluster shows it, with the labels Deckhouse gives it.
+import { deckhouseLabels } from "./deckhouse-labels";
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -30,6 +32,7 @@ export function deckhouseDeployment(spec: DeckhouseDeploymentSpec): DeploymentOb
     metadata: {
       name: "deckhouse",
       namespace: "d8-system",
+      labels: deckhouseLabels({ app: "deckhouse" }),
       ...(spec.generation !== undefined ? { generation: spec.generation } : {}),
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
     },

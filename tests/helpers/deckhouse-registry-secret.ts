@@ -1,5 +1,6 @@
 // The cluster's `d8-system/deckhouse-registry` Secret as Deckhouse writes it: `.dockerconfigjson` with an `auth`
 // entry (base64 of user:password) for the registry, `address`, `path`, `scheme` and, when given, the registry's `ca`.
+import { deckhouseLabels } from "./deckhouse-labels";
 import type { KubeObject } from "./kube-api-server";
 
 export interface RegistryAccess {
@@ -25,5 +26,5 @@ export function deckhouseRegistryData(access: RegistryAccess): Record<string, st
 }
 
 export function deckhouseRegistrySecret(access: RegistryAccess): KubeObject {
-  return { apiVersion: "v1", kind: "Secret", metadata: { name: "deckhouse-registry", namespace: "d8-system" }, type: "kubernetes.io/dockerconfigjson", data: deckhouseRegistryData(access) };
+  return { apiVersion: "v1", kind: "Secret", metadata: { name: "deckhouse-registry", namespace: "d8-system", labels: deckhouseLabels() }, type: "kubernetes.io/dockerconfigjson", data: deckhouseRegistryData(access) };
 }

@@ -2,6 +2,24 @@
 // in-memory object store served through the real REST paths (GET, LIST with labelSelector, WATCH, POST, PATCH,
 // PUT, DELETE with propagationPolicy, pod logs). It is NOT a Kubernetes control plane: no controllers run, so a
 // test plays the job controller itself (onCreate hooks, put(), setPodLog()).
+//
+// Identity, admission, dry run (opt-in per server; new logic in ./kube-api/):
+// - Every request acts as an identity: the default `token` is `kubernetes-admin` in `system:masters` (passes every
+//   check, as on kubeadm's admin.conf); a client certificate is CN = user, O = groups. `addToken({ user, groups,
+//   grants })` adds another bearer token; without `grants` it is bound to cluster-admin, with `grants` (RBAC rules,
+//   cluster-wide or per namespace; `loadGrants` reads them from Role/ClusterRole manifests) it gets kube-apiserver's
+//   403 for anything they do not allow. `kubeconfigFor(token, { as })` writes a kubeconfig for it.
+// - `Impersonate-User` / `Impersonate-Group` are honoured only when the authenticated identity may `impersonate`
+//   `users` (or `serviceaccounts`) / `groups` of that name, else the 403 kube-apiserver sends. `system:sudouser` is
+//   bound to cluster-admin, as Deckhouse binds it; `setGrants(user, grants)` changes what any user may do. To deny
+//   impersonation, add a token whose grants lack `impersonate`.
+// - `startKubeApiServer({ deckhouse: { version: "v1.66" } })` enforces Deckhouse's admission policies on
+//   `heritage: deckhouse` objects as that release renders them (none before v1.62 or on `dev`); see
+//   kube-api/deckhouse-admission.ts. Seed Deckhouse's objects with their labels (`deckhouseLabels`).
+// - `?dryRun=All` on POST/PUT/PATCH/DELETE runs authorization and admission and answers what would be stored;
+//   nothing is stored, no watch event is sent, no hook runs.
+// - `requests` records each request's effective identity (`user`, `groups`, `impersonatedBy`), `attributes` (verb,
+//   resource, namespace, name) and `dryRun`, so a test can assert who made a write.
 import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -10,8 +28,11 @@ import { createServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { TLSSocket } from "node:tls";
 import { testCerts } from "./certs";
+import { Access, isStatus, requestAttributes, type TokenSpec } from "./kube-api/access";
+import { deckhouseAdmission, type Operation } from "./kube-api/deckhouse-admission";
+import type { Grant, RequestAttributes } from "./kube-api/rbac";
+import { sendStatus } from "./kube-api/status";
 
 const run = promisify(execFile);
 
@@ -47,6 +68,18 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   contentType?: string;
+  /** The identity the request acted as (after impersonation); absent when it was not authenticated. */
+  user?: string;
+  groups?: string[];
+  /** The authenticated user, when the request impersonated `user`. */
+  impersonatedBy?: string;
+  attributes?: RequestAttributes;
+  dryRun?: boolean;
+}
+
+export interface KubeApiServerOptions {
+  /** Deckhouse's admission policies on `heritage: deckhouse` objects as this release renders them (`v1.66`). */
+  deckhouse?: { version: string };
 }
 
 export interface KubeApiServer {
@@ -75,6 +108,12 @@ export interface KubeApiServer {
   dropNextWatches(count: number): Promise<void>;
   /** Answers matching requests with this error Status (e.g. an admission 403) until the returned function is called. */
   rejectRequests(match: { method: string; kind: string }, code: number, reason: string, message: string): () => void;
+  /** A new bearer token for `spec.user` (cluster-admin unless `spec.grants` are given). */
+  addToken(spec: TokenSpec): string;
+  /** Replaces what `user` may do (RBAC grants), e.g. for `system:sudouser` or a token's user. */
+  setGrants(user: string, grants: Grant[]): void;
+  /** A kubeconfig with `token` (default: the admin token) and, with `as`, the user it impersonates. */
+  kubeconfigFor(token?: string, options?: { as?: string; asGroups?: string[] }): string;
   stop(): Promise<void>;
 }
 
@@ -216,9 +255,11 @@ function kubeconfig(url: string, caPem: string, user: Record<string, string>): s
   ].join("\n");
 }
 
-export async function startKubeApiServer(): Promise<KubeApiServer> {
+export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const certs = await testCerts();
   const token = randomBytes(24).toString("hex");
+  const access = new Access(token);
+  const admission = options.deckhouse ? deckhouseAdmission(options.deckhouse.version) : undefined;
   const store = new Map<string, KubeObject>();
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
@@ -274,25 +315,36 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     return [...store.values()].filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || o.metadata.namespace === namespace));
   }
 
-  function authorized(req: IncomingMessage): boolean {
-    if (req.headers.authorization === `Bearer ${token}`) return true;
-    const socket = req.socket as TLSSocket;
-    return socket.authorized === true && Boolean(socket.getPeerCertificate()?.subject);
-  }
-
   const rejections: Array<{ method: string; kind: string; code: number; reason: string; message: string }> = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const query = Object.fromEntries(url.searchParams);
     const method = req.method ?? "GET";
-    requests.push({ method, path: url.pathname, query, contentType: req.headers["content-type"] });
-    if (!authorized(req)) return status(res, 401, "Unauthorized", "Unauthorized");
+    const record: RecordedRequest = { method, path: url.pathname, query, contentType: req.headers["content-type"] };
+    requests.push(record);
+    const authenticated = access.authenticate(req);
+    if (!authenticated) return status(res, 401, "Unauthorized", "Unauthorized");
+    const identity = access.identify(authenticated, req);
+    if (isStatus(identity)) return sendStatus(res, identity);
+    Object.assign(record, { user: identity.user, groups: identity.groups }, identity.impersonatedBy ? { impersonatedBy: identity.impersonatedBy } : {});
     if (url.pathname === "/version") return sendJson(res, 200, { major: "1", minor: "29", gitVersion: "v1.29.0-test" });
 
     const route = parseRoute(url.pathname);
     if (!route) return status(res, 404, "NotFound", `the server could not find the requested resource ${url.pathname}`);
     const { apiVersion, kind, namespace, name, sub } = route;
+    const resource = Object.keys(RESOURCES).find((plural) => RESOURCES[plural] === kind) as string;
+    record.attributes = requestAttributes(method, route, resource, query);
+    const refusedAccess = access.authorize(identity, record.attributes);
+    if (refusedAccess) return sendStatus(res, refusedAccess);
+    const dryRun = query.dryRun === "All";
+    if (dryRun) record.dryRun = true;
+    /** Admission of a write (a 403 Status answered, true returned, when a policy denies it). */
+    const refusedByAdmission = (operation: Operation, object: KubeObject | undefined, oldObject: KubeObject | undefined): boolean => {
+      const denial = admission?.({ operation, kind, resource, group: record.attributes?.apiGroup ?? "", name: (object ?? oldObject)?.metadata.name ?? name ?? "", identity, object, oldObject });
+      if (denial) sendStatus(res, denial);
+      return denial !== undefined;
+    };
     const rejection = rejections.find((r) => r.method === method && r.kind === kind && !sub);
     if (rejection) return status(res, rejection.code, rejection.reason, rejection.message);
 
@@ -356,15 +408,22 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       if (store.has(key(apiVersion, kind, namespace, body.metadata.name))) {
         return status(res, 409, "AlreadyExists", `${kind.toLowerCase()}s "${body.metadata.name}" already exists`);
       }
-      const stored = put({ ...body, metadata: { ...body.metadata, namespace } });
+      const candidate: KubeObject = { ...body, metadata: { ...body.metadata, namespace } };
+      if (refusedByAdmission("CREATE", candidate, undefined)) return;
+      if (dryRun) return sendJson(res, 201, { ...candidate, metadata: { creationTimestamp: new Date().toISOString(), ...candidate.metadata, uid: randomUUID() } });
+      const stored = put(candidate);
       sendJson(res, 201, stored);
       for (const hook of createHooks.get(kind) ?? []) hook(structuredClone(stored));
       return;
     }
     if (method === "PUT" && name) {
       const body = JSON.parse(await readBody(req)) as KubeObject;
-      if (!store.has(key(apiVersion, kind, namespace, name))) return notFound();
-      return sendJson(res, 200, put({ ...body, metadata: { ...body.metadata, name, namespace } }));
+      const existing = store.get(key(apiVersion, kind, namespace, name));
+      if (!existing) return notFound();
+      const candidate: KubeObject = { ...body, metadata: { ...body.metadata, name, namespace } };
+      if (refusedByAdmission("UPDATE", candidate, existing)) return;
+      if (dryRun) return sendJson(res, 200, { ...candidate, metadata: { ...candidate.metadata, uid: existing.metadata.uid, resourceVersion: existing.metadata.resourceVersion } });
+      return sendJson(res, 200, put(candidate));
     }
     if (method === "PATCH" && name) {
       const patch = JSON.parse(await readBody(req)) as unknown;
@@ -372,7 +431,10 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       const contentType = req.headers["content-type"] ?? "";
       if (!existing && !contentType.startsWith("application/apply-patch")) return notFound();
       const merged = mergePatch(existing ?? {}, patch) as KubeObject;
-      return sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } }));
+      const candidate: KubeObject = { ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } };
+      if (refusedByAdmission(existing ? "UPDATE" : "CREATE", candidate, existing)) return;
+      if (dryRun) return sendJson(res, existing ? 200 : 201, candidate);
+      return sendJson(res, existing ? 200 : 201, put(candidate));
     }
     if (method === "DELETE" && name) {
       // DeleteOptions.preconditions.uid: only that very object may go, as on a real API server
@@ -382,6 +444,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       if (uid && current && current.metadata.uid !== uid) {
         return status(res, 409, "Conflict", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`);
       }
+      if (current && refusedByAdmission("DELETE", undefined, current)) return;
+      if (dryRun) return current ? sendJson(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: `${kind.toLowerCase()}s` } }) : notFound();
       const deleted = removeObject(apiVersion, kind, namespace, name);
       if (!deleted) return notFound();
       // batch/v1 Jobs orphan their pods unless the caller asks for propagation, as the real API server does.
@@ -440,6 +504,16 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     dropNextWatches(count) {
       watchesToDrop = count;
       return new Promise<void>((resolve) => (allDropped = resolve));
+    },
+    addToken(spec) {
+      const added = randomBytes(24).toString("hex");
+      access.addToken(added, spec);
+      return added;
+    },
+    setGrants: (user, grants) => access.setGrants(user, grants),
+    kubeconfigFor(bearer = token, as = {}) {
+      const impersonation = { ...(as.as ? { as: JSON.stringify(as.as) } : {}), ...(as.asGroups ? { "as-groups": JSON.stringify(as.asGroups) } : {}) };
+      return kubeconfig(url, certs.caPem, { token: bearer, ...impersonation });
     },
     rejectRequests(match, code, reason, message) {
       const rejection = { ...match, code, reason, message };

@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
 import type { SwitchStageDeps } from "../../components/switch/stage";
 import { deckhouseDeployment, type ContainerSpec } from "./deckhouse-deployment";
+import { deckhouseLabels } from "./deckhouse-labels";
 import type { KubeApiServer, KubeObject } from "./kube-api-server";
 
 export const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
@@ -57,7 +58,7 @@ export function seedDeckhouseCluster(server: KubeApiServer, spec: DeckhouseClust
     apiVersion: "v1",
     kind: "Secret",
     type: "kubernetes.io/dockerconfigjson",
-    metadata: { name: "deckhouse-registry", namespace: "d8-system" },
+    metadata: { name: "deckhouse-registry", namespace: "d8-system", labels: deckhouseLabels() },
     data: spec.secretData ?? vendorSecretData(spec.source),
   } as KubeObject);
   if (spec.releaseChannel !== null) {
