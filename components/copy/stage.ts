@@ -38,6 +38,8 @@ import { copyRecordOf } from "./record";
 import type { RepoConfigJson } from "./registry-credentials";
 import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
 import { CopyRun } from "./run";
+import { copyWrites } from "./write-proofs";
+import { describeProven, proveWrites } from "../kube/write-proof";
 
 export interface CopyStageDeps {
   /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
@@ -90,6 +92,9 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
         configured: config.deckhouseVersion,
         listReleases: () => listDeckhouseReleases(kube),
       });
+      // The run's creates in d8-system, as server-side dry runs with the identity they will use.
+      const proven = await proveWrites(kube, copyWrites(copyRunOf({ config, source, copierImage, bundle, images }), copierImage.inTargetRegistry), "images-copier: refusing to copy");
+      if (proven.length > 0) pulumi.log.info(describeProven(proven));
     } finally {
       await kube.close();
     }
@@ -97,6 +102,37 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
     throw oneLineError(error, "images-copier: cannot read the cluster: ");
   }
   return new CopyStage(name, { config, source, release, copierImage, bundle, images }, opts);
+}
+
+/** The run's Job (before the uids of its objects exist), its run key and what its Secret holds. */
+function copyRunOf(args: Pick<CopyStageArgs, "config" | "source" | "copierImage" | "bundle" | "images">) {
+  const { config, source, copierImage, bundle, images } = args;
+  // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
+  const proxy = splitProxyEnv(source.proxyEnv, SECRET_NAME);
+  const target: RepoConfigJson = {
+    username: config.targetUsername,
+    password: config.targetPassword,
+    insecure: config.targetInsecure,
+    image: config.targetImage,
+    ...(config.targetCA ? { ca: config.targetCA } : {}),
+  };
+  const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
+  const jobBase = buildCopyJob({
+    namespace: NAMESPACE,
+    runId: config.runId,
+    copierImage: copierImage.image,
+    deckhouseImage: source.deckhouseImage,
+    concurrency: config.concurrency,
+    timeoutMinutes: config.timeoutMinutes,
+    withUpdateImages: config.copyUpdateImages,
+    uploadChunkMiB: config.uploadChunkMiB,
+    imagesInSecret: images !== undefined,
+    bundleConfigMap: bundleName,
+    proxyEnv: proxy.jobEnv,
+    pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
+  });
+  const runKey = runKeyOf(jobBase);
+  return { proxy, target, bundleName, jobBase, runKey, run: { key: runKey, id: config.runId } };
 }
 
 export class CopyStage extends pulumi.ComponentResource {
@@ -114,36 +150,10 @@ export class CopyStage extends pulumi.ComponentResource {
     super("images-copier:index:CopyStage", name, {}, opts);
     const { config, source, release, copierImage, bundle, images } = args;
     const parent = { parent: this };
-
-    // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
-    const proxy = splitProxyEnv(source.proxyEnv, SECRET_NAME);
-    const target: RepoConfigJson = {
-      username: config.targetUsername,
-      password: config.targetPassword,
-      insecure: config.targetInsecure,
-      image: config.targetImage,
-      ...(config.targetCA ? { ca: config.targetCA } : {}),
-    };
-    const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
-    const jobBase = buildCopyJob({
-      namespace: NAMESPACE,
-      runId: config.runId,
-      copierImage: copierImage.image,
-      deckhouseImage: source.deckhouseImage,
-      concurrency: config.concurrency,
-      timeoutMinutes: config.timeoutMinutes,
-      withUpdateImages: config.copyUpdateImages,
-      uploadChunkMiB: config.uploadChunkMiB,
-      imagesInSecret: images !== undefined,
-      bundleConfigMap: bundleName,
-      proxyEnv: proxy.jobEnv,
-      pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
-    });
-    const runKey = runKeyOf(jobBase);
+    const { proxy, target, bundleName, jobBase, runKey, run } = copyRunOf(args);
 
     // Fixed names: a new run deletes the old objects first. A run's objects are never updated in place.
     const asRun = { ...parent, deleteBeforeReplace: true, replaceOnChanges: ["*"] };
-    const run = { key: runKey, id: config.runId };
     this.secret = new k8s.core.v1.Secret(
       "images-copier-config",
       {

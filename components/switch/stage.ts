@@ -30,7 +30,8 @@ import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
 import { planSwitch, type Gate } from "./plan";
 import type { RegistryChecker } from "./registry-checks";
-import { deckhouseDeploymentPatch, registrySecretPatch } from "./legacy-writes";
+import { describeProven, proveWrites } from "../kube/write-proof";
+import { deckhouseDeploymentPatch, legacyWrites, registrySecretPatch } from "./legacy-writes";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
 import { DeckhouseRollout } from "./rollout-provider";
@@ -66,7 +67,10 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
   try {
     const kube = await connectKube(access);
     try {
-      return await planSwitch({ config, copy, view: await readClusterView(kube), checker });
+      const gate = await planSwitch({ config, copy, view: await readClusterView(kube), checker });
+      // Every write to an existing object, as a server-side dry run with the identity the write will use.
+      pulumi.log.info(describeProven(await proveWrites(kube, await legacyWrites(kube, gate.plan, config), "images-copier: refusing to switch")));
+      return gate;
     } finally {
       await kube.close();
     }

@@ -191,8 +191,17 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     ]);
     expect(d.declared.filter((x) => x.id)).toEqual([]); // no `.get()`: the Deployment's env would sit in the state
     expect(d.declared[0].inputs).toEqual({}); // the component's args would be stored: it gets none
-    const reads = kube.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+    const requests = kube.requests.slice(before);
+    const reads = requests.filter((r) => r.method === "GET").map((r) => `${r.method} ${r.path}`);
     expect(reads).toEqual(["GET /apis/apps/v1/namespaces/d8-system/deployments/deckhouse", "GET /api/v1/namespaces/d8-system/secrets/deckhouse-registry"]);
+    // the run's creates in d8-system, proven as server-side dry runs (nothing stored), in preview and update alike
+    expect(requests.filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path} dryRun=${r.query.dryRun}`)).toEqual([
+      "POST /api/v1/namespaces/d8-system/secrets dryRun=All",
+      "POST /api/v1/namespaces/d8-system/configmaps dryRun=All",
+      "POST /apis/batch/v1/namespaces/d8-system/jobs dryRun=All",
+    ]);
+    expect(kube.get("v1", "Secret", "d8-system", "images-copier-config")).toBeUndefined();
+    expect(kube.get("batch/v1", "Job", "d8-system", "copy-images")).toBeUndefined();
     expect(d.stage.outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
     expect(d.stage.outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
   });
@@ -494,7 +503,10 @@ describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
     expect(run.inputs.configMapName).toBeUndefined();
     expect(run.inputs.pullSecretName).toBeUndefined();
     expect(d.stage.outputs.copierImage).toEqual({ image: "registry.tools.example/tools/images-copier:0.1.0", configured: "registry.tools.example/tools/images-copier:0.1.0", copier: "copierBundled" });
-    expect(log.mock.calls.map((c) => c.join(" "))).toEqual(["info: [runtime] images-copier: the Job runs registry.tools.example/tools/images-copier:0.1.0 with the image's own copier (copierBundled)"]);
+    expect(log.mock.calls.map((c) => c.join(" "))).toEqual([
+      "info: [runtime] images-copier: the cluster admits every write (server-side dry runs): create Secret d8-system/images-copier-config as kubeconfig user test; create Job d8-system/copy-images as kubeconfig user test",
+      "info: [runtime] images-copier: the Job runs registry.tools.example/tools/images-copier:0.1.0 with the image's own copier (copierBundled)",
+    ]);
     log.mockRestore();
   });
 
@@ -597,6 +609,8 @@ describe(`a copierImage in the target registry${PREVIEW ? " in preview" : ""}`, 
     }
     // the preview says what runs and why there is no ConfigMap
     expect(logged).toEqual([
+      // the pull Secret's create is proven with the others (no ConfigMap: the image holds the copier)
+      "info: [runtime] images-copier: the cluster admits every write (server-side dry runs): create Secret d8-system/images-copier-config as kubeconfig user test; create Secret d8-system/images-copier-registry as kubeconfig user test; create Job d8-system/copy-images as kubeconfig user test",
       `info: [runtime] images-copier: the Job runs ${PUBLISHED}@${DIGEST} (${PUBLISHED}:0.1.0 pinned by digest) with the image's own copier ` +
         `(label io.deckhouse.images-copier.bundle-digest=${BUNDLE_DIGEST}, version 0.1.0: published by publish-image, so copierBundled applies and no ConfigMap is made); ` +
         "pulled with Secret d8-system/images-copier-registry (the target credentials)",

@@ -219,6 +219,13 @@ describe("switch stage: what it declares", () => {
     seedDeckhouseCluster(server, vendorCluster());
     const deps = { checker, copierBundlePath: BUNDLE, inspectCopierImage: noRegistryRead };
     const r = await runSwitchStage(config({ kubeImpersonate: "system:sudouser" }), record, { deps: { ...deps, kube: { kubeconfig: server.kubeconfigYaml, impersonate: "system:sudouser" } } });
+    // the gate proved the writes first, as dry runs: the Deckhouse objects' patches as system:sudouser, the ModuleConfig's as the user
+    const proofs = server.requests.filter((q) => q.dryRun).slice(-3).map((q) => `${q.method} ${q.path} ${q.contentType} ${q.user}${q.impersonatedBy ? ` by ${q.impersonatedBy}` : ""}`);
+    expect(proofs).toEqual([
+      "PATCH /apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse application/merge-patch+json kubernetes-admin",
+      "PATCH /api/v1/namespaces/d8-system/secrets/deckhouse-registry application/apply-patch+yaml system:sudouser by kubernetes-admin",
+      "PATCH /apis/apps/v1/namespaces/d8-system/deployments/deckhouse application/apply-patch+yaml system:sudouser by kubernetes-admin",
+    ]);
     const provider = r.resource("pulumi:providers:kubernetes");
     const [kubeconfig, isSecret] = reveal(provider.inputs.kubeconfig);
     expect(isSecret).toBe(true);
@@ -311,6 +318,21 @@ describe("switch stage: refusals, in preview and in update, before anything is d
       });
     }
   }
+
+  it.each([["preview", true], ["update", false]])("%s: the cluster refuses a write's dry run: one line naming the object, the identity and the server's message; nothing declared or changed", async (_mode, preview) => {
+    const undo = server.rejectRequests({ method: "PATCH", kind: "Deployment" }, 403, "Forbidden", 'deployments.apps "deckhouse" is forbidden: denied by a test policy');
+    try {
+      const from = server.requests.length;
+      const r = await run(vendorCluster(), { preview });
+      expect(r.refusal?.message).toMatch(/^images-copier: refusing to switch: the cluster refuses to patch Deployment d8-system\/deckhouse as the kubeconfig's user "test": deployments\.apps "deckhouse" is forbidden: denied by a test policy \(403, server-side dry run; nothing changed\)\. To fix: [^\n]+$/);
+      expect(customResources(r)).toEqual([]);
+      // only reads and dry runs reached the server
+      expect(server.requests.slice(from).filter((q) => q.method !== "GET" && !q.dryRun)).toEqual([]);
+      expect(server.get("apps/v1", "Deployment", "d8-system", "deckhouse")?.spec).toMatchObject({ template: { spec: { containers: [{ name: "deckhouse", image: SOURCE_IMAGE }, { name: "kube-rbac-proxy" }] } } });
+    } finally {
+      undo();
+    }
+  });
 
   it("refuses when the cluster cannot be read, in one line, without the kubeconfig's token", async () => {
     seedDeckhouseCluster(server, vendorCluster());
