@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { TLSSocket } from "node:tls";
 import { testCerts } from "./certs";
+import { serverSideApply } from "./kube-api/server-side-apply";
 
 const run = promisify(execFile);
 
@@ -47,6 +48,10 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   contentType?: string;
+  /** How the caller authenticated (before any impersonation), and the user it asked to act as. */
+  auth?: "token" | "client-certificate";
+  impersonateUser?: string;
+  fieldManager?: string;
 }
 
 export interface KubeApiServer {
@@ -220,6 +225,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const certs = await testCerts();
   const token = randomBytes(24).toString("hex");
   const store = new Map<string, KubeObject>();
+  /** Per object, each Server-Side Apply field manager's last applied configuration. */
+  const appliers = new Map<string, Map<string, Record<string, unknown>>>();
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
@@ -265,6 +272,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     const existing = store.get(k);
     if (!existing) return undefined;
     store.delete(k);
+    appliers.delete(k);
     const deleted = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(++resourceVersion) } };
     notify("DELETED", deleted);
     return deleted;
@@ -280,13 +288,28 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     return socket.authorized === true && Boolean(socket.getPeerCertificate()?.subject);
   }
 
+  // Server-Side Apply (JSON is YAML, so the apply body is parsed as JSON): see kube-api/server-side-apply.ts
+  function applyPatch(res: ServerResponse, at: Route & { name: string }, existing: KubeObject | undefined, applied: KubeObject, query: Record<string, string>): void {
+    if (!query.fieldManager) return status(res, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+    if (applied.kind !== at.kind || applied.apiVersion !== at.apiVersion) return status(res, 400, "BadRequest", `expected ${at.apiVersion} ${at.kind}, got ${applied.apiVersion} ${applied.kind}`);
+    const k = key(at.apiVersion, at.kind, at.namespace, at.name);
+    const owners = appliers.get(k) ?? new Map<string, Record<string, unknown>>();
+    const result = serverSideApply(existing, applied, query.fieldManager, query.force === "true", owners);
+    if ("conflict" in result) return status(res, 409, "Conflict", result.conflict);
+    appliers.set(k, owners);
+    const merged = result.object as KubeObject;
+    sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } }));
+  }
+
   const rejections: Array<{ method: string; kind: string; code: number; reason: string; message: string }> = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const query = Object.fromEntries(url.searchParams);
     const method = req.method ?? "GET";
-    requests.push({ method, path: url.pathname, query, contentType: req.headers["content-type"] });
+    const impersonateUser = req.headers["impersonate-user"] as string | undefined;
+    const auth = req.headers.authorization ? "token" : (req.socket as TLSSocket).authorized ? "client-certificate" : undefined;
+    requests.push({ method, path: url.pathname, query, contentType: req.headers["content-type"], ...(auth ? { auth } : {}), ...(impersonateUser ? { impersonateUser } : {}), ...(query.fieldManager ? { fieldManager: query.fieldManager } : {}) });
     if (!authorized(req)) return status(res, 401, "Unauthorized", "Unauthorized");
     if (url.pathname === "/version") return sendJson(res, 200, { major: "1", minor: "29", gitVersion: "v1.29.0-test" });
 
@@ -370,7 +393,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       const patch = JSON.parse(await readBody(req)) as unknown;
       const existing = store.get(key(apiVersion, kind, namespace, name));
       const contentType = req.headers["content-type"] ?? "";
-      if (!existing && !contentType.startsWith("application/apply-patch")) return notFound();
+      if (contentType.startsWith("application/apply-patch")) return applyPatch(res, { apiVersion, kind, namespace, name }, existing, patch as KubeObject, query);
+      if (!existing) return notFound();
       const merged = mergePatch(existing ?? {}, patch) as KubeObject;
       return sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } }));
     }
