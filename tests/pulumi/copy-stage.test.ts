@@ -408,6 +408,28 @@ describe(`the release check${PREVIEW ? " in preview" : ""}: a Deckhouse before v
   });
 });
 
+describe(`the write proof${PREVIEW ? " in preview" : ""}`, () => {
+  test("a create the cluster would refuse (RBAC): one line naming the object, the identity and the server's message; nothing declared or stored", async () => {
+    const undo = kube.rejectRequests({ method: "POST", kind: "Job" }, 403, "Forbidden", 'jobs.batch is forbidden: User "ops" cannot create resource "jobs" in API group "batch" in the namespace "d8-system"');
+    try {
+      const { staged, seen } = start({});
+      const error = await staged.then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(error).toBeInstanceOf(pulumi.RunError);
+      expect(error?.message).toBe(
+        'images-copier: refusing to copy: the cluster refuses to create Job d8-system/copy-images as the kubeconfig\'s user "test": jobs.batch is forbidden: User "ops" cannot create resource "jobs" in API group "batch" in the namespace "d8-system" ' +
+          '(403, server-side dry run; nothing changed). To fix: give the kubeconfig\'s user "test" that permission, or use a kubeconfig whose user has it',
+      );
+      expect(seen).toEqual([]);
+      expect(kube.get("v1", "Secret", "d8-system", "images-copier-config")).toBeUndefined();
+    } finally {
+      undo();
+    }
+  });
+});
+
 describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
   test("imagesFile: d8-images.json in the Secret and mounted; no init container reads the release's list", async () => {
     const list = { common: { kubeRbacProxy: `sha256:${"a".repeat(64)}` }, nodeManager: { bashibleApiserver: `${"b".repeat(56)}-1650502544870` } };
