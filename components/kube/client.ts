@@ -138,8 +138,14 @@ export async function connectKube(access: KubeAccess): Promise<KubeClient> {
     if (isDeckhouseObject(body)) return impersonate;
     // A collection path (a create) has no live object: the body alone decides.
     const objectPath = path.split("?")[0];
-    const live = body !== undefined && isCollectionPath(objectPath) ? undefined : await json("GET", objectPath, { allow404: true });
-    return isDeckhouseObject(live) ? impersonate : undefined;
+    if (body !== undefined && isCollectionPath(objectPath)) return undefined;
+    try {
+      return isDeckhouseObject(await json("GET", objectPath, { allow404: true })) ? impersonate : undefined;
+    } catch (error) {
+      // A user that may write an object without reading it: its write goes as the user, as without impersonation.
+      if (isKubeStatus(error, 403)) return undefined;
+      throw error;
+    }
   }
 
   return {

@@ -32,7 +32,8 @@ export function deckhouseDeployment(spec: DeckhouseDeploymentSpec): DeploymentOb
     metadata: {
       name: "deckhouse",
       namespace: "d8-system",
-      labels: deckhouseLabels({ app: "deckhouse" }),
+      // as `kubectl get deployment -n d8-system deckhouse --show-labels` shows them (deckhouse/deckhouse PR #13004)
+      labels: deckhouseLabels({ app: "deckhouse", "app.kubernetes.io/managed-by": "Helm" }),
       ...(spec.generation !== undefined ? { generation: spec.generation } : {}),
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
     },

@@ -81,6 +81,8 @@ export interface RecordedRequest {
   auth?: "token" | "client-certificate";
   impersonateUser?: string;
   fieldManager?: string;
+  /** The response's status code, once it was sent. */
+  code?: number;
 }
 
 export interface KubeApiServerOptions {
@@ -368,6 +370,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       ...(query.fieldManager ? { fieldManager: query.fieldManager } : {}),
     };
     requests.push(record);
+    res.on("finish", () => (record.code = res.statusCode));
     const authenticated = access.authenticate(req);
     if (!authenticated) return status(res, 401, "Unauthorized", "Unauthorized");
     const identity = access.identify(authenticated, req);
@@ -382,6 +385,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     record.attributes = requestAttributes(method, route, resource, query);
     const refusedAccess = access.authorize(identity, record.attributes);
     if (refusedAccess) return sendStatus(res, refusedAccess);
+    // `All` is the only dry-run value kube-apiserver accepts; anything else is refused, never taken as a real write.
+    if (query.dryRun !== undefined && query.dryRun !== "All") return status(res, 422, "Invalid", `dryRun: Unsupported value: "${query.dryRun}": supported values: "All"`);
     const dryRun = query.dryRun === "All";
     if (dryRun) record.dryRun = true;
     /** Admission of a write (a 403 Status answered, true returned, when a policy denies it). */

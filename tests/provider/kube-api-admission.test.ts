@@ -4,6 +4,7 @@ import { Agent, request } from "undici";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { deckhouseAdmission } from "../helpers/kube-api/deckhouse-admission";
 import { CLUSTER_ADMIN } from "../helpers/kube-api/rbac";
 
 const servers: KubeApiServer[] = [];
@@ -138,6 +139,13 @@ describe("Deckhouse's admission policies", () => {
       s.put(registrySecret());
       expect([version, (await call(s, "PATCH", REGISTRY, { body: { data: { path: "L3g=" } } })).code]).toEqual([version, code]);
     }
+    // DELETE is refused from v1.63, for a user other than kubernetes-admin
+    for (const [version, code] of [["v1.62", 200], ["v1.63", 403]] as const) {
+      const s = await server({ deckhouse: { version } });
+      s.put(registrySecret());
+      const user = s.addToken({ user: "operator" });
+      expect([version, (await call(s, "DELETE", REGISTRY, { token: user })).code]).toEqual([version, code]);
+    }
     const s = await server({ deckhouse: { version: "v1.70.2" } });
     expect((await call(s, "POST", SECRETS, { body: { apiVersion: "v1", kind: "Secret", metadata: { name: "ours", labels: { "app.kubernetes.io/managed-by": "images-copier" } } } })).code).toBe(201);
     expect((await call(s, "DELETE", `${SECRETS}/ours`)).code).toBe(200);
@@ -146,8 +154,11 @@ describe("Deckhouse's admission policies", () => {
     expect((await call(s, "PATCH", REGISTRY, { body: { data: { path: "L3g=" } } })).code).toBe(200);
   });
 
-  test("deny-set-heritage-label: a user may not set heritage: deckhouse on an object, system:sudouser may", async () => {
-    const s = await server({ deckhouse: { version: "v1.66" } });
+  test("deny-set-heritage-label (v1.77): a user may not set heritage: deckhouse on an object, system:sudouser may; before, label-objects refuses the create", async () => {
+    const before = await server({ deckhouse: { version: "v1.76" } });
+    const early = await call(before, "POST", SECRETS, { body: { apiVersion: "v1", kind: "Secret", metadata: { name: "labelled", labels: { heritage: "deckhouse" } } } });
+    expect([early.code, early.body.message]).toEqual([403, expect.stringContaining("ValidatingAdmissionPolicy 'label-objects.deckhouse.io' with binding 'heritage-label-objects.deckhouse.io'")]);
+    const s = await server({ deckhouse: { version: "v1.77" } });
     const job = { apiVersion: "v1", kind: "Secret", metadata: { name: "labelled", labels: { heritage: "deckhouse" } } };
     const created = await call(s, "POST", SECRETS, { body: job });
     expect([created.code, created.body.message]).toEqual([
@@ -157,6 +168,33 @@ describe("Deckhouse's admission policies", () => {
     s.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "plain", namespace: "d8-system" } });
     expect((await call(s, "PATCH", `${SECRETS}/plain`, { body: { metadata: { labels: { heritage: "deckhouse" } } } })).body.message).toContain("'deny-set-heritage-label.deckhouse.io'");
     expect((await call(s, "POST", SECRETS, { as: "system:sudouser", body: job })).code).toBe(201);
+  });
+
+  test("v1.75 exemptions: kube-* service accounts and a DELETE of an object labelled heritage-bypass: delete; not on v1.74", async () => {
+    for (const [version, code] of [["v1.74", 403], ["v1.75", 200]] as const) {
+      const s = await server({ deckhouse: { version } });
+      s.setGrants("system:serviceaccount:kube-flannel:flannel", CLUSTER_ADMIN);
+      s.put(registrySecret());
+      const sa = await call(s, "PATCH", REGISTRY, { as: "system:serviceaccount:kube-flannel:flannel", body: { data: { path: "L3g=" } } });
+      s.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "bypass", namespace: "d8-system", labels: { heritage: "deckhouse", "security.deckhouse.io/heritage-bypass": "delete" } } });
+      const bypass = await call(s, "DELETE", `${SECRETS}/bypass`);
+      expect([version, sa.code, bypass.code]).toEqual([version, code, code]);
+    }
+  });
+
+  test("exempt kinds (StorageClass, DeckhouseRelease, ModuleRelease) and a ModuleSource scanInterval-only change (v1.75) pass; other kinds do not", () => {
+    const admit = deckhouseAdmission("v1.76")!;
+    const admin = { user: "kubernetes-admin", groups: ["system:masters", "system:authenticated"] };
+    const labelled = (kind: string, spec: Record<string, unknown> = {}) => ({ kind, metadata: { name: "x", labels: { heritage: "deckhouse" } }, spec });
+    const update = (kind: string, resource: string, before: object, after: object) =>
+      admit({ operation: "UPDATE", kind, resource, group: "deckhouse.io", name: "x", identity: admin, oldObject: before as never, object: after as never })?.message;
+    for (const kind of ["StorageClass", "DeckhouseRelease", "ModuleRelease"]) expect([kind, update(kind, "x", labelled(kind), labelled(kind, { a: 1 }))]).toEqual([kind, undefined]);
+    const source = (spec: Record<string, unknown>) => labelled("ModuleSource", { registry: { repo: "r.example/deckhouse" }, ...spec });
+    expect(update("ModuleSource", "modulesources", source({ scanInterval: "3m" }), source({ scanInterval: "10m" }))).toBeUndefined();
+    expect(update("ModuleSource", "modulesources", source({ scanInterval: "3m" }), { ...source({ scanInterval: "10m" }), spec: { registry: { repo: "other.example/x" }, scanInterval: "10m" } })).toBe(
+      'modulesources.deckhouse.io "x" is forbidden: ValidatingAdmissionPolicy \'label-objects.deckhouse.io\' with binding \'heritage-label-objects.deckhouse.io\' denied request: Creating, updating and deleting an objects with the `heritage: deckhouse` label is forbidden',
+    );
+    expect(update("ModuleConfig", "moduleconfigs", labelled("ModuleConfig"), labelled("ModuleConfig", { a: 1 }))).toMatch(/^moduleconfigs\.deckhouse\.io "x" is forbidden/);
   });
 
   test("the restartedAt exemption: a pod-template restartedAt added or changed passes, any other change of the Deployment is refused", async () => {
@@ -204,6 +242,13 @@ describe("server-side dry run", () => {
     expect(events).toEqual(["ADDED deckhouse-registry", "ADDED real"]);
     expect(hooked).toEqual(["real"]);
     expect(s.requests.filter((r) => r.dryRun).map((r) => r.method)).toEqual(["POST", "PATCH", "PUT", "DELETE", "PATCH"]);
+  });
+
+  test("a dryRun value other than All is refused and nothing is written", async () => {
+    const s = await server();
+    const bad = await call(s, "POST", `${SECRETS}?dryRun=true`, { body: { apiVersion: "v1", kind: "Secret", metadata: { name: "x" } } });
+    expect([bad.code, bad.body.message]).toEqual([422, 'dryRun: Unsupported value: "true": supported values: "All"']);
+    expect(s.get("v1", "Secret", "d8-system", "x")).toBeUndefined();
   });
 
   test("authorization runs in a dry run too", async () => {

@@ -12,6 +12,7 @@ import { removeDir, tempDir } from "../helpers/copy-fixture";
 import { pushImage } from "../helpers/images";
 import { startCopyKubelet, type CopyKubelet } from "../helpers/copy-kubelet";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 
@@ -63,7 +64,8 @@ function inputs(reg: TestRegistry, references = [`${reg.host}/${REPO}:rock-solid
 
 async function provider(lines: string[] = []) {
   const p = makeClusterCheckProvider({ log: (line) => lines.push(line), logPollMs: 50, rewatchDelayMs: 50, stuckGraceMs: 300 });
-  await configureProvider(p as never, { "kubernetes:kubeconfig": kube.kubeconfigYaml });
+  // the check's provider with exactly the switch stack's RBAC rules (docs/permissions/switch-stack.yaml)
+  await configureProvider(p as never, { "kubernetes:kubeconfig": kube.kubeconfigFor(addStackOperator(kube, "switch-stack")) });
   return p;
 }
 
@@ -125,7 +127,7 @@ describe("ClusterCheck provider: the registry checks from inside the cluster", (
     const { provider: revived, text } = await serializeAndRevive(makeClusterCheckProvider({ logPollMs: 50, rewatchDelayMs: 50 }));
     expect(text).not.toContain(PASSWORD);
     expect(text).not.toContain(kube.token);
-    await configureProvider(revived as never, { "kubernetes:kubeconfig": kube.kubeconfigYaml });
+    await configureProvider(revived as never, { "kubernetes:kubeconfig": kube.kubeconfigFor(addStackOperator(kube, "switch-stack")) });
     const checkInputs = await inputs(token);
     // no input holds a credential: the target's access is only in the check's Secret
     expect(JSON.stringify(checkInputs)).not.toContain(PASSWORD.slice(0, 6));

@@ -2,6 +2,7 @@
 // against the Kubernetes API test server; the Secret keeps `.dockerconfigjson` and every container an image.
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 import { snapshotProvider, type SnapshotInputs } from "../../components/switch/snapshot-provider";
@@ -21,7 +22,8 @@ let provider: pulumi.dynamic.ResourceProvider;
 beforeAll(async () => {
   server = await startKubeApiServer();
   provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(snapshotProvider)).provider;
-  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigYaml });
+  // exactly the switch stack's RBAC rules (docs/permissions/switch-stack.yaml)
+  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigFor(addStackOperator(server, "switch-stack")) });
 });
 
 afterAll(async () => {

@@ -2,6 +2,7 @@
 // stores in the state) against the Kubernetes API test server on 127.0.0.1.
 import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 import { connectKube } from "../../components/kube";
@@ -17,7 +18,8 @@ let provider: pulumi.dynamic.ResourceProvider;
 beforeAll(async () => {
   server = await startKubeApiServer();
   provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(rolloutProvider)).provider;
-  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigYaml });
+  // exactly the switch stack's RBAC rules (docs/permissions/switch-stack.yaml)
+  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigFor(addStackOperator(server, "switch-stack")) });
 });
 
 afterAll(async () => {

@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { updatesProvider } from "../../components/switch/updates-provider";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 
 let server: KubeApiServer;
@@ -12,7 +13,8 @@ let provider: pulumi.dynamic.ResourceProvider;
 beforeAll(async () => {
   server = await startKubeApiServer();
   provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(updatesProvider)).provider;
-  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigYaml });
+  // exactly the switch stack's RBAC rules (docs/permissions/switch-stack.yaml)
+  await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigFor(addStackOperator(server, "switch-stack")) });
 });
 
 afterAll(async () => {

@@ -18,6 +18,7 @@ import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { pullImage } from "../helpers/image-pull";
 import { seedRelease, type SeededRelease } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoConfig, skopeoManifestDigest, skopeoRaw } from "../helpers/skopeo";
@@ -62,6 +63,7 @@ beforeAll(async () => {
   kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images, pullImages: { certDir: target.caDir } });
   kube.put(deckhouseRegistrySecret({ host: source.host, username: source.username as string, password: source.password as string, ca: source.caPem }));
   kube.put(deckhouseDeployment({ containers: [{ name: "deckhouse", image: release.deckhouseImage }], annotations: { "core.deckhouse.io/version": "v1.58.3" } }) as never);
+  const operatorToken = addStackOperator(kube, "copy-stack");
   engine = new PulumiEngine({
     programDir: ROOT,
     stack: "customer-b-copy",
@@ -75,11 +77,12 @@ beforeAll(async () => {
       targetPassword: { secret: TARGET_PASSWORD },
       targetCA: target.caPem as string,
       copierImage: target.ref(`${COPIER_REPO}:${COPIER_TAG}`),
-      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+      // exactly the copy stack's RBAC rules (docs/permissions/copy-stack.yaml)
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigFor(operatorToken) },
     },
   });
   // the target password as itself, base64, and as the `auth` of a dockerconfigjson (base64 of user:password)
-  sensitive = [TARGET_PASSWORD, b64(TARGET_PASSWORD), `${TARGET_USER}:${TARGET_PASSWORD}`, b64(`${TARGET_USER}:${TARGET_PASSWORD}`), source.password as string, kube.token];
+  sensitive = [TARGET_PASSWORD, b64(TARGET_PASSWORD), `${TARGET_USER}:${TARGET_PASSWORD}`, b64(`${TARGET_USER}:${TARGET_PASSWORD}`), source.password as string, kube.token, operatorToken];
 });
 
 afterAll(async () => {

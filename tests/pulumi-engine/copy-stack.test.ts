@@ -3,7 +3,9 @@
 // Kubernetes provider are simulations, see docs/testing.md). The Kubernetes API test server is a simulation of the API,
 // not a cluster; the test plays the kubelet, which runs the Job's own command: the real bundled copier, between two
 // real registries on 127.0.0.1, checked with skopeo. One stack, in order: up, up again, a new runId, refresh then up,
-// a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused.
+// a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused. The stack runs as a user with
+// exactly the RBAC rules of docs/permissions/copy-stack.yaml (enforced by the test server for the program's own
+// client and the dynamic providers); with one rule removed, the preview fails in one line naming it.
 import { join } from "node:path";
 import { imagesListDigest } from "../../copier";
 import { copyRecordSchema } from "../../components/copy-record";
@@ -14,6 +16,7 @@ import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { seedRelease, type SeededRelease } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 
@@ -32,6 +35,7 @@ let sensitive: string[];
 
 const TARGET_REPO = "customer/deckhouse";
 const TARGET_TAG = "rock-solid-1.58";
+let operatorToken: string;
 
 function deckhouse(version: string) {
   return deckhouseDeployment({
@@ -58,6 +62,7 @@ beforeAll(async () => {
   kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images });
   kube.put(deckhouseRegistrySecret({ host: source.host, username: source.username as string, password: source.password as string, ca: source.caPem }));
   kube.put(deckhouse("v1.58.3"));
+  operatorToken = addStackOperator(kube, "copy-stack");
   engine = new PulumiEngine({
     programDir: ROOT,
     stack: "customer-a-copy",
@@ -68,10 +73,10 @@ beforeAll(async () => {
       targetUsername: target.username as string,
       targetPassword: { secret: target.password as string },
       targetCA: target.caPem as string,
-      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigFor(operatorToken) },
     },
   });
-  sensitive = [target.password as string, source.password as string, WRONG_PASSWORD, PROXY_PASSWORD, kube.token];
+  sensitive = [target.password as string, source.password as string, WRONG_PASSWORD, PROXY_PASSWORD, kube.token, operatorToken];
 });
 
 afterAll(async () => {
@@ -92,6 +97,11 @@ test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and Conf
   expect(ops(up)).toMatchObject({ "images-copier-config": "create", "copier-bundle": "create", "copy-images": "create", "copy-run": "create" });
   expect(kubelet.started).toBe(1);
   expect(runObjects()).toEqual([]);
+  // every request of the program and its providers came as the operator, and RBAC refused none
+  const requests = kube.requests.filter((r) => r.attributes);
+  expect(new Set(requests.map((r) => r.user))).toEqual(new Set([OPERATOR]));
+  expect(requests.filter((r) => r.code === 403)).toEqual([]);
+  expect(requests.map((r) => r.attributes?.verb)).toEqual(expect.arrayContaining(["get", "create", "watch", "list", "delete"]));
   expect(providerLines(up)).toContain(SUCCESS_MESSAGE);
   expect(providerLines(up).some((l) => l.startsWith("images-copier progress: ") || l.startsWith("images-copier result: "))).toBe(true);
   expect(copyOf(up)).toMatchObject({
@@ -198,4 +208,18 @@ test("a Deckhouse before v1.51: preview refuses in one line; nothing is declared
   expect(run.state.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
   expect(runObjects()).toEqual([]);
   expect(kubelet.started).toBe(6);
+});
+
+test("RBAC with one rule of docs/permissions/copy-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {
+  kube.put(deckhouse("v1.58.3"));
+  const rules = operatorGrants("copy-stack");
+  kube.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resourceNames?.includes("deckhouse-registry")) })));
+  try {
+    const run = await engine.preview();
+    expect(run.error).toContain('secrets "deckhouse-registry" is forbidden: User "images-copier-operator" cannot get resource "secrets" in API group "" in the namespace "d8-system"');
+    expect(run.error).not.toContain("\n");
+    expect(runObjects()).toEqual([]);
+  } finally {
+    kube.setGrants(OPERATOR, rules);
+  }
 });

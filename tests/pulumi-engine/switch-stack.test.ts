@@ -5,9 +5,12 @@
 // which plays its controller). Scenarios: preview refused, preview passed, up, up again (empty diff), refresh,
 // destroy (everything restored), two half-applied starts, and `checkFrom: cluster` with the copier published into
 // the target registry (the test plays the node: it pulls the check Job's image with the pod's imagePullSecrets
-// through skopeo and runs the copier unpacked from it). Who wrote what is asserted from the server's records: the
-// main scenario (a release before Deckhouse's admission policies) and a Deckhouse v1.66 cluster with them, where the
-// switch works through impersonation and a kubeconfig user that may not impersonate is refused at preview.
+// through skopeo and runs the copier unpacked from it). Every run acts as a user with exactly the RBAC rules of
+// docs/permissions/switch-stack.yaml (enforced by the test server for the program's own client and the dynamic
+// providers); with one rule removed, the preview fails in one line naming it. Who wrote what is asserted from the
+// server's records: the main scenario (a release before Deckhouse's admission policies) and a Deckhouse v1.66
+// cluster with them, where the switch works through impersonation and a kubeconfig user that may not impersonate
+// is refused at preview.
 import { join } from "node:path";
 import { ensureBundle } from "../helpers/bundle";
 import { publishCopierImage, pushSmallBase } from "../helpers/copier-image";
@@ -15,6 +18,7 @@ import { removeDir, tempDir } from "../helpers/copy-fixture";
 import { startCopyKubelet } from "../helpers/copy-kubelet";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoManifestDigest } from "../helpers/skopeo";
@@ -28,6 +32,9 @@ const TAG = `${"e".repeat(56)}-1650502544870`;
 const PASSWORD = 'switch-Pa55"word:xyz';
 const COPY_STACK = "org/images-copier/copy";
 const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 };
+let operatorToken: string;
+/** The operator on the v1.66 cluster, with exactly the same rules. */
+let operator66Token: string;
 
 let kube: KubeApiServer;
 /** A Deckhouse v1.66 cluster: its admission policies on `heritage: deckhouse` objects enforced. */
@@ -42,6 +49,8 @@ beforeAll(async () => {
   copied = (await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers }, "rock-solid-1.46")).digest;
   await pushImage(registry, REPO, { format: "oci", seed: "kube-rbac-proxy", layers }, TAG);
   moduleDigest = (await pushImage(registry, REPO, { format: "oci", seed: "init", layers })).digest;
+  operatorToken = addStackOperator(kube, "switch-stack");
+  operator66Token = addStackOperator(kube66, "switch-stack");
 }, 120_000);
 
 afterAll(async () => {
@@ -67,7 +76,8 @@ function vendorCluster(overrides: Partial<DeckhouseClusterSpec> = {}): Deckhouse
   };
 }
 
-function engine(copy: Record<string, unknown> = record(), server = kube, kubeconfig = server.kubeconfigYaml): PulumiEngine {
+/** The switch stack on `server`, acting as `kubeconfig`'s user: by default the operator with exactly the stack's rules. */
+function engine(copy: Record<string, unknown> = record(), server = kube, kubeconfig = kube.kubeconfigFor(operatorToken)): PulumiEngine {
   return new PulumiEngine({
     programDir: ROOT,
     stack: "customer-a-switch",
@@ -96,7 +106,7 @@ const cluster = (server = kube) => ({
 const SECRET_PATH = "/api/v1/namespaces/d8-system/secrets/deckhouse-registry";
 const DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse";
 const MODULE_CONFIG_PATH = "/apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse";
-const SUDO = "system:sudouser by kubernetes-admin";
+const SUDO = `system:sudouser by ${OPERATOR}`;
 /** The writes a server saw since `from` (reads left out): whom as, to which object, real or dry run, with which field manager. */
 function writesSince(server: KubeApiServer, from: number) {
   return server.requests.slice(from).filter((r) => r.method !== "GET").map((r) => ({ path: r.path, as: r.impersonatedBy ? `${r.user} by ${r.impersonatedBy}` : (r.user ?? "(refused before it acted)"), dryRun: r.query.dryRun === "All", fieldManager: r.fieldManager }));
@@ -109,7 +119,7 @@ function writersByPath(writes: ReturnType<typeof writesSince>): Record<string, s
 }
 const images = (pod: { containers: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string; image: string }> }) =>
   [...(pod.initContainers ?? []), ...pod.containers].map((c) => `${c.name}=${c.image}`);
-const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token];
+const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token, operatorToken];
 const SWITCH = ["switch-updates", "switch-rollback", "switch-deckhouse-registry", "switch-deckhouse", "switch-rollout"];
 
 test("preview refused: an older copy stack's record, one line, nothing changes", async () => {
@@ -124,10 +134,26 @@ test("preview refused: an older copy stack's record, one line, nothing changes",
   expect(cluster()).toEqual(before);
 });
 
+test("RBAC with one rule of docs/permissions/switch-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {
+  seedDeckhouseCluster(kube, vendorCluster());
+  const before = cluster();
+  const rules = operatorGrants("switch-stack");
+  kube.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes("moduleconfigs")) })));
+  try {
+    const preview = await engine().preview();
+    expect(preview.error).toContain('moduleconfigs.deckhouse.io "deckhouse" is forbidden: User "images-copier-operator" cannot get resource "moduleconfigs" in API group "deckhouse.io" at the cluster scope');
+    expect(preview.error).not.toContain("\n");
+    expect(cluster()).toEqual(before);
+  } finally {
+    kube.setGrants(OPERATOR, rules);
+  }
+});
+
 test("preview, up, up again, refresh and destroy: the switch made, an empty diff, everything restored", async () => {
   seedDeckhouseCluster(kube, vendorCluster());
   const original = cluster();
   const stack = engine();
+  const firstRequest = kube.requests.length;
 
   let mark = kube.requests.length;
   const preview = await stack.preview();
@@ -138,7 +164,7 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   // system:sudouser (kubeImpersonate's default; this release has no admission policy, the identity is the same)
   const previewWrites = writesSince(kube, mark);
   expect(previewWrites.filter((w) => !w.dryRun)).toEqual([]);
-  expect(writersByPath(previewWrites)).toEqual({ [MODULE_CONFIG_PATH]: ["kubernetes-admin"], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  expect(writersByPath(previewWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
   expect(preview.diagnostics.map((d) => d.message)).toContain(
     "images-copier: the cluster admits every write (server-side dry runs): patch ModuleConfig deckhouse as kubeconfig user test; patch Secret d8-system/deckhouse-registry as system:sudouser; patch Deployment d8-system/deckhouse as system:sudouser",
   );
@@ -153,7 +179,7 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   // the Patch resources went through the explicit provider (its kubeconfig's user `as: system:sudouser`), applied
   // under the switch's field manager; the release channel's ModuleConfig (not Deckhouse-labelled) as the user
   const upWrites = writesSince(kube, mark).filter((w) => !w.dryRun);
-  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: ["kubernetes-admin"], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
   expect(upWrites.filter((w) => w.path !== MODULE_CONFIG_PATH).map((w) => w.fieldManager)).toEqual(["images-copier-switch", "images-copier-switch"]);
   const switched = cluster();
   expect(images(switched.pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
@@ -179,7 +205,13 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   const destroy = await stack.destroy();
   expect(destroy.error).toBeUndefined();
   // the rollback (the project's own client) wrote Deckhouse's objects as system:sudouser too
-  expect(writersByPath(writesSince(kube, mark))).toEqual({ [MODULE_CONFIG_PATH]: ["kubernetes-admin"], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  expect(writersByPath(writesSince(kube, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  // every request of the program and its providers came as the operator (Deckhouse's objects' writes impersonating
+  // system:sudouser), and RBAC refused none
+  const requests = kube.requests.slice(firstRequest).filter((r) => r.attributes);
+  expect(new Set(requests.map((r) => r.impersonatedBy ?? r.user))).toEqual(new Set([OPERATOR]));
+  expect(requests.filter((r) => r.code === 403)).toEqual([]);
+  expect(requests.map((r) => `${r.attributes?.verb} ${r.attributes?.resource}`)).toEqual(expect.arrayContaining(["patch secrets", "patch deployments", "patch moduleconfigs", "list pods"]));
   const restored = cluster();
   expect(restored.secret).toEqual(original.secret);
   expect(images(restored.pod)).toEqual(images(original.pod));
@@ -258,7 +290,7 @@ test("checkFrom: cluster with the copier published into the target registry: the
     // our check objects (no heritage label) were created and deleted as the kubeconfig's user, never impersonated
     const ours = writesSince(kube, mark).filter((w) => /\/(secrets|jobs|configmaps)(\/images-copier[^/]*)?$/.test(w.path) && !w.path.endsWith("/deckhouse-registry"));
     expect(ours.length).toBeGreaterThanOrEqual(4);
-    expect([...new Set(ours.map((w) => w.as))]).toEqual(["kubernetes-admin"]);
+    expect([...new Set(ours.map((w) => w.as))]).toEqual([OPERATOR]);
     // the node pulled the pinned image with the check's pull Secret (deckhouse-registry holds the vendor's credentials only)
     expect(kubelet.pulls).toEqual([{ image: pinned, credentialHosts: ["registry.deckhouse.io", registry.host] }]);
     expect(up.diagnostics.map((d) => d.message)).toContain("images-copier: the target registry passed the check from the cluster (3 image(s) present, Bearer token auth)");
@@ -291,46 +323,52 @@ describe("Deckhouse v1.66 with its admission policies on heritage: deckhouse obj
   test("preview, up and destroy work through impersonation: the server saw Deckhouse's objects written as system:sudouser, the rest as the user", async () => {
     seedDeckhouseCluster(kube66, v166());
     const original = cluster(kube66);
-    const stack = engine(record({ sourceImage: RELEASE }), kube66);
+    const stack = engine(record({ sourceImage: RELEASE }), kube66, kube66.kubeconfigFor(operator66Token));
 
     let mark = kube66.requests.length;
     const preview = await stack.preview();
     expect(preview.error).toBeUndefined();
     expect(cluster(kube66)).toEqual(original);
     expect(writesSince(kube66, mark).filter((w) => !w.dryRun)).toEqual([]);
-    expect(writersByPath(writesSince(kube66, mark))).toEqual({ [MODULE_CONFIG_PATH]: ["kubernetes-admin"], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+    expect(writersByPath(writesSince(kube66, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
 
     mark = kube66.requests.length;
     const up = await stack.up();
     expect(up.error).toBeUndefined();
     expect(images(cluster(kube66).pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
     expect(Buffer.from(cluster(kube66).secret.address, "base64").toString()).toBe(registry.host);
-    expect(writersByPath(writesSince(kube66, mark).filter((w) => !w.dryRun))).toEqual({ [MODULE_CONFIG_PATH]: ["kubernetes-admin"], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
-    expect(findPlaintextSecrets(up, [...sensitive(), kube66.token])).toEqual([]);
+    expect(writersByPath(writesSince(kube66, mark).filter((w) => !w.dryRun))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+    expect(findPlaintextSecrets(up, [...sensitive(), kube66.token, operator66Token])).toEqual([]);
 
     mark = kube66.requests.length;
     const destroy = await stack.destroy();
     expect(destroy.error).toBeUndefined();
-    expect(writersByPath(writesSince(kube66, mark))).toEqual({ [MODULE_CONFIG_PATH]: ["kubernetes-admin"], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+    expect(writersByPath(writesSince(kube66, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
     expect(cluster(kube66).secret).toEqual(original.secret);
     expect(images(cluster(kube66).pod)).toEqual(images(original.pod));
     expect(cluster(kube66).channel).toBe("Stable");
   });
 
-  test("a kubeconfig user that may not impersonate: preview fails in one line naming the object, the identity and the server's message; nothing changed", async () => {
+  test("the stack's rules without impersonate on system:sudouser: preview fails in one line naming the object, the identity and the server's message; nothing changed", async () => {
     seedDeckhouseCluster(kube66, v166());
     const original = cluster(kube66);
-    const token = kube66.addToken({ user: "ops", grants: [{ rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] }] }] });
+    const rules = operatorGrants("switch-stack");
+    kube66.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes("users")) })));
     const mark = kube66.requests.length;
-    const preview = await engine(record({ sourceImage: RELEASE }), kube66, kube66.kubeconfigFor(token)).preview();
+    let preview: RunResult;
+    try {
+      preview = await engine(record({ sourceImage: RELEASE }), kube66, kube66.kubeconfigFor(operator66Token)).preview();
+    } finally {
+      kube66.setGrants(OPERATOR, rules);
+    }
     expect(preview.error).toMatch(
-      /^images-copier: refusing to switch: the cluster refuses to patch Secret d8-system\/deckhouse-registry as system:sudouser \(impersonated by the kubeconfig's user "[^"]+"\): users "system:sudouser" is forbidden: User "ops" cannot impersonate resource "users" in API group "" at the cluster scope \(403, server-side dry run; nothing changed\)\. To fix: grant the kubeconfig's user "[^"]+" the verb impersonate on users "system:sudouser"/,
+      /^images-copier: refusing to switch: the cluster refuses to patch Secret d8-system\/deckhouse-registry as system:sudouser \(impersonated by the kubeconfig's user "[^"]+"\): users "system:sudouser" is forbidden: User "images-copier-operator" cannot impersonate resource "users" in API group "" at the cluster scope \(403, server-side dry run; nothing changed\)\. To fix: grant the kubeconfig's user "[^"]+" the verb impersonate on users "system:sudouser"/,
     );
     expect(preview.errorDetail).toBe(preview.error);
     expect(preview.error).not.toContain("\n");
     expect(preview.steps.filter((s) => s.op !== "read").map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
     expect(cluster(kube66)).toEqual(original);
     expect(writesSince(kube66, mark).filter((w) => !w.dryRun)).toEqual([]);
-    expect(findPlaintextSecrets(preview, [...sensitive(), token])).toEqual([]);
+    expect(findPlaintextSecrets(preview, [...sensitive(), operator66Token])).toEqual([]);
   });
 });

@@ -12,7 +12,8 @@ export interface TokenSpec {
   user: string;
   /** `system:authenticated` is added, as the authenticator does. */
   groups?: string[];
-  /** What this user may do (RBAC). Omitted: cluster-admin. */
+  /** What this user may do (RBAC). Omitted: cluster-admin. Grants belong to the user: a second token for the same
+   *  user replaces them. */
   grants?: Grant[];
 }
 
@@ -33,7 +34,10 @@ export function requestAttributes(method: string, route: Route, resource: string
   const verb = route.name
     ? ({ GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete", POST: "create" } as Record<string, string>)[method] ?? method.toLowerCase()
     : ({ GET: watch ? "watch" : "list", POST: "create", DELETE: "deletecollection" } as Record<string, string>)[method] ?? method.toLowerCase();
-  return { verb, apiGroup: group, apiVersion: version, resource, ...(route.sub ? { subresource: route.sub } : {}), namespace: route.namespace, ...(route.name ? { name: route.name } : {}) };
+  // A list or watch narrowed by `fieldSelector=metadata.name=<n>` is authorized for that name, as kube-apiserver does.
+  const selected = !route.name && (verb === "list" || verb === "watch") ? query.fieldSelector?.match(/^metadata\.name==?([^,]+)$/)?.[1] : undefined;
+  const name = route.name ?? selected;
+  return { verb, apiGroup: group, apiVersion: version, resource, ...(route.sub ? { subresource: route.sub } : {}), namespace: route.namespace, ...(name ? { name } : {}) };
 }
 
 export class Access {

@@ -9,8 +9,11 @@
 //   `scanInterval`-only change) or the user is a `system:serviceaccount:d8-*` / `kube-*` account.
 // - `deny-set-heritage-label.deckhouse.io` (binding of the same name): CREATE/UPDATE that sets or changes a
 //   `heritage: deckhouse` label, by anyone but those system identities.
-// Releases: none before v1.62; v1.62-v1.64 also exclude `kubernetes-admin` (the project's Deckhouse facts; v1.65
-// dropped it); from v1.65 the current text. Denials are reported as kube-apiserver reports a policy denial.
+// Releases (CHANGELOG/CHANGELOG-v1.*.md): none before v1.62 (the project's Deckhouse facts); DELETE refused from
+// v1.63 (#9180); `kubernetes-admin` excluded until v1.65 refused it too (#9852; the exclusion before is from the
+// facts, its exact form is not in the sources here); `system:serviceaccount:kube-*` allowed, the heritage-bypass
+// DELETE and the ModuleSource `scanInterval` exemptions from v1.75 (#16749, #17622); `deny-set-heritage-label`
+// from v1.77 (#19668). Denials are reported as kube-apiserver reports a policy denial.
 import type { Identity } from "./identity";
 import { forbidden, type KubeStatus } from "./status";
 
@@ -54,7 +57,8 @@ function systemIdentity(identity: Identity, users: string[]): boolean {
   return identity.groups.some((g) => SYSTEM_GROUPS.includes(g)) || users.includes(identity.user);
 }
 
-const systemServiceAccount = (user: string) => user.startsWith("system:serviceaccount:d8-") || user.startsWith("system:serviceaccount:kube-");
+const systemServiceAccount = (user: string, releaseMinor: number) =>
+  user.startsWith("system:serviceaccount:d8-") || (releaseMinor >= 75 && user.startsWith("system:serviceaccount:kube-"));
 
 /** The pod-template `restartedAt` exemption exactly as the policy's CEL states it (other changes are not looked at). */
 function restartedAtChange(r: AdmissionRequest): boolean {
@@ -88,10 +92,11 @@ function policies(releaseMinor: number): Policy[] {
     binding: "heritage-label-objects.deckhouse.io",
     selects: (o) => isDeckhouse(o) && !["", "true"].includes(labels(o)["maintenance.deckhouse.io/no-resource-reconciliation"] ?? "absent"),
     evaluate(r) {
+      if (r.operation === "DELETE" && releaseMinor < 63) return undefined;
       if (systemIdentity(r.identity, users) || EXEMPT_KINDS.includes(r.kind)) return undefined;
-      if (restartedAtChange(r) || scanIntervalOnly(r)) return undefined;
-      if (r.operation === "DELETE" && labels(r.oldObject)["security.deckhouse.io/heritage-bypass"] === "delete") return undefined;
-      if (systemServiceAccount(r.identity.user)) return undefined;
+      if (restartedAtChange(r) || (releaseMinor >= 75 && scanIntervalOnly(r))) return undefined;
+      if (releaseMinor >= 75 && r.operation === "DELETE" && labels(r.oldObject)["security.deckhouse.io/heritage-bypass"] === "delete") return undefined;
+      if (systemServiceAccount(r.identity.user, releaseMinor)) return undefined;
       return "Creating, updating and deleting an objects with the `heritage: deckhouse` label is forbidden";
     },
   };
@@ -101,7 +106,7 @@ function policies(releaseMinor: number): Policy[] {
     selects: isDeckhouse,
     evaluate(r) {
       if (r.operation === "DELETE") return undefined;
-      if (systemIdentity(r.identity, users) || systemServiceAccount(r.identity.user) || EXEMPT_KINDS.includes(r.kind)) return undefined;
+      if (systemIdentity(r.identity, users) || systemServiceAccount(r.identity.user, releaseMinor) || EXEMPT_KINDS.includes(r.kind)) return undefined;
       const now = labels(r.object).heritage;
       if (now === undefined) return undefined;
       const before = r.oldObject ? labels(r.oldObject).heritage : undefined;
@@ -109,7 +114,7 @@ function policies(releaseMinor: number): Policy[] {
     },
   };
   // Reported in name order when both deny (kube-apiserver reports the first denying policy).
-  return [denySetHeritage, labelObjects];
+  return releaseMinor >= 77 ? [denySetHeritage, labelObjects] : [labelObjects];
 }
 
 /** Deckhouse's admission for `version` (`v1.66`, `dev`), or undefined when that release renders none. */
