@@ -65,6 +65,16 @@ test("with impersonation, only writes of heritage: deckhouse objects go as syste
   expect(Buffer.from(data.path, "base64").toString()).toBe("/deckhouse/ee");
 });
 
+test("a user that may patch an object but not read it: its write goes as the user (no label known), as without impersonation", async () => {
+  const token = server.addToken({ user: "writer", grants: [{ namespace: "d8-system", rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["patch"] }] }] });
+  server.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "notes", namespace: "d8-system" }, data: { a: "1" } });
+  const kube = await client(server.kubeconfigFor(token), SUDO);
+  const from = server.requests.length;
+  await kube.patch(apiPath({ apiVersion: "v1", resource: "configmaps", namespace: "d8-system", name: "notes" }), { data: { a: "2" } });
+  expect(server.requests.slice(from).map((r) => `${r.method} ${r.code} ${r.user}${r.impersonatedBy ? ` by ${r.impersonatedBy}` : ""}`)).toEqual(["GET 403 writer", "PATCH 200 writer"]);
+  expect(server.get("v1", "ConfigMap", "d8-system", "notes")?.data).toEqual({ a: "2" });
+});
+
 test("without impersonation v1.66 refuses the write of deckhouse-registry (kubernetes-admin is not exempt)", async () => {
   const kube = await client(server.kubeconfigYaml);
   const error = await kube.patch(registryPath, { data: { path: "eA==" } }).catch((e: Error) => e);
