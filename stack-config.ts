@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { InvalidReferenceError, parseImageReference, parseTaggedReference } from "./copier/reference";
 import { parseDeckhouseVersion } from "./components/copy/release-check";
+import { DEFAULT_KUBE_IMPERSONATE } from "./components/kube/access";
 
 const targetImage = z.string({ error: "targetImage is required, e.g. registry.example.com/deckhouse/ee:rock-solid-1.46" }).superRefine((value, ctx) => {
   try {
@@ -38,6 +39,11 @@ const common = {
   targetPassword: z.string({ error: "targetPassword is required (pulumi config set --secret targetPassword …)" }).min(1, "targetPassword must not be empty"),
   targetCA: z.string().includes("-----BEGIN CERTIFICATE-----", { message: "targetCA must be a PEM certificate" }).optional(),
   targetInsecure: z.boolean().default(false),
+  /** The user that writes Deckhouse's own objects (`heritage: deckhouse`), sent as Impersonate-User; "": none. */
+  kubeImpersonate: z
+    .string()
+    .regex(/^[^\x00-\x1f\x7f]*$/, { message: "kubeImpersonate must be a user name on one line, e.g. system:sudouser (\"\" turns impersonation off)" })
+    .default(DEFAULT_KUBE_IMPERSONATE),
 };
 
 /** The image that runs the copier: the copy Job's, and the switch's check Job's. */
@@ -97,9 +103,11 @@ export const stackConfigSchema = z.discriminatedUnion("stage", [copyStageConfigS
   error: 'stage must be "copy" or "switch"',
 });
 
-export type CopyStageConfig = z.infer<typeof copyStageConfigSchema>;
-export type SwitchStageConfig = z.infer<typeof switchStageConfigSchema>;
-export type StackConfig = z.infer<typeof stackConfigSchema>;
+/** kubeImpersonate always comes out of the schema; optional in the type, so configs built in code need not name it. */
+type WithOptionalImpersonate<T> = Omit<T, "kubeImpersonate"> & { kubeImpersonate?: string };
+export type CopyStageConfig = WithOptionalImpersonate<z.infer<typeof copyStageConfigSchema>>;
+export type SwitchStageConfig = WithOptionalImpersonate<z.infer<typeof switchStageConfigSchema>>;
+export type StackConfig = CopyStageConfig | SwitchStageConfig;
 
 export class StackConfigError extends Error {
   override name = "StackConfigError";
@@ -125,6 +133,8 @@ export function readStackConfig(config: { get(key: string): string | undefined }
   const raw: Record<string, unknown> = {};
   // Pulumi.yaml gives optional keys the default "" (a declared key without a default is required in every stack).
   for (const key of STRING_KEYS) raw[key] = config.get(key) || undefined;
+  // "" is meaningful here (no impersonation); only an absent key takes the default.
+  raw.kubeImpersonate = config.get("kubeImpersonate");
   for (const key of NUMBER_KEYS) {
     const value = config.get(key);
     raw[key] = value === undefined ? undefined : Number(value);

@@ -1,5 +1,5 @@
 // The Kubernetes objects of one copy run, built with typed code: the data of the Secret the copier reads at /config,
-// and the hardened Job `copy-images` (names and labels as Deckhouse had them; the pod as every copier Job has it:
+// and the hardened Job `copy-images` (names as Deckhouse had them, our own labels; the pod as every copier Job has it:
 // ../copier-job/pod.ts). Everything in the Job is plain (no credential), so Pulumi may show and store it as it is;
 // the credentials live only in the Secret's data.
 import type { V1Container, V1EnvVar, V1Job } from "@kubernetes/client-node";
@@ -12,7 +12,8 @@ export const SECRET_NAME = "images-copier-config";
 export const JOB_NAME = "copy-images";
 /** The run's image pull Secret, for a copier image in the target registry (../copier-job/pull-secret.ts). */
 export const PULL_SECRET_NAME = "images-copier-registry";
-export const LABELS = { heritage: "deckhouse", app: "d8-images-copier" } as const;
+/** Ours, never `heritage: deckhouse`: Deckhouse (v1.62+) refuses a user who sets that label. */
+export const LABELS = { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" } as const;
 
 /** The files of the Secret, exactly those of Deckhouse's images-copier hook; other keys (proxy values) feed env only. */
 export const SECRET_FILES = { target: "dest-repo.json", source: "d8-repo.json", images: "d8-images.json" } as const;

@@ -38,9 +38,11 @@ import { copyRecordOf } from "./record";
 import type { RepoConfigJson } from "./registry-credentials";
 import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
 import { CopyRun } from "./run";
-import { describeCopyPlan, planCopy } from "./copy-plan";
+import { describeCopyPlan, planCopy, type CopyPlan } from "./copy-plan";
 import { kebabChannel, readClusterModules, type ClusterModules } from "./modules-read";
 import { readReleaseChannel } from "../switch/updates";
+import { copyWrites } from "./write-proofs";
+import { describeProven, proveWrites } from "../kube/write-proof";
 
 export interface CopyStageDeps {
   /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
@@ -102,6 +104,10 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
       modules = await readClusterModules(kube);
       const channel = (await readReleaseChannel(kube)).channel;
       releaseChannel = channel ? kebabChannel(channel) : undefined;
+      // The run's creates in d8-system, as server-side dry runs with the identity they will use.
+      const run = { config, source, copierImage, bundle, images, modules, releaseChannel };
+      const proven = await proveWrites(kube, copyWrites(copyRunOf(run, copyPlanOf(run)), copierImage.inTargetRegistry), "images-copier: refusing to copy");
+      if (proven.length > 0) pulumi.log.info(describeProven(proven));
     } finally {
       await kube.close();
     }
@@ -109,6 +115,52 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
     throw oneLineError(error, "images-copier: cannot read the cluster: ");
   }
   return new CopyStage(name, { config, source, release, copierImage, bundle, images, modules, releaseChannel }, opts);
+}
+
+type RunInputs = Pick<CopyStageArgs, "config" | "source" | "copierImage" | "bundle" | "images" | "modules" | "releaseChannel">;
+
+/** What the run copies, per group (copy-plan.ts). */
+function copyPlanOf(args: RunInputs): CopyPlan {
+  return planCopy({
+    config: args.config,
+    imagesCount: args.images ? new Set(Object.values(args.images).flatMap((m) => Object.values(m))).size : undefined,
+    modules: args.modules ?? { deckhouse: [], others: [], trivyEnabled: false },
+    releaseChannel: args.releaseChannel,
+  });
+}
+
+/** The run's Job (before the uids of its objects exist), its run key and what its Secret holds. */
+function copyRunOf(args: RunInputs, plan: CopyPlan) {
+  const { config, source, copierImage, bundle, images } = args;
+  // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
+  const proxy = splitProxyEnv(source.proxyEnv, SECRET_NAME);
+  const target: RepoConfigJson = {
+    username: config.targetUsername,
+    password: config.targetPassword,
+    insecure: config.targetInsecure,
+    image: config.targetImage,
+    ...(config.targetCA ? { ca: config.targetCA } : {}),
+  };
+  const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
+  const jobBase = buildCopyJob({
+    namespace: NAMESPACE,
+    runId: config.runId,
+    copierImage: copierImage.image,
+    deckhouseImage: source.deckhouseImage,
+    concurrency: config.concurrency,
+    timeoutMinutes: config.timeoutMinutes,
+    withUpdateImages: config.copyUpdateImages,
+    uploadChunkMiB: config.uploadChunkMiB,
+    modulesInSecret: plan.modules.copied.length > 0,
+    withSecurityDatabases: plan.securityDatabases.images > 0,
+    releaseChannel: plan.updates.releaseChannel,
+    imagesInSecret: images !== undefined,
+    bundleConfigMap: bundleName,
+    proxyEnv: proxy.jobEnv,
+    pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
+  });
+  const runKey = runKeyOf(jobBase);
+  return { proxy, target, bundleName, jobBase, runKey, run: { key: runKey, id: config.runId } };
 }
 
 export class CopyStage extends pulumi.ComponentResource {
@@ -126,47 +178,12 @@ export class CopyStage extends pulumi.ComponentResource {
     super("images-copier:index:CopyStage", name, {}, opts);
     const { config, source, release, copierImage, bundle, images } = args;
     const parent = { parent: this };
-    const plan = planCopy({
-      config,
-      imagesCount: images ? new Set(Object.values(images).flatMap((m) => Object.values(m))).size : undefined,
-      modules: args.modules ?? { deckhouse: [], others: [], trivyEnabled: false },
-      releaseChannel: args.releaseChannel,
-    });
+    const plan = copyPlanOf(args);
     pulumi.log.info(describeCopyPlan(plan).join("\n"), this);
-    const withSecurityDatabases = plan.securityDatabases.images > 0;
-
-    // Proxy values (they may hold a password) move into the Secret; the Job refers to them.
-    const proxy = splitProxyEnv(source.proxyEnv, SECRET_NAME);
-    const target: RepoConfigJson = {
-      username: config.targetUsername,
-      password: config.targetPassword,
-      insecure: config.targetInsecure,
-      image: config.targetImage,
-      ...(config.targetCA ? { ca: config.targetCA } : {}),
-    };
-    const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
-    const jobBase = buildCopyJob({
-      namespace: NAMESPACE,
-      runId: config.runId,
-      copierImage: copierImage.image,
-      deckhouseImage: source.deckhouseImage,
-      concurrency: config.concurrency,
-      timeoutMinutes: config.timeoutMinutes,
-      withUpdateImages: config.copyUpdateImages,
-      uploadChunkMiB: config.uploadChunkMiB,
-      modulesInSecret: plan.modules.copied.length > 0,
-      withSecurityDatabases,
-      releaseChannel: plan.updates.releaseChannel,
-      imagesInSecret: images !== undefined,
-      bundleConfigMap: bundleName,
-      proxyEnv: proxy.jobEnv,
-      pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
-    });
-    const runKey = runKeyOf(jobBase);
+    const { proxy, target, bundleName, jobBase, runKey, run } = copyRunOf(args, plan);
 
     // Fixed names: a new run deletes the old objects first. A run's objects are never updated in place.
     const asRun = { ...parent, deleteBeforeReplace: true, replaceOnChanges: ["*"] };
-    const run = { key: runKey, id: config.runId };
     this.secret = new k8s.core.v1.Secret(
       "images-copier-config",
       {
@@ -268,7 +285,7 @@ export class CopyStage extends pulumi.ComponentResource {
           sourceImage: source.deckhouseImage,
           updateImages: config.copyUpdateImages,
           deckhouseVersion: release.version,
-          securityDatabases: withSecurityDatabases,
+          securityDatabases: plan.securityDatabases.images > 0,
           releaseChannel: plan.updates.releaseChannel,
         }),
       ),

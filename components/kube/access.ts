@@ -8,18 +8,37 @@ export interface KubeAccess {
   kubeconfig?: string;
   /** `kubernetes:context`: the context to use instead of the kubeconfig's current one. */
   context?: string;
+  /**
+   * `images-copier:kubeImpersonate`: the user that creates, updates, patches and deletes objects labelled
+   * `heritage: deckhouse` (sent as `Impersonate-User`); reads and every other write stay the kubeconfig's user.
+   * Undefined or "": no impersonation.
+   */
+  impersonate?: string;
+}
+
+/** Deckhouse (v1.62+) admits writes of its `heritage: deckhouse` objects from this user; its docs use `--as` it. */
+export const DEFAULT_KUBE_IMPERSONATE = "system:sudouser";
+
+/** The stack's `kubeImpersonate`: unset means the default, "" turns impersonation off. */
+export function kubeImpersonateSetting(value: string | undefined): string | undefined {
+  const user = value === undefined ? DEFAULT_KUBE_IMPERSONATE : value.trim();
+  return user === "" ? undefined : user;
 }
 
 export interface ResolvedAccess {
   server: string;
+  /** The kubeconfig's name of the current context's user (what a refusal names). */
+  user: string;
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string };
   /** Fresh auth headers for one request (exec plugins and expiring tokens are re-evaluated each time). */
   headers(): Promise<Record<string, string>>;
 }
 
-/** Reads `kubernetes:kubeconfig` / `kubernetes:context` from a config getter (Pulumi or the dynamic provider's). */
+/** Reads `kubernetes:kubeconfig` / `kubernetes:context` and `images-copier:kubeImpersonate` from the dynamic
+ *  provider's config (the whole stack config, namespaced keys). */
 export function kubeAccessFromConfig(config: { get(key: string): string | undefined }): KubeAccess {
-  return { kubeconfig: config.get("kubernetes:kubeconfig") || undefined, context: config.get("kubernetes:context") || undefined };
+  const impersonate = kubeImpersonateSetting(config.get("images-copier:kubeImpersonate"));
+  return { kubeconfig: config.get("kubernetes:kubeconfig") || undefined, context: config.get("kubernetes:context") || undefined, ...(impersonate ? { impersonate } : {}) };
 }
 
 /**
@@ -80,6 +99,7 @@ export async function resolveAccess(access: KubeAccess): Promise<ResolvedAccess>
   };
   return {
     server: cluster.server.replace(/\/+$/, ""),
+    user: kc.getCurrentUser()?.name ?? "(none)",
     tls,
     async headers() {
       const opts: { headers: Record<string, string>; auth?: string } = { headers: {} };

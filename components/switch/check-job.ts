@@ -16,7 +16,8 @@ import type { RegistryExpectations } from "./registry-checks";
 export const CHECK_NAME = "images-copier-check";
 export const CHECK_SECRET_NAME = "images-copier-check-config";
 export const CHECK_PULL_SECRET_NAME = "images-copier-check-registry";
-export const CHECK_LABELS = { heritage: "deckhouse", app: "d8-images-copier-check" } as const;
+/** Ours, never `heritage: deckhouse` (see ../copy/manifests.ts LABELS). */
+export const CHECK_LABELS = { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" } as const;
 /** The copier reads the target's access from this file of its config dir. */
 const DEST_REPO_KEY = "dest-repo.json";
 

@@ -35,13 +35,16 @@ import { declareLegacyPath } from "./paths/legacy";
 import { declareModuleConfigPath, type ModuleConfigSections } from "./paths/module-config";
 import { planSwitch, type Gate } from "./plan";
 import type { RegistryChecker } from "./registry-checks";
+import { describeProven, proveWrites } from "../kube/write-proof";
+import { legacyWrites } from "./legacy-writes";
+import { moduleConfigWrites } from "./paths/module-config-writes";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
 import { DeckhouseRollout } from "./rollout-provider";
 import { DeckhouseUpdates } from "./updates-provider";
 
 /** Field manager of the switch's Server-Side Apply patches (visible in the objects' managedFields). */
-export { SWITCH_FIELD_MANAGER } from "./paths/legacy";
+export { SWITCH_FIELD_MANAGER } from "./legacy-writes";
 
 const LEGACY_PATH_WORDS = "legacy: no registry module owns the registry; Secret d8-system/deckhouse-registry and Deployment d8-system/deckhouse are patched, as change-registry does";
 const MODULE_CONFIG_PATH_WORDS = "ModuleConfig: the registry module owns the registry; the switch edits ModuleConfig deckhouse spec.settings.registry and waits for Secret d8-system/registry-state";
@@ -74,7 +77,11 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
     const kube = await connectKube(access);
     try {
       const [view, registryPath] = await Promise.all([readClusterView(kube), readRegistryPath(kube)]);
-      return await planSwitch({ config, copy, view, registryPath, checker });
+      const gate = await planSwitch({ config, copy, view, registryPath, checker });
+      // Every write to an existing object, as a server-side dry run with the identity the write will use.
+      const writes = gate.plan.moduleConfig ? await moduleConfigWrites(kube, gate, config) : await legacyWrites(kube, gate.plan, config);
+      pulumi.log.info(describeProven(await proveWrites(kube, writes, "images-copier: refusing to switch")));
+      return gate;
     } finally {
       await kube.close();
     }
@@ -90,6 +97,8 @@ export interface SwitchStageArgs {
   /** With `checkFrom: cluster`: what the check Job runs, and the bundled copier unless the image holds it. */
   check?: { copierImage: CopierImagePlan; bundle?: CopierBundleFile };
   rolloutTimeoutSeconds?: number;
+  /** The cluster access the gate used; with `impersonate`, the patches of Deckhouse's objects are sent as that user. */
+  access?: KubeAccess;
 }
 
 /**
@@ -110,8 +119,9 @@ export async function declareSwitchStage(name: string, config: SwitchStageConfig
     throw oneLineError(err, "images-copier: ");
   }
   const copyStack = new pulumi.StackReference(`${name}-copy-stack`, { name: config.copyStack });
-  const gate = await runGate(config, copyStack, deps.kube ?? kubeAccessFromStack(), deps.checker);
-  return new SwitchStage(name, { config, gate, check, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds }, opts);
+  const access = deps.kube ?? kubeAccessFromStack();
+  const gate = await runGate(config, copyStack, access, deps.checker);
+  return new SwitchStage(name, { config, gate, check, rolloutTimeoutSeconds: deps.rolloutTimeoutSeconds, access }, opts);
 }
 
 export class SwitchStage extends pulumi.ComponentResource {
@@ -159,7 +169,7 @@ export class SwitchStage extends pulumi.ComponentResource {
     // the rollout wait, the report and the checks before them are shared.
     const path: { last: pulumi.Resource; words?: pulumi.Output<string[]>; outputs: Record<string, pulumi.Input<unknown>> } =
       plan.moduleConfig === undefined
-        ? declareLegacyPath(name, { config, gate, updates, timeoutSeconds }, this)
+        ? declareLegacyPath(name, { config, gate, updates, timeoutSeconds, access: args.access }, this)
         : declareModuleConfigPath(
             name,
             {

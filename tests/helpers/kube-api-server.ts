@@ -29,9 +29,11 @@ import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { testCerts } from "./certs";
+import type { TLSSocket } from "node:tls";
 import { Access, isStatus, requestAttributes, type TokenSpec } from "./kube-api/access";
 import { deckhouseAdmission, type Operation } from "./kube-api/deckhouse-admission";
 import type { Grant, RequestAttributes } from "./kube-api/rbac";
+import { serverSideApply } from "./kube-api/server-side-apply";
 import { sendStatus } from "./kube-api/status";
 
 const run = promisify(execFile);
@@ -75,6 +77,10 @@ export interface RecordedRequest {
   impersonatedBy?: string;
   attributes?: RequestAttributes;
   dryRun?: boolean;
+  /** How the caller authenticated (before any impersonation), and the user it asked to act as. */
+  auth?: "token" | "client-certificate";
+  impersonateUser?: string;
+  fieldManager?: string;
   /** The response's status code, once it was sent. */
   code?: number;
 }
@@ -271,6 +277,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   const access = new Access(token);
   const admission = options.deckhouse ? deckhouseAdmission(options.deckhouse.version) : undefined;
   const store = new Map<string, KubeObject>();
+  /** Per object, each Server-Side Apply field manager's last applied configuration. */
+  const appliers = new Map<string, Map<string, Record<string, unknown>>>();
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
@@ -318,6 +326,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const existing = store.get(k);
     if (!existing) return undefined;
     store.delete(k);
+    appliers.delete(k);
     const deleted = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(++resourceVersion) } };
     notify("DELETED", deleted);
     return deleted;
@@ -327,13 +336,49 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     return [...store.values()].filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || o.metadata.namespace === namespace));
   }
 
+  // Server-Side Apply (JSON is YAML, so the apply body is parsed as JSON): see kube-api/server-side-apply.ts. Admission
+  // judges the merged object; a dry run answers it without storing it or its field owners.
+  function applyPatch(
+    res: ServerResponse,
+    at: Route & { name: string },
+    existing: KubeObject | undefined,
+    applied: KubeObject,
+    query: Record<string, string>,
+    admit: (operation: Operation, object: KubeObject, oldObject: KubeObject | undefined) => boolean,
+  ): void {
+    if (!query.fieldManager) return status(res, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+    if (applied.kind !== at.kind || applied.apiVersion !== at.apiVersion) return status(res, 400, "BadRequest", `expected ${at.apiVersion} ${at.kind}, got ${applied.apiVersion} ${applied.kind}`);
+    const k = key(at.apiVersion, at.kind, at.namespace, at.name);
+    const dryRun = query.dryRun === "All";
+    const current = appliers.get(k) ?? new Map<string, Record<string, unknown>>();
+    const owners = dryRun ? new Map(current) : current;
+    const result = serverSideApply(existing, applied, query.fieldManager, query.force === "true", owners);
+    if ("conflict" in result) return status(res, 409, "Conflict", result.conflict);
+    const merged = result.object as KubeObject;
+    const candidate: KubeObject = { ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } };
+    if (!admit(existing ? "UPDATE" : "CREATE", candidate, existing)) return;
+    if (dryRun) return sendJson(res, existing ? 200 : 201, candidate);
+    appliers.set(k, owners);
+    sendJson(res, existing ? 200 : 201, put(candidate));
+  }
+
   const rejections: Array<{ method: string; kind: string; code: number; reason: string; message: string }> = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const query = Object.fromEntries(url.searchParams);
     const method = req.method ?? "GET";
-    const record: RecordedRequest = { method, path: url.pathname, query, contentType: req.headers["content-type"] };
+    const impersonateUser = req.headers["impersonate-user"] as string | undefined;
+    const auth = req.headers.authorization ? "token" : (req.socket as TLSSocket).authorized ? "client-certificate" : undefined;
+    const record: RecordedRequest = {
+      method,
+      path: url.pathname,
+      query,
+      contentType: req.headers["content-type"],
+      ...(auth ? { auth } : {}),
+      ...(impersonateUser ? { impersonateUser } : {}),
+      ...(query.fieldManager ? { fieldManager: query.fieldManager } : {}),
+    };
     requests.push(record);
     res.on("finish", () => (record.code = res.statusCode));
     const authenticated = access.authenticate(req);
@@ -444,7 +489,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const patch = JSON.parse(await readBody(req)) as unknown;
       const existing = store.get(key(apiVersion, kind, namespace, name));
       const contentType = req.headers["content-type"] ?? "";
-      if (!existing && !contentType.startsWith("application/apply-patch")) return notFound();
+      if (contentType.startsWith("application/apply-patch")) {
+        return applyPatch(res, { apiVersion, kind, namespace, name }, existing, patch as KubeObject, query, (operation, object, oldObject) => !refusedByAdmission(operation, object, oldObject));
+      }
+      if (!existing) return notFound();
       const merged = mergePatch(existing ?? {}, patch) as KubeObject;
       const candidate: KubeObject = { ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } };
       if (refusedByAdmission(existing ? "UPDATE" : "CREATE", candidate, existing)) return;

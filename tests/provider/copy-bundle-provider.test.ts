@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 function inputs(overrides: Partial<CopierBundleInputs> = {}): CopierBundleInputs {
-  return { namespace: "d8-system", configMapName: bundleConfigMapName(SHA), path: FILE, sha256: SHA, bytes: Buffer.byteLength(TEXT), labels: { heritage: "deckhouse", app: "d8-images-copier" }, runId: "1", runKey: `sha256:${"9".repeat(64)}`, secretUid: "secret-uid-1", ...overrides };
+  return { namespace: "d8-system", configMapName: bundleConfigMapName(SHA), path: FILE, sha256: SHA, bytes: Buffer.byteLength(TEXT), labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" }, runId: "1", runKey: `sha256:${"9".repeat(64)}`, secretUid: "secret-uid-1", ...overrides };
 }
 
 async function configured() {
@@ -44,7 +44,7 @@ test("create: the file's text in an immutable ConfigMap named by its digest, lab
   const stored = server.get("v1", "ConfigMap", "d8-system", bundleConfigMapName(SHA))!;
   expect(stored.data).toEqual({ "images-copier.cjs": TEXT });
   expect(stored.immutable).toBe(true);
-  expect(stored.metadata.labels).toEqual({ heritage: "deckhouse", app: "d8-images-copier" });
+  expect(stored.metadata.labels).toEqual({ "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" });
   expect(stored.metadata.annotations).toEqual({ "images-copier.deckhouse.io/run-id": "1", "images-copier.deckhouse.io/run-key": `sha256:${"9".repeat(64)}` });
   expect((outs as CopierBundleOutputs).uid).toBe(stored.metadata.uid);
   expect(JSON.stringify(outs)).not.toContain("images-copier');"); // the text is never an output either

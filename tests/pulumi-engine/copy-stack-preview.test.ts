@@ -53,8 +53,21 @@ test("copy stack preview (type-checked): reads the cluster, changes nothing, sho
   });
   const objectsBefore = ["Secret", "ConfigMap", "Pod"].map((kind) => kube.list("v1", kind, "d8-system"));
 
+  const mark = kube.requests.length;
   const preview = await engine.preview();
   expect(preview.error).toBeUndefined();
+  // the run's creates in d8-system were proven as server-side dry runs, as the kubeconfig's user (our objects carry
+  // no heritage label: never impersonated), and the preview says so
+  const writes = kube.requests.slice(mark).filter((r) => r.method !== "GET");
+  expect(writes.filter((r) => r.query.dryRun !== "All")).toEqual([]);
+  expect(writes.filter((r) => r.method === "POST").map((r) => `${r.path} as ${r.user}${r.impersonatedBy ? ` by ${r.impersonatedBy}` : ""}`)).toEqual([
+    "/api/v1/namespaces/d8-system/secrets as kubernetes-admin",
+    "/api/v1/namespaces/d8-system/configmaps as kubernetes-admin",
+    "/apis/batch/v1/namespaces/d8-system/jobs as kubernetes-admin",
+  ]);
+  expect(preview.diagnostics.map((d) => d.message).find((m) => m.startsWith("images-copier: the cluster admits every write"))).toMatch(
+    /^images-copier: the cluster admits every write \(server-side dry runs\): create Secret d8-system\/images-copier-config as kubeconfig user test; create ConfigMap d8-system\/images-copier-bundle-[0-9a-f]{12} as kubeconfig user test; create Job d8-system\/copy-images as kubeconfig user test$/,
+  );
   // the cluster is read directly (nothing of it in the state), and the run's objects are declared, not created
   expect(preview.steps.filter((step) => step.op === "read")).toEqual([]);
   for (const name of ["images-copier-config", "copier-bundle", "copy-images", "copy-run"]) expect(opOf(preview, name)).toBe("create");

@@ -27,19 +27,23 @@ const snapshot = () => ["v1|Secret", "v1|ConfigMap", "batch/v1|Job", "apps/v1|De
 test("Kubernetes resources, reads, patches (one retained) and a StackReference through preview, up, up again, a change and destroy", async () => {
   kube.put(deckhouseDeployment({ containers: [{ name: "deckhouse", image: OLD_IMAGE }, SIDECAR] }) as never);
   kube.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cluster-settings", namespace: "d8-system" }, data: { owner: "cluster" } });
+  // the explicit provider's kubeconfig: a client certificate, acting as another user
+  const auditKubeconfig = (await kube.clientCertKubeconfigYaml()).replace(/(    client-key-data: .*\n)/, "$1    as: audit-operator\n");
+  // the server authorizes the impersonated user by RBAC: it may manage ConfigMaps in d8-system
+  kube.setGrants("audit-operator", [{ namespace: "d8-system", rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["*"] }] }]);
   const engine = new PulumiEngine({
     programDir: PROGRAM,
     kube,
     stackReferences: { "org/other/prod": { outputs: { release: "v1.46.3", token: OTHER_TOKEN }, secretOutputNames: ["token"] } },
-    config: { password: { secret: PASSWORD }, image: NEW_IMAGE, otherStack: "org/other/prod", "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml } },
+    config: { password: { secret: PASSWORD }, image: NEW_IMAGE, otherStack: "org/other/prod", "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml }, auditKubeconfig: { secret: auditKubeconfig } },
   });
-  const sensitive = [PASSWORD, OTHER_TOKEN, kube.token];
+  const sensitive = [PASSWORD, OTHER_TOKEN, kube.token, auditKubeconfig.match(/client-key-data: (\S+)/)![1]];
 
   const before = snapshot();
   const preview = await engine.preview();
   expect(preview.error).toBeUndefined();
   expect(plan(preview)).toEqual(
-    ["create cluster-settings", "create creds", "create deckhouse-image", "create default_4_23_0", "create harness-kube-test", "create job", "create module-config", "create settings", "read deckhouse", "read other"].sort(),
+    ["create audit", "create audit-note", "create cluster-settings", "create creds", "create deckhouse-image", "create default_4_23_0", "create harness-kube-test", "create job", "create module-config", "create settings", "read deckhouse", "read other"].sort(),
   );
   expect(snapshot()).toEqual(before);
   // reads happen in preview too
@@ -54,7 +58,13 @@ test("Kubernetes resources, reads, patches (one retained) and a StackReference t
   // the patch merged the deckhouse container by name and left the sidecar alone
   expect(containers()).toEqual([{ name: "deckhouse", image: NEW_IMAGE }, SIDECAR]);
   expect(kube.get("v1", "ConfigMap", "d8-system", "cluster-settings")!.data).toEqual({ owner: "cluster", patchedBy: "harness-kube" });
-  expect(kube.get("deckhouse.io/v1alpha1", "ModuleConfig", "default", "deckhouse")!.spec).toEqual({ version: 1, settings: { releaseChannel: "Stable" } });
+  expect(kube.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse")!.spec).toEqual({ version: 1, settings: { releaseChannel: "Stable" } });
+  // every object went through the REST API with the identity of its provider: the explicit provider's client
+  // certificate acting as its kubeconfig's `as:` user; the default provider's (the stack's) token, as itself
+  const identities = (path: string) => new Set(kube.requests.filter((r) => r.path.endsWith(path)).map((r) => `${r.method} ${r.auth} as ${r.impersonateUser ?? "-"}`));
+  expect(identities("/configmaps/audit-note")).toEqual(new Set(["PATCH client-certificate as audit-operator"]));
+  expect(identities("/secrets/app-creds")).toEqual(new Set(["PATCH token as -"]));
+  expect(kube.requests.find((r) => r.path.endsWith("/secrets/app-creds"))).toMatchObject({ contentType: "application/apply-patch+yaml", fieldManager: expect.stringMatching(/^pulumi-kubernetes-[0-9a-f]{8}$/) });
   const jobUid = plainOutputs(up).jobUid;
   expect(jobUid).toBe(kube.get("batch/v1", "Job", "d8-system", "work")!.metadata.uid);
   // secrets: the Secret's data, the default provider's kubeconfig and the other stack's secret output stay marked
@@ -80,7 +90,7 @@ test("Kubernetes resources, reads, patches (one retained) and a StackReference t
 
   const destroyed = await engine.destroy();
   expect(destroyed.error).toBeUndefined();
-  for (const [apiVersion, kind, name] of [["v1", "Secret", "app-creds"], ["v1", "ConfigMap", "app-settings"], ["batch/v1", "Job", "work"]]) {
+  for (const [apiVersion, kind, name] of [["v1", "Secret", "app-creds"], ["v1", "ConfigMap", "app-settings"], ["v1", "ConfigMap", "audit-note"], ["batch/v1", "Job", "work"]]) {
     expect(kube.get(apiVersion, kind, "d8-system", name)).toBeUndefined();
   }
   // the read Deployment stays; the patch's own fields go with it (no other field manager is modelled), while the

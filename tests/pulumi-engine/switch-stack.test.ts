@@ -7,7 +7,10 @@
 // the target registry (the test plays the node: it pulls the check Job's image with the pod's imagePullSecrets
 // through skopeo and runs the copier unpacked from it). Every run acts as a user with exactly the RBAC rules of
 // docs/permissions/switch-stack.yaml (enforced by the test server for the program's own client and the dynamic
-// providers); with one rule removed, the preview fails in one line naming it.
+// providers); with one rule removed, the preview fails in one line naming it. Who wrote what is asserted from the
+// server's records: the main scenario (a release before Deckhouse's admission policies) and a Deckhouse v1.66
+// cluster with them, where the switch works through impersonation and a kubeconfig user that may not impersonate
+// is refused at preview.
 import { join } from "node:path";
 import { ensureBundle } from "../helpers/bundle";
 import { publishCopierImage, pushSmallBase } from "../helpers/copier-image";
@@ -31,23 +34,28 @@ const PASSWORD = 'switch-Pa55"word:xyz';
 const COPY_STACK = "org/images-copier/copy";
 const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 };
 let operatorToken: string;
+/** The operator on the v1.66 cluster, with exactly the same rules. */
+let operator66Token: string;
 
 let kube: KubeApiServer;
+/** A Deckhouse v1.66 cluster: its admission policies on `heritage: deckhouse` objects enforced. */
+let kube66: KubeApiServer;
 let registry: TestRegistry;
 let copied: string;
 let moduleDigest: string;
 
 beforeAll(async () => {
-  [kube, registry] = await Promise.all([startKubeApiServer(), startRegistry({ tls: true, auth: "token", username: "client", password: PASSWORD })]);
+  [kube, kube66, registry] = await Promise.all([startKubeApiServer(), startKubeApiServer({ deckhouse: { version: "v1.66" } }), startRegistry({ tls: true, auth: "token", username: "client", password: PASSWORD })]);
   const layers = [{ size: 2048, seed: "switch-stack" }];
   copied = (await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers }, "rock-solid-1.46")).digest;
   await pushImage(registry, REPO, { format: "oci", seed: "kube-rbac-proxy", layers }, TAG);
   moduleDigest = (await pushImage(registry, REPO, { format: "oci", seed: "init", layers })).digest;
   operatorToken = addStackOperator(kube, "switch-stack");
+  operator66Token = addStackOperator(kube66, "switch-stack");
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([kube?.stop(), registry?.stop()]);
+  await Promise.all([kube?.stop(), kube66?.stop(), registry?.stop()]);
 });
 
 const target = () => `${registry.host}/${REPO}`;
@@ -69,11 +77,12 @@ function vendorCluster(overrides: Partial<DeckhouseClusterSpec> = {}): Deckhouse
   };
 }
 
-function engine(copy: Record<string, unknown> = record()): PulumiEngine {
+/** The switch stack on `server`, acting as `kubeconfig`'s user: by default the operator with exactly the stack's rules. */
+function engine(copy: Record<string, unknown> = record(), server = kube, kubeconfig = kube.kubeconfigFor(operatorToken)): PulumiEngine {
   return new PulumiEngine({
     programDir: ROOT,
     stack: "customer-a-switch",
-    kube,
+    kube: server,
     stackReferences: { [COPY_STACK]: { outputs: { copy } } },
     config: {
       stage: "switch",
@@ -82,18 +91,33 @@ function engine(copy: Record<string, unknown> = record()): PulumiEngine {
       targetUsername: "client",
       targetPassword: { secret: PASSWORD },
       targetCA: registry.caPem as string,
-      "kubernetes:kubeconfig": { secret: kube.kubeconfigFor(operatorToken) },
+      "kubernetes:kubeconfig": { secret: kubeconfig },
     },
   });
 }
 
 const ops = (r: RunResult) => Object.fromEntries(r.steps.map((s) => [s.urn.split("::").pop(), s.op]));
-const cluster = () => ({
-  secret: (kube.get("v1", "Secret", "d8-system", "deckhouse-registry") as any).data,
-  pod: (kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).spec.template.spec,
-  annotations: (kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).metadata.annotations ?? {},
-  channel: (kube.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse") as any)?.spec.settings.releaseChannel,
+const cluster = (server = kube) => ({
+  secret: (server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any).data,
+  pod: (server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).spec.template.spec,
+  annotations: (server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any).metadata.annotations ?? {},
+  channel: (server.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse") as any)?.spec.settings.releaseChannel,
 });
+
+const SECRET_PATH = "/api/v1/namespaces/d8-system/secrets/deckhouse-registry";
+const DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse";
+const MODULE_CONFIG_PATH = "/apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse";
+const SUDO = `system:sudouser by ${OPERATOR}`;
+/** The writes a server saw since `from` (reads left out): whom as, to which object, real or dry run, with which field manager. */
+function writesSince(server: KubeApiServer, from: number) {
+  return server.requests.slice(from).filter((r) => r.method !== "GET").map((r) => ({ path: r.path, as: r.impersonatedBy ? `${r.user} by ${r.impersonatedBy}` : (r.user ?? "(refused before it acted)"), dryRun: r.query.dryRun === "All", fieldManager: r.fieldManager }));
+}
+/** Who wrote each object: a set of identities per path. */
+function writersByPath(writes: ReturnType<typeof writesSince>): Record<string, string[]> {
+  const by: Record<string, Set<string>> = {};
+  for (const w of writes) (by[w.path] ??= new Set()).add(w.as);
+  return Object.fromEntries(Object.entries(by).map(([path, set]) => [path, [...set].sort()]));
+}
 const images = (pod: { containers: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string; image: string }> }) =>
   [...(pod.initContainers ?? []), ...pod.containers].map((c) => `${c.name}=${c.image}`);
 const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token, operatorToken];
@@ -149,17 +173,32 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   const stack = engine();
   const firstRequest = kube.requests.length;
 
+  let mark = kube.requests.length;
   const preview = await stack.preview();
   expect(preview.error).toBeUndefined();
   for (const name of SWITCH) expect([name, ops(preview)[name]]).toEqual([name, "create"]);
   expect(cluster()).toEqual(original);
+  // preview proved each write as a server-side dry run with the write's identity: Deckhouse's objects as
+  // system:sudouser (kubeImpersonate's default; this release has no admission policy, the identity is the same)
+  const previewWrites = writesSince(kube, mark);
+  expect(previewWrites.filter((w) => !w.dryRun)).toEqual([]);
+  expect(writersByPath(previewWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  expect(preview.diagnostics.map((d) => d.message)).toContain(
+    "images-copier: the cluster admits every write (server-side dry runs): patch ModuleConfig deckhouse as kubeconfig user test; patch Secret d8-system/deckhouse-registry as system:sudouser; patch Deployment d8-system/deckhouse as system:sudouser",
+  );
   const plan = (plainOutputs(preview) as { plan: Record<string, unknown> }).plan;
   expect(plan.release).toBe(`Deckhouse v1.46.3 (${copied}), image ${SOURCE_IMAGE}, copied by run 1 of copy stack ${COPY_STACK}; the Deckhouse running now is that release`);
   expect(plan.releaseChannel).toMatch(/^removes releaseChannel Stable from ModuleConfig deckhouse/);
   expect(findPlaintextSecrets(preview, sensitive())).toEqual([]);
 
+  mark = kube.requests.length;
   const up = await stack.up();
   expect(up.error).toBeUndefined();
+  // the Patch resources went through the explicit provider (its kubeconfig's user `as: system:sudouser`), applied
+  // under the switch's field manager; the release channel's ModuleConfig (not Deckhouse-labelled) as the user
+  const upWrites = writesSince(kube, mark).filter((w) => !w.dryRun);
+  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  expect(upWrites.filter((w) => w.path !== MODULE_CONFIG_PATH).map((w) => w.fieldManager)).toEqual(["images-copier-switch", "images-copier-switch"]);
   const switched = cluster();
   expect(images(switched.pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
   expect(Buffer.from(switched.secret.address, "base64").toString()).toBe(registry.host);
@@ -180,11 +219,15 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   const rollback = refresh.state.resources.find((r) => r.urn.endsWith("::switch-rollback"));
   expect(rollback?.outputs.capturedAt).toBe(up.state.resources.find((r) => r.urn.endsWith("::switch-rollback"))?.outputs.capturedAt);
 
+  mark = kube.requests.length;
   const destroy = await stack.destroy();
   expect(destroy.error).toBeUndefined();
-  // every request of the program and its providers came as the operator, and RBAC refused none
+  // the rollback (the project's own client) wrote Deckhouse's objects as system:sudouser too
+  expect(writersByPath(writesSince(kube, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+  // every request of the program and its providers came as the operator (Deckhouse's objects' writes impersonating
+  // system:sudouser), and RBAC refused none
   const requests = kube.requests.slice(firstRequest).filter((r) => r.attributes);
-  expect(new Set(requests.map((r) => r.user))).toEqual(new Set([OPERATOR]));
+  expect(new Set(requests.map((r) => r.impersonatedBy ?? r.user))).toEqual(new Set([OPERATOR]));
   expect(requests.filter((r) => r.code === 403)).toEqual([]);
   expect(requests.map((r) => `${r.attributes?.verb} ${r.attributes?.resource}`)).toEqual(expect.arrayContaining(["patch secrets", "patch deployments", "patch moduleconfigs", "list pods"]));
   const restored = cluster();
@@ -259,8 +302,13 @@ test("checkFrom: cluster with the copier published into the target registry: the
     expect(checkObjects()).toEqual([]);
     expect(findPlaintextSecrets(preview, needles)).toEqual([]);
 
+    const mark = kube.requests.length;
     const up = await stack.up();
     expect({ error: up.error, pullErrors: kubelet.pullErrors }).toEqual({ error: undefined, pullErrors: [] });
+    // our check objects (no heritage label) were created and deleted as the kubeconfig's user, never impersonated
+    const ours = writesSince(kube, mark).filter((w) => /\/(secrets|jobs|configmaps)(\/images-copier[^/]*)?$/.test(w.path) && !w.path.endsWith("/deckhouse-registry"));
+    expect(ours.length).toBeGreaterThanOrEqual(4);
+    expect([...new Set(ours.map((w) => w.as))]).toEqual([OPERATOR]);
     // the node pulled the pinned image with the check's pull Secret (deckhouse-registry holds the vendor's credentials only)
     expect(kubelet.pulls).toEqual([{ image: pinned, credentialHosts: ["registry.deckhouse.io", registry.host] }]);
     expect(up.diagnostics.map((d) => d.message)).toContain("images-copier: the target registry passed the check from the cluster (3 image(s) present, Bearer token auth)");
@@ -284,4 +332,61 @@ test("checkFrom: cluster with the copier published into the target registry: the
     kubelet.stop();
     removeDir(work);
   }
+});
+
+describe("Deckhouse v1.66 with its admission policies on heritage: deckhouse objects", () => {
+  const RELEASE = `${OLD}:v1.66.3`;
+  const v166 = () => vendorCluster({ containers: [{ name: "deckhouse", image: RELEASE }, { name: "kube-rbac-proxy", image: `${OLD}:${TAG}` }] });
+
+  test("preview, up and destroy work through impersonation: the server saw Deckhouse's objects written as system:sudouser, the rest as the user", async () => {
+    seedDeckhouseCluster(kube66, v166());
+    const original = cluster(kube66);
+    const stack = engine(record({ sourceImage: RELEASE }), kube66, kube66.kubeconfigFor(operator66Token));
+
+    let mark = kube66.requests.length;
+    const preview = await stack.preview();
+    expect(preview.error).toBeUndefined();
+    expect(cluster(kube66)).toEqual(original);
+    expect(writesSince(kube66, mark).filter((w) => !w.dryRun)).toEqual([]);
+    expect(writersByPath(writesSince(kube66, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+
+    mark = kube66.requests.length;
+    const up = await stack.up();
+    expect(up.error).toBeUndefined();
+    expect(images(cluster(kube66).pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
+    expect(Buffer.from(cluster(kube66).secret.address, "base64").toString()).toBe(registry.host);
+    expect(writersByPath(writesSince(kube66, mark).filter((w) => !w.dryRun))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+    expect(findPlaintextSecrets(up, [...sensitive(), kube66.token, operator66Token])).toEqual([]);
+
+    mark = kube66.requests.length;
+    const destroy = await stack.destroy();
+    expect(destroy.error).toBeUndefined();
+    expect(writersByPath(writesSince(kube66, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
+    expect(cluster(kube66).secret).toEqual(original.secret);
+    expect(images(cluster(kube66).pod)).toEqual(images(original.pod));
+    expect(cluster(kube66).channel).toBe("Stable");
+  });
+
+  test("the stack's rules without impersonate on system:sudouser: preview fails in one line naming the object, the identity and the server's message; nothing changed", async () => {
+    seedDeckhouseCluster(kube66, v166());
+    const original = cluster(kube66);
+    const rules = operatorGrants("switch-stack");
+    kube66.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes("users")) })));
+    const mark = kube66.requests.length;
+    let preview: RunResult;
+    try {
+      preview = await engine(record({ sourceImage: RELEASE }), kube66, kube66.kubeconfigFor(operator66Token)).preview();
+    } finally {
+      kube66.setGrants(OPERATOR, rules);
+    }
+    expect(preview.error).toMatch(
+      /^images-copier: refusing to switch: the cluster refuses to patch Secret d8-system\/deckhouse-registry as system:sudouser \(impersonated by the kubeconfig's user "[^"]+"\): users "system:sudouser" is forbidden: User "images-copier-operator" cannot impersonate resource "users" in API group "" at the cluster scope \(403, server-side dry run; nothing changed\)\. To fix: grant the kubeconfig's user "[^"]+" the verb impersonate on users "system:sudouser"/,
+    );
+    expect(preview.errorDetail).toBe(preview.error);
+    expect(preview.error).not.toContain("\n");
+    expect(preview.steps.filter((s) => s.op !== "read").map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
+    expect(cluster(kube66)).toEqual(original);
+    expect(writesSince(kube66, mark).filter((w) => !w.dryRun)).toEqual([]);
+    expect(findPlaintextSecrets(preview, [...sensitive(), operator66Token])).toEqual([]);
+  });
 });

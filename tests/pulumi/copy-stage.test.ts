@@ -191,7 +191,8 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     ]);
     expect(d.declared.filter((x) => x.id)).toEqual([]); // no `.get()`: the Deployment's env would sit in the state
     expect(d.declared[0].inputs).toEqual({}); // the component's args would be stored: it gets none
-    const reads = kube.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+    const requests = kube.requests.slice(before);
+    const reads = requests.filter((r) => r.method === "GET").map((r) => `${r.method} ${r.path}`);
     expect(reads).toEqual([
       "GET /apis/apps/v1/namespaces/d8-system/deployments/deckhouse",
       "GET /api/v1/namespaces/d8-system/secrets/deckhouse-registry",
@@ -202,6 +203,14 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
       "GET /apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse",
       "GET /api/v1/namespaces/d8-system/configmaps/deckhouse",
     ]);
+    // the run's creates in d8-system, proven as server-side dry runs (nothing stored), in preview and update alike
+    expect(requests.filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path} dryRun=${r.query.dryRun}`)).toEqual([
+      "POST /api/v1/namespaces/d8-system/secrets dryRun=All",
+      "POST /api/v1/namespaces/d8-system/configmaps dryRun=All",
+      "POST /apis/batch/v1/namespaces/d8-system/jobs dryRun=All",
+    ]);
+    expect(kube.get("v1", "Secret", "d8-system", "images-copier-config")).toBeUndefined();
+    expect(kube.get("batch/v1", "Job", "d8-system", "copy-images")).toBeUndefined();
     expect(d.stage.outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
     expect(d.stage.outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
   });
@@ -213,7 +222,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     expect(secret.inputs.metadata).toEqual({
       name: "images-copier-config",
       namespace: "d8-system",
-      labels: { heritage: "deckhouse", app: "d8-images-copier" },
+      labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" },
       annotations: { "images-copier.deckhouse.io/run-id": "1", "images-copier.deckhouse.io/run-key": expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
     });
     expect(secret.inputs.type).toBe("Opaque");
@@ -235,7 +244,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     expect(job.inputs.metadata).toEqual({
       name: "copy-images",
       namespace: "d8-system",
-      labels: { heritage: "deckhouse", app: "d8-images-copier" },
+      labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier" },
       annotations: {
         "images-copier.deckhouse.io/run-id": "1",
         "images-copier.deckhouse.io/run-key": secret.inputs.metadata.annotations["images-copier.deckhouse.io/run-key"],
@@ -408,6 +417,28 @@ describe(`the release check${PREVIEW ? " in preview" : ""}: a Deckhouse before v
   });
 });
 
+describe(`the write proof${PREVIEW ? " in preview" : ""}`, () => {
+  test("a create the cluster would refuse (RBAC): one line naming the object, the identity and the server's message; nothing declared or stored", async () => {
+    const undo = kube.rejectRequests({ method: "POST", kind: "Job" }, 403, "Forbidden", 'jobs.batch is forbidden: User "ops" cannot create resource "jobs" in API group "batch" in the namespace "d8-system"');
+    try {
+      const { staged, seen } = start({});
+      const error = await staged.then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(error).toBeInstanceOf(pulumi.RunError);
+      expect(error?.message).toBe(
+        'images-copier: refusing to copy: the cluster refuses to create Job d8-system/copy-images as the kubeconfig\'s user "test": jobs.batch is forbidden: User "ops" cannot create resource "jobs" in API group "batch" in the namespace "d8-system" ' +
+          '(403, server-side dry run; nothing changed). To fix: give the kubeconfig\'s user "test" that permission, or use a kubeconfig whose user has it',
+      );
+      expect(seen).toEqual([]);
+      expect(kube.get("v1", "Secret", "d8-system", "images-copier-config")).toBeUndefined();
+    } finally {
+      undo();
+    }
+  });
+});
+
 describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
   test("imagesFile: d8-images.json in the Secret and mounted; no init container reads the release's list", async () => {
     const list = { common: { kubeRbacProxy: `sha256:${"a".repeat(64)}` }, nodeManager: { bashibleApiserver: `${"b".repeat(56)}-1650502544870` } };
@@ -503,7 +534,10 @@ describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
     expect(run.inputs.configMapName).toBeUndefined();
     expect(run.inputs.pullSecretName).toBeUndefined();
     expect(d.stage.outputs.copierImage).toEqual({ image: "registry.tools.example/tools/images-copier:0.1.0", configured: "registry.tools.example/tools/images-copier:0.1.0", copier: "copierBundled" });
-    expect(log.mock.calls.map((c) => c.join(" ")).filter((l) => !l.includes("copy plan: "))).toEqual(["info: [runtime] images-copier: the Job runs registry.tools.example/tools/images-copier:0.1.0 with the image's own copier (copierBundled)"]);
+    expect(log.mock.calls.map((c) => c.join(" ")).filter((l) => !l.includes("copy plan: "))).toEqual([
+      "info: [runtime] images-copier: the cluster admits every write (server-side dry runs): create Secret d8-system/images-copier-config as kubeconfig user test; create Job d8-system/copy-images as kubeconfig user test",
+      "info: [runtime] images-copier: the Job runs registry.tools.example/tools/images-copier:0.1.0 with the image's own copier (copierBundled)",
+    ]);
     log.mockRestore();
   });
 
@@ -606,6 +640,8 @@ describe(`a copierImage in the target registry${PREVIEW ? " in preview" : ""}`, 
     }
     // the preview says what runs and why there is no ConfigMap
     expect(logged.filter((l: string) => !l.includes("copy plan: "))).toEqual([
+      // the pull Secret's create is proven with the others (no ConfigMap: the image holds the copier)
+      "info: [runtime] images-copier: the cluster admits every write (server-side dry runs): create Secret d8-system/images-copier-config as kubeconfig user test; create Secret d8-system/images-copier-registry as kubeconfig user test; create Job d8-system/copy-images as kubeconfig user test",
       `info: [runtime] images-copier: the Job runs ${PUBLISHED}@${DIGEST} (${PUBLISHED}:0.1.0 pinned by digest) with the image's own copier ` +
         `(label io.deckhouse.images-copier.bundle-digest=${BUNDLE_DIGEST}, version 0.1.0: published by publish-image, so copierBundled applies and no ConfigMap is made); ` +
         "pulled with Secret d8-system/images-copier-registry (the target credentials)",

@@ -91,6 +91,8 @@ test("a passed gate declares the whole switch, reading the cluster with the stac
     "pulumi-nodejs:dynamic/images-copier:DeckhouseUpdates",
     "pulumi-nodejs:dynamic/images-copier:SwitchSnapshot",
     "pulumi-nodejs:dynamic:CopierBundle",
+    // the patches' provider: the stack's kubeconfig, its user impersonating kubeImpersonate (default system:sudouser)
+    "pulumi:providers:kubernetes",
   ]);
   expect(kube.requests.some((r) => r.path === "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse")).toBe(true);
 });

@@ -215,6 +215,38 @@ describe("switch stage: what it declares", () => {
     expect(captured.data.ca).toBe(b64("old ca"));
   });
 
+  it("with kubeImpersonate, patches Deckhouse's objects through one explicit provider whose user impersonates it; its kubeconfig is a secret", async () => {
+    seedDeckhouseCluster(server, vendorCluster());
+    const deps = { checker, copierBundlePath: BUNDLE, inspectCopierImage: noRegistryRead };
+    const r = await runSwitchStage(config({ kubeImpersonate: "system:sudouser" }), record, { deps: { ...deps, kube: { kubeconfig: server.kubeconfigYaml, impersonate: "system:sudouser" } } });
+    // the gate proved the writes first, as dry runs: the Deckhouse objects' patches as system:sudouser, the ModuleConfig's as the user
+    const proofs = server.requests.filter((q) => q.dryRun).slice(-3).map((q) => `${q.method} ${q.path} ${q.contentType} ${q.user}${q.impersonatedBy ? ` by ${q.impersonatedBy}` : ""}`);
+    expect(proofs).toEqual([
+      "PATCH /apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse application/merge-patch+json kubernetes-admin",
+      "PATCH /api/v1/namespaces/d8-system/secrets/deckhouse-registry application/apply-patch+yaml system:sudouser by kubernetes-admin",
+      "PATCH /apis/apps/v1/namespaces/d8-system/deployments/deckhouse application/apply-patch+yaml system:sudouser by kubernetes-admin",
+    ]);
+    const provider = r.resource("pulumi:providers:kubernetes");
+    const [kubeconfig, isSecret] = reveal(provider.inputs.kubeconfig);
+    expect(isSecret).toBe(true);
+    const parsed = JSON.parse(kubeconfig as string);
+    expect(parsed.users).toEqual([{ name: "test", user: { token: server.token, as: "system:sudouser" } }]);
+    expect(parsed.clusters.map((c: { cluster: { server: string } }) => c.cluster.server)).toEqual([server.url]);
+    const secretProvider = r.options("SecretPatch").provider as unknown as { __name: string };
+    expect(secretProvider.__name).toMatch(/-deckhouse-writer$/);
+    expect(r.options("DeploymentPatch").provider).toBe(secretProvider);
+    // the dynamic resources get their access (and kubeImpersonate) from the stack config, never from an input
+    for (const type of [":SwitchSnapshot", ":DeckhouseRollout", ":DeckhouseUpdates"]) {
+      const { __provider: _code, ...inputs } = r.resource(type).inputs;
+      expect(JSON.stringify(inputs)).not.toContain("sudouser");
+    }
+
+    // impersonation off (kubeImpersonate ""): the default provider, as before
+    const off = await runSwitchStage(config({ kubeImpersonate: "" }), record, { deps: { ...deps, kube: { kubeconfig: server.kubeconfigYaml } } });
+    expect(off.registered.filter((x) => x.type.startsWith("pulumi:providers:"))).toEqual([]);
+    expect(off.options("SecretPatch").provider).toBeUndefined();
+  });
+
   it("tells the plan in plain words: release, registry, what is re-pointed, the Secret, the release channel, the checks, the rollback", async () => {
     const { outputs } = await run(vendorCluster(), { preview: true });
     expect(outputs?.plan).toEqual({
@@ -288,6 +320,21 @@ describe("switch stage: refusals, in preview and in update, before anything is d
       });
     }
   }
+
+  it.each([["preview", true], ["update", false]])("%s: the cluster refuses a write's dry run: one line naming the object, the identity and the server's message; nothing declared or changed", async (_mode, preview) => {
+    const undo = server.rejectRequests({ method: "PATCH", kind: "Deployment" }, 403, "Forbidden", 'deployments.apps "deckhouse" is forbidden: denied by a test policy');
+    try {
+      const from = server.requests.length;
+      const r = await run(vendorCluster(), { preview });
+      expect(r.refusal?.message).toMatch(/^images-copier: refusing to switch: the cluster refuses to patch Deployment d8-system\/deckhouse as the kubeconfig's user "test": deployments\.apps "deckhouse" is forbidden: denied by a test policy \(403, server-side dry run; nothing changed\)\. To fix: [^\n]+$/);
+      expect(customResources(r)).toEqual([]);
+      // only reads and dry runs reached the server
+      expect(server.requests.slice(from).filter((q) => q.method !== "GET" && !q.dryRun)).toEqual([]);
+      expect(server.get("apps/v1", "Deployment", "d8-system", "deckhouse")?.spec).toMatchObject({ template: { spec: { containers: [{ name: "deckhouse", image: SOURCE_IMAGE }, { name: "kube-rbac-proxy" }] } } });
+    } finally {
+      undo();
+    }
+  });
 
   it("refuses when the cluster cannot be read, in one line, without the kubeconfig's token", async () => {
     seedDeckhouseCluster(server, vendorCluster());
@@ -383,7 +430,7 @@ describe("switch stage: checks from the cluster", () => {
     ]);
     const secret = r.registered.find((x) => x.type === "kubernetes:core/v1:Secret")!;
     const runKey = secret.inputs.metadata.annotations[RUN_KEY];
-    expect(secret.inputs.metadata).toEqual({ name: "images-copier-check-config", namespace: "d8-system", labels: { heritage: "deckhouse", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
+    expect(secret.inputs.metadata).toEqual({ name: "images-copier-check-config", namespace: "d8-system", labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
     expect(secret.inputs).toMatchObject({ type: "Opaque", immutable: true });
     const [data, dataIsSecret] = reveal(secret.inputs.data);
     expect(dataIsSecret).toBe(true);
@@ -400,7 +447,7 @@ describe("switch stage: checks from the cluster", () => {
       path: BUNDLE,
       sha256: BUNDLE_SHA,
       bytes: Buffer.byteLength(BUNDLE_TEXT),
-      labels: { heritage: "deckhouse", app: "d8-images-copier-check" },
+      labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" },
       runKey,
       secretUid: bundle.inputs.secretUid,
       __provider: expect.any(String),
@@ -410,7 +457,7 @@ describe("switch stage: checks from the cluster", () => {
     const check = r.resource(":ClusterCheck");
     expect(check.inputs).toMatchObject({ namespace: "d8-system", timeoutSeconds: 300, expectations: { references: [`${NEW}@${DIGEST}`, TARGET, `${NEW}:${TAG}`], targetImage: TARGET, sourceDigest: COPIED } });
     const job = check.inputs.job;
-    expect(job.metadata).toEqual({ name: "images-copier-check", namespace: "d8-system", labels: { heritage: "deckhouse", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: runKey } });
+    expect(job.metadata).toEqual({ name: "images-copier-check", namespace: "d8-system", labels: { "app.kubernetes.io/managed-by": "images-copier", app: "d8-images-copier-check" }, annotations: { [RUN_KEY]: runKey } });
     const pod = job.spec.template.spec;
     expect(pod.containers[0]).toMatchObject({
       name: "copier",

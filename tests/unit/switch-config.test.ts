@@ -22,6 +22,18 @@ describe("switch stage config", () => {
     expect(readStackConfig({ get: (key) => ({ ...base, updates: "keep", checkFrom: "cluster" })[key] })).toMatchObject({ updates: "keep", checkFrom: "cluster" });
   });
 
+  it("kubeImpersonate: system:sudouser unless set; \"\" turns it off (the program's access and the providers' alike)", () => {
+    const { kubeAccessFromConfig } = require("../../components/kube/access") as typeof import("../../components/kube/access");
+    expect(readStackConfig({ get: (key) => base[key] })).toMatchObject({ kubeImpersonate: "system:sudouser" });
+    expect(readStackConfig({ get: (key) => ({ ...base, kubeImpersonate: "" })[key] })).toMatchObject({ kubeImpersonate: "" });
+    expect(readStackConfig({ get: (key) => ({ ...base, kubeImpersonate: "ops-admin" })[key] })).toMatchObject({ kubeImpersonate: "ops-admin" });
+    expect(() => readStackConfig({ get: (key) => ({ ...base, kubeImpersonate: "a\nb" })[key] })).toThrow(/kubeImpersonate must be a user name on one line/);
+    const providerConfig = (values: Record<string, string>) => ({ get: (key: string) => values[key] });
+    expect(kubeAccessFromConfig(providerConfig({})).impersonate).toBe("system:sudouser");
+    expect(kubeAccessFromConfig(providerConfig({ "images-copier:kubeImpersonate": "" })).impersonate).toBeUndefined();
+    expect(kubeAccessFromConfig(providerConfig({ "images-copier:kubeImpersonate": "ops-admin", "kubernetes:context": "c" }))).toEqual({ context: "c", impersonate: "ops-admin" });
+  });
+
   it("refuses other values, naming the key", () => {
     expect(() => readStackConfig({ get: (key) => ({ ...base, updates: "sometimes" })[key] })).toThrow('images-copier: updates must be "keep" or "disable"');
     expect(() => readStackConfig({ get: (key) => ({ ...base, checkFrom: "moon" })[key] })).toThrow('images-copier: checkFrom must be "local" or "cluster"');

@@ -5,20 +5,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../../stack-config";
-import { dockerConfigJson, encodeBase64 } from "../../kube";
+import type { KubeAccess } from "../../kube";
+import { deckhouseWriterProvider } from "../../kube/deckhouse-writer";
 import { describeRollback } from "../describe";
 import type { Gate } from "../plan";
-import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "../rollback";
+import { deckhouseDeploymentPatch, registrySecretPatch } from "../legacy-writes";
 import { SwitchSnapshot } from "../snapshot-provider";
 import type { DeckhouseUpdates } from "../updates-provider";
-
-/** Field manager of the switch's Server-Side Apply patches (visible in the objects' managedFields). */
-export const SWITCH_FIELD_MANAGER = "images-copier-switch";
-
-const PATCH_ANNOTATIONS = {
-  "pulumi.com/patchForce": "true",
-  "pulumi.com/patchFieldManager": SWITCH_FIELD_MANAGER,
-};
 
 export interface LegacyPathArgs {
   config: SwitchStageConfig;
@@ -26,10 +19,12 @@ export interface LegacyPathArgs {
   /** The release channel's resource: the snapshot comes after it, so destroy restores the registry first. */
   updates: DeckhouseUpdates;
   timeoutSeconds: number;
+  /** The cluster access the gate used; with `impersonate`, the patches of Deckhouse's objects are sent as that user. */
+  access?: KubeAccess;
 }
 
 export function declareLegacyPath(name: string, args: LegacyPathArgs, parent: pulumi.Resource): { last: pulumi.Resource; outputs: Record<string, pulumi.Input<unknown>> } {
-  const { config, gate, updates, timeoutSeconds } = args;
+  const { config, gate, updates, timeoutSeconds, access } = args;
   const { plan } = gate;
 
   // Captured before the patches; on destroy deleted after them (restoring the registry) and before `updates`.
@@ -45,28 +40,25 @@ export function declareLegacyPath(name: string, args: LegacyPathArgs, parent: pu
     { parent, dependsOn: [updates] },
   );
 
+  // Deckhouse's own objects are written as `kubeImpersonate` (its admission policy admits no other user).
+  const deckhouseWriter = deckhouseWriterProvider(`${name}-deckhouse-writer`, access, parent);
+
   // The Kubernetes provider marks a Secret's whole `data` secret, so the preview masks it; the `plan` output
   // names what is written.
-  const data: Record<string, string> = { ".dockerconfigjson": encodeBase64(dockerConfigJson(plan.targetRegistry, config.targetUsername, config.targetPassword)) };
-  for (const [key, value] of Object.entries(plan.secretValues)) data[key] = encodeBase64(value);
+  const registrySecret = registrySecretPatch(plan, config);
   const secretPatch = new k8s.core.v1.SecretPatch(
     `${name}-deckhouse-registry`,
-    { metadata: { name: REGISTRY_SECRET, namespace: DECKHOUSE_NAMESPACE, annotations: PATCH_ANNOTATIONS }, data: pulumi.secret(data) },
+    { metadata: registrySecret.metadata, data: pulumi.secret(registrySecret.data) },
     // The outputs are the live object: `metadata` may hold kubectl's last-applied-configuration with the data.
-    { parent, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
+    { parent, provider: deckhouseWriter, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
   );
 
-  const pick = (kind: string) => plan.imageChanges.filter((c) => c.kind === kind).map((c) => ({ name: c.name, image: c.to }));
-  const initContainers = pick("initContainer");
   const deploymentPatch = new k8s.apps.v1.DeploymentPatch(
     `${name}-deckhouse`,
-    {
-      metadata: { name: DECKHOUSE_DEPLOYMENT, namespace: DECKHOUSE_NAMESPACE, annotations: { ...PATCH_ANNOTATIONS, "pulumi.com/skipAwait": "true" } },
-      spec: { template: { spec: { ...(initContainers.length > 0 ? { initContainers } : {}), containers: pick("container") } } },
-    },
+    deckhouseDeploymentPatch(plan),
     // The Secret goes first: the new Deckhouse pod pulls from the new registry with the new credentials.
     // The outputs are the live Deployment: the deckhouse container's env holds proxy URLs with passwords.
-    { parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
+    { parent, provider: deckhouseWriter, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
   );
 
   const deckhouse = plan.imageChanges.find((c) => c.kind === "container" && c.name === "deckhouse");

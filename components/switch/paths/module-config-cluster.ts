@@ -7,7 +7,7 @@ import { apiPath, decodeBase64, type KubeClient } from "../../kube";
 import type { ConfigurableMode, RegistrySection } from "../../registry-mode";
 import { describeState, readRegistryState, stateReached } from "./registry-state";
 
-const MODULE_CONFIG = apiPath({ apiVersion: "deckhouse.io/v1alpha1", resource: "moduleconfigs", name: "deckhouse" });
+export const MODULE_CONFIG = apiPath({ apiVersion: "deckhouse.io/v1alpha1", resource: "moduleconfigs", name: "deckhouse" });
 const REGISTRY_SECRET = apiPath({ apiVersion: "v1", resource: "secrets", namespace: "d8-system", name: "deckhouse-registry" });
 
 const SECTION_KEYS: Record<ConfigurableMode, string> = { Unmanaged: "unmanaged", Direct: "direct", Proxy: "proxy" };

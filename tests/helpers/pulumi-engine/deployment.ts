@@ -58,7 +58,22 @@ export class DeploymentCancelled extends Error {
   }
 }
 
-export type ProviderLookup = (type: string) => EngineProvider;
+/** The configuration of the provider a resource names (`urn::id`): the provider resource's inputs. */
+export interface ProviderConfig {
+  ref: string;
+  inputs: PropertyMap;
+}
+
+/** The provider of a type, configured as the resource's provider resource says (undefined: none recorded). */
+export type ProviderLookup = (type: string, config?: ProviderConfig) => EngineProvider;
+
+/** The inputs of the provider resource `ref` names, from the given resources. */
+export function providerConfigOf(ref: string | undefined, find: (urn: string) => ResourceState | undefined): ProviderConfig | undefined {
+  if (!ref) return undefined;
+  const urn = ref.slice(0, ref.lastIndexOf("::"));
+  const state = find(urn);
+  return state ? { ref, inputs: state.inputs } : undefined;
+}
 
 /** A package's stack config (`kubernetes:kubeconfig` -> `kubeconfig`), secret-marked as set: a default provider's inputs. */
 export type PackageConfig = (pkg: string) => PropertyMap;
@@ -145,7 +160,7 @@ export class Deployment {
 
     const providerRef = reg.provider || (await this.defaultProvider(reg.type, reg.version));
     if (providerRef) base.provider = providerRef;
-    const provider = this.providerOrFail(reg.type, urn);
+    const provider = this.providerOrFail(reg.type, urn, providerRef);
     const goal = goalOf(base);
     const news: PropertyMap = { ...reg.inputs };
     if (old) for (const key of reg.ignoreChanges) if (key in old.inputs) news[key] = old.inputs[key];
@@ -245,9 +260,13 @@ export class Deployment {
     return ref;
   }
 
-  private providerOrFail(type: string, urn: string): EngineProvider {
+  private providerConfig(ref: string | undefined): ProviderConfig | undefined {
+    return providerConfigOf(ref, (urn) => this.registered.get(urn) ?? this.old.get(urn));
+  }
+
+  private providerOrFail(type: string, urn: string, ref: string | undefined): EngineProvider {
     try {
-      return this.opts.providerFor(type);
+      return this.opts.providerFor(type, this.providerConfig(ref));
     } catch (error) {
       this.fail(error, this.record({ op: "create", urn, type, keys: [] }));
     }
@@ -276,7 +295,7 @@ export class Deployment {
     if (state.protect) this.fail(new Error(`${state.urn}: resource is protected; it cannot be deleted`), step);
     if (!state.custom || state.external || state.retainOnDelete) return;
     try {
-      await this.opts.providerFor(state.type).delete(goalOf(state), state);
+      await this.opts.providerFor(state.type, this.providerConfig(state.provider)).delete(goalOf(state), state);
     } catch (error) {
       this.fail(error, step);
     }
@@ -288,7 +307,7 @@ export class Deployment {
     const urn = urnOf(this.opts.stack, this.opts.project, reg.type, reg.name, reg.parent);
     const providerRef = reg.provider || (await this.defaultProvider(reg.type, reg.version));
     const step = this.record({ op: "read", urn, type: reg.type, keys: [] });
-    const provider = this.providerOrFail(reg.type, urn);
+    const provider = this.providerOrFail(reg.type, urn, providerRef);
     const goal: ResourceGoal = { urn, type: reg.type, name: reg.name, additionalSecretOutputs: reg.additionalSecretOutputs };
     let result;
     try {
@@ -362,7 +381,7 @@ export async function refreshState(old: StackState, providerFor: ProviderLookup)
       resources.push(state);
       continue;
     }
-    const provider = providerFor(state.type);
+    const provider = providerFor(state.type, providerConfigOf(state.provider, (urn) => old.resources.find((r) => r.urn === urn)));
     try {
       const result = await provider.read(goalOf(state), state.id ?? "", state, state.inputs);
       if (!result) {
@@ -391,7 +410,7 @@ export async function destroyState(old: StackState, providerFor: ProviderLookup)
     steps.push(step);
     try {
       if (state.protect) throw new Error(`${state.urn}: resource is protected; it cannot be deleted`);
-      if (state.custom && !state.external && !state.retainOnDelete) await providerFor(state.type).delete(goalOf(state), state);
+      if (state.custom && !state.external && !state.retainOnDelete) await providerFor(state.type, providerConfigOf(state.provider, (urn) => old.resources.find((r) => r.urn === urn))).delete(goalOf(state), state);
     } catch (error) {
       step.failed = true;
       return { steps, state: clone({ resources: remaining }), failure: error instanceof Error ? error.message : String(error) };

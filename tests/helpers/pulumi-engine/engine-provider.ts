@@ -34,6 +34,8 @@ export interface EngineProvider {
   /** `.get()` (old undefined, props as given) or refresh (old = the state). undefined: the resource is gone. */
   read(goal: ResourceGoal, id: string, old: ResourceState | undefined, props: PropertyMap): Promise<ReadResult | undefined>;
   delete(goal: ResourceGoal, old: ResourceState): Promise<void>;
+  /** Releases connections at the end of a run. */
+  close?(): Promise<void>;
 }
 
 /** A provider failure whose resource exists but did not initialize: the engine keeps it in the state. */

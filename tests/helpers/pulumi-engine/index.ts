@@ -15,6 +15,7 @@ import { Deployment, destroyState, refreshState, type ProviderLookup } from "./d
 import { DynamicProviderHost } from "./dynamic-host";
 import { dynamicProvider, isDynamicType } from "./dynamic-provider";
 import type { EngineProvider } from "./engine-provider";
+import { connectProviderConfig } from "./kube-connection";
 import { kubernetesProvider } from "./kubernetes-provider";
 import { startMonitorServer, type Diagnostic, type InvokeHandler, type ReceivedMessage } from "./monitor-server";
 import { runProgram } from "./program-runner";
@@ -36,7 +37,8 @@ export interface PulumiEngineOptions {
   organization?: string;
   /** The stack's config; keys without a namespace belong to the project. */
   config?: Record<string, ConfigValue>;
-  /** Where `kubernetes:*` resources and `.get()` reads go. */
+  /** The Kubernetes API test server of the scenario (kept for the tests' own use: `kubernetes:*` resources reach a
+   *  cluster only through their provider's kubeconfig, as with the real provider). */
   kube?: KubeApiServer;
   /** Outputs of the stacks a StackReference may name (by the full name the program passes). */
   stackReferences?: Record<string, StackOutputsFixture>;
@@ -148,14 +150,18 @@ export class PulumiEngine {
     const dynamic = dynamicProvider(startHost);
     const builtin = providerResourceProvider();
     const stackRefs = stackReferenceProvider(this.opts.stackReferences ?? {});
-    let kube: EngineProvider | undefined;
-    const lookup: ProviderLookup = (type) => {
+    const kubeProviders = new Map<string, EngineProvider>();
+    const lookup: ProviderLookup = (type, providerConfig) => {
       if (isDynamicType(type)) return dynamic;
       if (type.startsWith("pulumi:providers:")) return builtin;
       if (type === "pulumi:pulumi:StackReference") return stackRefs;
       if (type.startsWith("kubernetes:")) {
-        if (!this.opts.kube) throw new Error(`${type}: the harness was given no Kubernetes API test server (kube option)`);
-        return (kube ??= kubernetesProvider(this.opts.kube));
+        // one provider instance per configuration, as the engine loads one plugin per provider resource
+        const inputs = providerConfig?.inputs ?? {};
+        const key = JSON.stringify(stripSecrets(inputs));
+        let kube = kubeProviders.get(key);
+        if (!kube) kubeProviders.set(key, (kube = kubernetesProvider(() => connectProviderConfig(inputs))));
+        return kube;
       }
       throw new Error(`${type}: no provider for this type in the harness`);
     };
@@ -164,6 +170,7 @@ export class PulumiEngine {
       /** Starts the host now, while the program loads; a failure surfaces when a resource first needs it. */
       warm: () => void startHost().catch(() => undefined),
       stop: async () => {
+        for (const kube of kubeProviders.values()) await kube.close?.();
         if (host) await (await host.catch(() => undefined))?.stop();
       },
     };
