@@ -27,7 +27,7 @@ import { oneLineError } from "../one-line-error";
 import { CopierBundle } from "../copier-job/bundle";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
 import { copierImageOutput, describeCopierImage, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "../copier-job/image";
-import { bundleConfigMapName } from "../copier-job/pod";
+import { bundleConfigMapName, describePlacement, podPlacementOf } from "../copier-job/pod";
 import { splitProxyEnv } from "../copier-job/proxy-env";
 import { buildPullSecretData, PULL_SECRET_TYPE } from "../copier-job/pull-secret";
 import { runKeyOf, runObjectMetadata, withRunObjects } from "../copier-job/run-objects";
@@ -125,6 +125,10 @@ export class CopyStage extends pulumi.ComponentResource {
       ...(config.targetCA ? { ca: config.targetCA } : {}),
     };
     const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
+    const placement = podPlacementOf(config);
+    const { unschedulableMinutes } = config;
+    // Said in the preview when the stack places the pod (the Job's spec shows it too; the output jobPlacement always).
+    if (placement) pulumi.log.info(describePlacement(placement, "the copy Job", unschedulableMinutes), this);
     const jobBase = buildCopyJob({
       namespace: NAMESPACE,
       runId: config.runId,
@@ -138,6 +142,7 @@ export class CopyStage extends pulumi.ComponentResource {
       bundleConfigMap: bundleName,
       proxyEnv: proxy.jobEnv,
       pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
+      placement,
     });
     const runKey = runKeyOf(jobBase);
 
@@ -216,6 +221,7 @@ export class CopyStage extends pulumi.ComponentResource {
         ...(this.bundle ? { configMapName: this.bundle.configMapName, configMapUid: this.bundle.uid } : {}),
         ...(this.pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: this.pullSecret.metadata.uid } : {}),
         sourceImage: source.deckhouseImage,
+        unschedulableMinutes,
       },
       parent,
     );
@@ -226,6 +232,8 @@ export class CopyStage extends pulumi.ComponentResource {
       deckhouseRelease: release,
       // What the Job runs and where its copier comes from (plain: no credential in it).
       copierImage: copierImageOutput(copierImage, this.pullSecret ? PULL_SECRET_NAME : undefined),
+      // Where the Job's pod may run (jobNodeSelector, jobTolerations, jobPriorityClassName) and how long it may wait for a node.
+      jobPlacement: { ...(placement ?? {}), unschedulableMinutes },
       runId: this.run.runId,
       status: this.run.status,
       message: this.run.message,

@@ -24,7 +24,7 @@ import { connectKube, type KubeAccess } from "../kube";
 import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
 import { CHECK_PULL_SECRET_NAME } from "./check-job";
-import { declareClusterCheck } from "./cluster-check";
+import { checkJobPlacement, declareClusterCheck } from "./cluster-check";
 import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
 import { planSwitch, type Gate } from "./plan";
@@ -141,6 +141,7 @@ export class SwitchStage extends pulumi.ComponentResource {
             proxyEnv: gate.proxyEnv,
             timeoutSeconds: CHECK_TIMEOUT_SECONDS,
             description: description.checks,
+            ...checkJobPlacement(config),
           },
           this,
         )

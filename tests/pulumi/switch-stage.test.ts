@@ -97,6 +97,7 @@ function config(overrides: Partial<SwitchStageConfig> = {}): SwitchStageConfig {
     checkFrom: "local",
     copierImage: "node:20-bookworm-slim",
     copierBundled: false,
+    unschedulableMinutes: 5,
     ...overrides,
   };
 }
@@ -451,6 +452,14 @@ describe("switch stage: checks from the cluster", () => {
     expect(pod.containers[0].image).toBe("registry.tools.example/tools/images-copier:0.1.0");
     expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp"]);
     expect(r.resource(":ClusterCheck").inputs.objects.map((o: { name: string }) => o.name)).toEqual(["images-copier-check-config"]);
+  });
+
+  it("the copy Job's placement keys place the check Job's pod too; ClusterCheck gets unschedulableMinutes", async () => {
+    const placement = { jobNodeSelector: { "node-role.deckhouse.io/system": "" }, jobTolerations: [{ operator: "Exists" as const }], jobPriorityClassName: "copier-high", unschedulableMinutes: 2 };
+    const r = await run(vendorCluster(), { config: config({ checkFrom: "cluster", ...placement }) });
+    const check = r.resource(":ClusterCheck").inputs;
+    expect(check.job.spec.template.spec).toMatchObject({ nodeSelector: placement.jobNodeSelector, tolerations: placement.jobTolerations, priorityClassName: "copier-high" });
+    expect(check.unschedulableMinutes).toBe(2);
   });
 
   describe("a copierImage published into the target registry", () => {
