@@ -168,6 +168,8 @@ export const switchStageConfigSchema = z.object({
   updates: z.enum(["keep", "disable"], { error: 'updates must be "keep" or "disable"' }).optional(),
   /** Where the target registry is checked from: here (`local`), or by a short Job in the cluster (`cluster`). */
   checkFrom: z.enum(["local", "cluster"], { error: 'checkFrom must be "local" or "cluster"' }).default("local"),
+  /** After the rollout, restart the owners of pods left on the old registry: `istio` (those with sidecars) or `all`; never Deckhouse's own. */
+  restartOldRegistryWorkloads: z.enum(["none", "istio", "all"], { error: (issue) => `restartOldRegistryWorkloads ${JSON.stringify(issue.input)} must be "none", "istio" or "all"` }).default("none"),
   /** checkFrom cluster: the image that runs the copier's check. */
   ...copier,
 }).refine(copierBundledNeedsImage.check, copierBundledNeedsImage.params);
@@ -197,7 +199,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 
 const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
 const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB", "unschedulableMinutes"] as const;
-const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "jobPriorityClassName"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "jobPriorityClassName", "restartOldRegistryWorkloads"] as const;
 /** Object-valued keys: JSON text, parsed by the schema. */
 const JSON_KEYS = ["jobNodeSelector", "jobTolerations"] as const;
 

@@ -192,7 +192,7 @@ export class SwitchStage extends pulumi.ComponentResource {
 
     const rollout = new DeckhouseRollout(
       `${name}-rollout`,
-      { namespace: DECKHOUSE_NAMESPACE, name: DECKHOUSE_DEPLOYMENT, expectedImage: plan.targetImage, oldRegistry: plan.sourceRepository, timeoutSeconds },
+      { namespace: DECKHOUSE_NAMESPACE, name: DECKHOUSE_DEPLOYMENT, expectedImage: plan.targetImage, oldRegistry: plan.sourceRepository, timeoutSeconds, restartOldRegistryWorkloads: config.restartOldRegistryWorkloads },
       { ...parent, dependsOn: [deploymentPatch] },
     );
 
@@ -211,6 +211,7 @@ export class SwitchStage extends pulumi.ComponentResource {
       oldRegistry: snapshot.oldRegistry,
       rolloutReady: rollout.ready,
       oldRegistryPods: rollout.oldRegistryPods,
+      oldRegistryWorkloads: rollout.oldRegistryWorkloads,
       rollbackCapturedAt: snapshot.capturedAt,
       rollbackDeckhouseImage: snapshot.images.apply((i) => i.containers.find((c) => c.name === "deckhouse")?.image),
       rollback: pulumi

@@ -86,6 +86,7 @@ describe("the switch stage with the copier's checks against real registries", ()
       copierImage: "node:20-bookworm-slim",
       copierBundled: false,
       unschedulableMinutes: 5,
+      restartOldRegistryWorkloads: "none",
     };
   }
 

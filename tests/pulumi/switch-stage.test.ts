@@ -98,6 +98,7 @@ function config(overrides: Partial<SwitchStageConfig> = {}): SwitchStageConfig {
     copierImage: "node:20-bookworm-slim",
     copierBundled: false,
     unschedulableMinutes: 5,
+    restartOldRegistryWorkloads: "none",
     ...overrides,
   };
 }
@@ -238,6 +239,21 @@ describe("switch stage: what it declares", () => {
       "then waits for the Deckhouse rollout",
       "releaseChannel Stable, after the registry",
     ]);
+  });
+
+  it("restartOldRegistryWorkloads reaches DeckhouseRollout and the preview says what it restarts", async () => {
+    const logged: string[] = [];
+    const log = jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.join(" ")));
+    try {
+      const r = await run(vendorCluster(), { config: config({ restartOldRegistryWorkloads: "istio" }), preview: true });
+      expect(r.resource(":DeckhouseRollout").inputs.restartOldRegistryWorkloads).toBe("istio");
+      expect(logged).toContain(
+        `info: [runtime] images-copier: after the rollout, pods still on ${OLD} are listed by owner (output oldRegistryWorkloads); those with istio sidecars are restarted (restartOldRegistryWorkloads: istio), through the pod template's kubectl.kubernetes.io/restartedAt, never Deckhouse's own workloads`,
+      );
+      expect(r.outputs?.oldRegistryWorkloads).toEqual([]);
+    } finally {
+      log.mockRestore();
+    }
   });
 });
 
