@@ -170,6 +170,14 @@ export const switchStageConfigSchema = z.object({
   checkFrom: z.enum(["local", "cluster"], { error: 'checkFrom must be "local" or "cluster"' }).default("local"),
   /** After the rollout, restart the owners of pods left on the old registry: `istio` (those with sidecars) or `all`; never Deckhouse's own. */
   restartOldRegistryWorkloads: z.enum(["none", "istio", "all"], { error: (issue) => `restartOldRegistryWorkloads ${JSON.stringify(issue.input)} must be "none", "istio" or "all"` }).default("none"),
+  /** After the rollout, wait until bashible has applied the new registry: on NodeGroup master, on every NodeGroup, or not. */
+  waitNodeGroups: z.enum(["master", "all", "none"], { error: (issue) => `waitNodeGroups ${JSON.stringify(issue.input)} must be "master", "all" or "none"` }).default("master"),
+  nodeGroupsTimeoutMinutes: z
+    .number()
+    .int()
+    .min(1, { error: (issue) => `nodeGroupsTimeoutMinutes ${JSON.stringify(issue.input)} must be at least 1 (minutes)` })
+    .max(24 * 60, { error: (issue) => `nodeGroupsTimeoutMinutes ${JSON.stringify(issue.input)} must be at most 1440 (minutes)` })
+    .default(30),
   /** checkFrom cluster: the image that runs the copier's check. */
   ...copier,
 }).refine(copierBundledNeedsImage.check, copierBundledNeedsImage.params);
@@ -198,8 +206,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 }
 
 const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages"] as const;
-const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB", "unschedulableMinutes"] as const;
-const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "jobPriorityClassName", "restartOldRegistryWorkloads"] as const;
+const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB", "unschedulableMinutes", "nodeGroupsTimeoutMinutes"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "jobPriorityClassName", "restartOldRegistryWorkloads", "waitNodeGroups"] as const;
 /** Object-valued keys: JSON text, parsed by the schema. */
 const JSON_KEYS = ["jobNodeSelector", "jobTolerations"] as const;
 

@@ -9,6 +9,7 @@ import { apiPath, type KubeClient } from "../kube";
 import { deploymentImages, DECKHOUSE_CONTAINER, type PodTemplateImages } from "./images";
 import type { RunningDeckhouse } from "./release";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
+import { readNodeGroupsBefore, type NodeGroupsBefore } from "./node-groups";
 import { readReleaseChannel, type ReleaseChannelSetting } from "./updates";
 
 /** A proxy variable as the Deployment has it: a literal value or a reference (valueFrom). */
@@ -25,6 +26,8 @@ export interface ClusterView {
   /** HTTP_PROXY / HTTPS_PROXY / NO_PROXY of the deckhouse container (may hold passwords: secret). */
   proxyEnv: ProxyVariable[];
   releaseChannel: ReleaseChannelSetting;
+  /** The NodeGroups' bashible checksums before the switch (what BashibleApplied waits to see change). */
+  nodeGroups: NodeGroupsBefore;
 }
 
 const deploymentSchema = z.object({
@@ -81,5 +84,5 @@ export async function readClusterView(kube: KubeClient): Promise<ClusterView> {
   if (!secret) throw new ClusterReadError(`images-copier: refusing to switch: Secret ${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET} does not exist`);
   const registrySecret = parse(secretSchema, secret, `Secret ${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET}`).data ?? {};
 
-  return { images, deckhouseImage, pods, registrySecret, proxyEnv, releaseChannel: await readReleaseChannel(kube) };
+  return { images, deckhouseImage, pods, registrySecret, proxyEnv, releaseChannel: await readReleaseChannel(kube), nodeGroups: await readNodeGroupsBefore(kube) };
 }

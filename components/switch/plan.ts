@@ -41,6 +41,8 @@ export interface Gate {
   proxyEnv: ClusterView["proxyEnv"];
   /** The Secret's current values of the keys the switch writes (credentials: a Pulumi secret from here on). */
   secretCapture: RollbackState["secret"];
+  /** The NodeGroups' checksums as the gate read them, before anything changed. */
+  nodeGroupsBefore: ClusterView["nodeGroups"];
 }
 
 export interface GateInputs {
@@ -119,5 +121,6 @@ export async function planSwitch({ config, copy, view, checker }: GateInputs): P
     },
     proxyEnv: view.proxyEnv,
     secretCapture: captureSecret(view.registrySecret, secretKeys),
+    nodeGroupsBefore: view.nodeGroups,
   };
 }

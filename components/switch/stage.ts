@@ -32,6 +32,7 @@ import type { RegistryChecker } from "./registry-checks";
 import { dockerConfigJson, encodeBase64 } from "../kube";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
+import { BashibleApplied } from "./bashible-provider";
 import { DeckhouseRollout } from "./rollout-provider";
 import { SwitchSnapshot } from "./snapshot-provider";
 import { DeckhouseUpdates } from "./updates-provider";
@@ -196,6 +197,13 @@ export class SwitchStage extends pulumi.ComponentResource {
       { ...parent, dependsOn: [deploymentPatch] },
     );
 
+    // After the rollout: bashible has applied the new registry on the nodes (the checksums the gate read are kept from the first create).
+    const bashible = new BashibleApplied(
+      `${name}-bashible`,
+      { scope: config.waitNodeGroups, timeoutMinutes: config.nodeGroupsTimeoutMinutes, before: gate.nodeGroupsBefore, beforeOnOldRegistry: plan.rollback.secretRestorable },
+      { ...parent, dependsOn: [rollout] },
+    );
+
     const deckhouse = plan.imageChanges.find((c) => c.kind === "container" && c.name === "deckhouse");
     this.outputs = {
       targetImage: plan.targetImage,
@@ -212,6 +220,7 @@ export class SwitchStage extends pulumi.ComponentResource {
       rolloutReady: rollout.ready,
       oldRegistryPods: rollout.oldRegistryPods,
       oldRegistryWorkloads: rollout.oldRegistryWorkloads,
+      nodeGroups: bashible.nodeGroups,
       rollbackCapturedAt: snapshot.capturedAt,
       rollbackDeckhouseImage: snapshot.images.apply((i) => i.containers.find((c) => c.name === "deckhouse")?.image),
       rollback: pulumi

@@ -92,9 +92,12 @@ const RESOURCES: Record<string, string> = {
   statefulsets: "StatefulSet",
   daemonsets: "DaemonSet",
   moduleconfigs: "ModuleConfig",
+  // cluster-scoped: Deckhouse's NodeGroups (deckhouse.io/v1) and the nodes, for the switch's wait for bashible
+  nodegroups: "NodeGroup",
+  nodes: "Node",
 };
 /** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
-const CLUSTER_SCOPED = new Set(["ModuleConfig"]);
+const CLUSTER_SCOPED = new Set(["ModuleConfig", "NodeGroup", "Node"]);
 
 interface Watcher {
   apiVersion: string;

@@ -87,6 +87,8 @@ describe("the switch stage with the copier's checks against real registries", ()
       copierBundled: false,
       unschedulableMinutes: 5,
       restartOldRegistryWorkloads: "none",
+      waitNodeGroups: "master",
+      nodeGroupsTimeoutMinutes: 30,
     };
   }
 

@@ -12,6 +12,7 @@ import type { CopierImageInspector } from "../../components/copier-job/image";
 import type { SwitchStageConfig } from "../../stack-config";
 import type { RegistryChecker } from "../../components/switch/registry-checks";
 import { snapshotProvider } from "../../components/switch/snapshot-provider";
+import { makeBashibleProvider } from "../../components/switch/bashible-provider";
 import { rolloutProvider } from "../../components/switch/rollout-provider";
 import { updatesProvider } from "../../components/switch/updates-provider";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
@@ -99,6 +100,8 @@ function config(overrides: Partial<SwitchStageConfig> = {}): SwitchStageConfig {
     copierBundled: false,
     unschedulableMinutes: 5,
     restartOldRegistryWorkloads: "none",
+    waitNodeGroups: "master",
+    nodeGroupsTimeoutMinutes: 30,
     ...overrides,
   };
 }
@@ -157,6 +160,7 @@ describe("switch stage: what it declares", () => {
     expect(customResources(r).map((x) => x.type).sort()).toEqual([
       "kubernetes:apps/v1:DeploymentPatch",
       "kubernetes:core/v1:SecretPatch",
+      "pulumi-nodejs:dynamic/images-copier:BashibleApplied",
       "pulumi-nodejs:dynamic/images-copier:DeckhouseRollout",
       "pulumi-nodejs:dynamic/images-copier:DeckhouseUpdates",
       "pulumi-nodejs:dynamic/images-copier:SwitchSnapshot",
@@ -169,6 +173,9 @@ describe("switch stage: what it declares", () => {
     expect(names(r.options("SecretPatch").dependsOn)).toEqual(["rollback"]);
     expect(names(r.options("DeploymentPatch").dependsOn)).toEqual(["rollback", "deckhouse-registry"]);
     expect(names(r.options(":DeckhouseRollout").dependsOn)).toEqual(["deckhouse"]);
+    expect(names(r.options(":BashibleApplied").dependsOn)).toEqual(["rollout"]);
+    // no NodeGroups in this cluster: read as such before anything changed, the wait for master by default
+    expect(r.resource(":BashibleApplied").inputs).toMatchObject({ scope: "master", timeoutMinutes: 30, before: { present: false, checksums: {} }, beforeOnOldRegistry: true });
     expect(r.options("SecretPatch").retainOnDelete).toBe(true);
     expect(r.options("DeploymentPatch").retainOnDelete).toBe(true);
     // the registry was checked once, with the stack's credentials, before anything was declared
@@ -319,7 +326,8 @@ describe("switch stage: from every half-state to the same switch", () => {
   const comparable = (r: StageRun) =>
     Object.fromEntries(
       customResources(r).map((x) => {
-        const { secret: _captured, secretRestorable: _restorable, channel: _channel, ...inputs } = reveal(x.inputs)[0];
+        // captured values (kept by their resources from the first create on, whatever a later run reads)
+        const { secret: _captured, secretRestorable: _restorable, channel: _channel, before: _before, beforeOnOldRegistry: _onOld, ...inputs } = reveal(x.inputs)[0];
         return [x.type, inputs];
       }),
     );
@@ -356,7 +364,7 @@ describe("switch stage: from every half-state to the same switch", () => {
     const again = await run(switched);
     expect(comparable(again)).toEqual(comparable(fresh));
     // The engine diffs a dynamic resource with its provider: olds = the first run's outputs, news = this run's inputs.
-    const providers = { ":SwitchSnapshot": snapshotProvider, ":DeckhouseRollout": rolloutProvider, ":DeckhouseUpdates": updatesProvider };
+    const providers = { ":SwitchSnapshot": snapshotProvider, ":DeckhouseRollout": rolloutProvider, ":DeckhouseUpdates": updatesProvider, ":BashibleApplied": makeBashibleProvider() };
     const recorded: Record<string, Record<string, any>> = {};
     for (const [suffix, provider] of Object.entries(providers)) {
       const olds = reveal(fresh.resource(suffix).state)[0];
