@@ -23,6 +23,8 @@ export interface NodeGroupsBefore {
   present: boolean;
   /** The checksum of each NodeGroup, by name. */
   checksums: Record<string, string>;
+  /** Why they could not be read (e.g. RBAC): the wait then requires no change, only nodes in step with the group. */
+  unreadable?: string;
 }
 
 export interface NodeView {
@@ -91,11 +93,16 @@ async function readChecksums(kube: KubeClient): Promise<Record<string, string>> 
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8").trim()]));
 }
 
-/** Read before the switch changes anything (the program's read of the cluster). */
+/** Read before the switch changes anything (the program's read of the cluster). Never fails the gate: an
+ *  unreadable answer is recorded, and the wait after the rollout (unless waitNodeGroups is none) says what is missing. */
 export async function readNodeGroupsBefore(kube: KubeClient): Promise<NodeGroupsBefore> {
-  const groups = await listNodeGroups(kube);
-  if (!groups || groups.length === 0) return { present: false, checksums: {} };
-  return { present: true, checksums: await readChecksums(kube) };
+  try {
+    const groups = await listNodeGroups(kube);
+    if (!groups || groups.length === 0) return { present: false, checksums: {} };
+    return { present: true, checksums: await readChecksums(kube) };
+  } catch (err) {
+    return { present: false, checksums: {}, unreadable: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /** One look at every NodeGroup: its checksum, nodes, and whether it has applied a configuration other than `before`. */
@@ -114,7 +121,7 @@ export async function nodeGroupProgress(kube: KubeClient, before: NodeGroupsBefo
     const lagging = members.filter((n) => n.checksum !== checksum);
     const status = group.status ?? {};
     const updating = (status.conditions ?? []).some((c) => c.type === "Updating" && c.status === "True");
-    const previous = before.checksums[name] ?? "";
+    const previous = before.unreadable ? "" : (before.checksums[name] ?? "");
     const changed = !requireChange || previous === "" || checksum !== previous;
     const counted = (status.nodes ?? members.length) === (status.upToDate ?? 0);
     return {
@@ -176,8 +183,23 @@ export async function waitForNodeGroups(kube: KubeClient, opts: NodeGroupWaitOpt
   let said = "";
   let last: NodeGroupProgress[] = [];
   // bounded by the deadline and by a count (a poll of 0 ms would otherwise spin)
+  let failures = 0;
   for (let round = 0; round < 1_000_000; round++) {
-    const all = await nodeGroupProgress(kube, opts.before, opts.requireChange);
+    let all: NodeGroupProgress[] | undefined;
+    try {
+      all = await nodeGroupProgress(kube, opts.before, opts.requireChange);
+      failures = 0;
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      const message = err instanceof Error ? err.message : String(err);
+      if (code === 401 || code === 403) {
+        throw new Error(`images-copier: cannot read the NodeGroups, nodes or Secret ${CHECKSUMS_NAMESPACE}/${CHECKSUMS_SECRET} to wait for bashible: ${message} (grant list on nodegroups.deckhouse.io and nodes, get on that Secret, or set waitNodeGroups: none)`);
+      }
+      // transient (5xx, a dropped connection): bounded in count and by the deadline
+      if (++failures > 10 || Date.now() >= deadline) throw new Error(`images-copier: cannot read the NodeGroups to wait for bashible: ${message} (${failures} attempts in a row failed; pulumi up waits again)`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(opts.pollMs, Math.max(deadline - Date.now(), 0))));
+      continue;
+    }
     if (!all) return { skipped: "the cluster has no NodeGroups (managed Kubernetes): bashible is not Deckhouse's there" };
     const groups = inScope(all, opts.scope);
     if (groups.length === 0) return { skipped: `the cluster has no NodeGroup ${MASTER_GROUP}` };

@@ -160,3 +160,17 @@ test("serialized as the engine stores it: no local requires, configured from the
   const outs = (await revived.create!(inputs(captured))).outs as BashibleOutputs;
   expect(outs.nodeGroups).toEqual([{ name: "master", checksum: NEW, before: OLD, nodes: 3, upToDate: 3 }]);
 });
+
+test("RBAC refusing the NodeGroups: the gate's read records it instead of refusing the switch; the wait fails at once in one line saying what to grant", async () => {
+  seedNodeGroups(server, [MASTERS], () => OLD);
+  const allow = server.rejectRequests({ method: "GET", kind: "NodeGroup" }, 403, "Forbidden", 'nodegroups.deckhouse.io is forbidden: User "robot" cannot list resource "nodegroups"');
+  try {
+    const captured = await before();
+    expect(captured).toMatchObject({ present: false, checksums: {}, unreadable: expect.stringContaining("cannot list resource") });
+    const error = await (await provider([])).create(inputs(captured)).then(() => undefined, (e: Error) => e);
+    expect(error?.message).toMatch(/^images-copier: cannot read the NodeGroups, nodes or Secret d8-cloud-instance-manager\/configuration-checksums to wait for bashible: .*cannot list resource "nodegroups".* \(grant list on nodegroups.deckhouse.io and nodes, get on that Secret, or set waitNodeGroups: none\)$/);
+    expect(error?.message.split("\n")).toHaveLength(1);
+  } finally {
+    allow();
+  }
+});
