@@ -355,6 +355,33 @@ test("a preempted pod fails the run at once, saying so, that a priority class pr
   expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
 }, 60_000);
 
+test("a pod evicted by the kubelet (node pressure) fails the run saying so, even when the Job's Failed condition is seen first", async () => {
+  let podName = "";
+  scenario = (job, pod) => {
+    podName = pod;
+    const stored = server.get("v1", "Pod", "d8-system", pod) as KubeObject;
+    // the kubelet stops the pod and marks it; the Job controller counts it failed in the same moment (backoffLimit 0)
+    later(50, () => {
+      server.put({
+        ...stored,
+        status: {
+          phase: "Failed",
+          reason: "Evicted",
+          message: "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 512Mi.",
+          conditions: [{ type: "DisruptionTarget", status: "True", reason: "TerminationByKubelet", message: "The node was low on resource: ephemeral-storage." }],
+        },
+      });
+      setJobCondition(job.metadata.name, "Failed", { failed: 1 });
+    });
+  };
+  const p = await configured(provider([], 5000));
+  const error = (await failureOf(p.create!(await applyRun("evicted", { timeoutMinutes: 10 }))))!;
+  expect(error.message).toBe(
+    `images-copier: Job d8-system/copy-images failed: pod ${podName} was evicted by the kubelet (node pressure or shutdown): The node was low on resource: ephemeral-storage.; change runId to run it again. Job, Pod and Secret images-copier-config are kept (\`kubectl -n d8-system describe pod ${podName}\`).`,
+  );
+  expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+}, 60_000);
+
 test("RBAC refusing to read the Job fails at once with a clear message; the run is recorded so destroy cleans up", async () => {
   let allow = () => {};
   scenario = () => {
