@@ -125,6 +125,7 @@ function notRestartable(w: OldRegistryWorkload): string | undefined {
   if (RESTARTABLE.includes(w.kind)) return undefined;
   if (w.kind === "Pod") return "not restarted: a bare pod (nothing would recreate it): recreate it yourself";
   if (w.kind === "Job") return "not restarted: a Job's pods are not restarted (run it again, or wait for its next schedule)";
+  if (w.kind === "Node") return "not restarted: a static pod (the node's kubelet runs it from a manifest)";
   return `not restarted: a ${w.kind} is restarted by its own controller`;
 }
 

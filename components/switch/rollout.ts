@@ -104,7 +104,7 @@ export function podsOnOldRegistry(pods: PodLike[], oldPrefix: string): OldRegist
 
 /** What to do after the switch (stack output and README). */
 export const FOLLOW_UP_STEPS: readonly string[] = [
-  "Check bashible on the master nodes: its log must report `Configuration is in sync, nothing to do` (journalctl -u bashible).",
+  "Check bashible on the master nodes: its log must report `Configuration is in sync, nothing to do` (journalctl -u bashible); waitNodeGroups waited for the NodeGroups' checksums that say so (output nodeGroups).",
   "If the istio module is enabled, restart the application pods that carry istio sidecars so they pull from the new registry (oldRegistryWorkloads marks them istioSidecar; restartOldRegistryWorkloads: istio does it).",
   "Restart or recreate the workloads listed in oldRegistryWorkloads (restartOldRegistryWorkloads: all restarts those it can); none should be left on the old registry.",
   "Updates: with `updates: disable` the switch removed `releaseChannel` (see plan.releaseChannel); with `keep`, Deckhouse now looks for its release-channel image in the new registry: keep copying it (copyUpdateImages) for each new release.",
