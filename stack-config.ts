@@ -46,11 +46,96 @@ const common = {
     .default(DEFAULT_KUBE_IMPERSONATE),
 };
 
-/** The image that runs the copier: the copy Job's, and the switch's check Job's. */
+/** A JSON-valued key (`pulumi config set jobTolerations '[…]'`): parsed, then checked by `schema`. */
+function jsonValued<T extends z.ZodType>(key: string, example: string, schema: T) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: `${key} is not JSON: ${text.length > 80 ? `${text.slice(0, 80)}…` : text} (e.g. ${example})` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema)
+    .optional();
+}
+
+const shown = (value: unknown) => JSON.stringify(value) ?? String(value);
+/** Label keys and values as Kubernetes takes them (an optional DNS prefix, a name of up to 63 characters). */
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+const jobNodeSelector = jsonValued(
+  "jobNodeSelector",
+  '{"node-role.kubernetes.io/control-plane":""}',
+  z.record(
+    z.string().regex(LABEL_KEY, { error: (issue) => `jobNodeSelector: ${shown(issue.input)} is not a label key` }),
+    z.string({ error: (issue) => `jobNodeSelector: the value ${shown(issue.input)} must be a string` }).regex(LABEL_VALUE, { error: (issue) => `jobNodeSelector: ${shown(issue.input)} is not a label value` }),
+    {
+      error: (issue) =>
+        issue.code === "invalid_key" ? `jobNodeSelector: ${shown(issue.input)} is not a label key` : `jobNodeSelector must be a JSON object of label key to value, not ${shown(issue.input)}`,
+    },
+  ),
+);
+
+const TOLERATION_FIELDS = ["key", "operator", "value", "effect", "tolerationSeconds"];
+const toleration = z
+  .looseObject(
+    {
+      key: z.string().regex(LABEL_KEY, { error: (issue) => `toleration key ${shown(issue.input)} is not a taint key` }).optional(),
+      operator: z.enum(["Exists", "Equal"], { error: (issue) => `toleration operator ${shown(issue.input)} must be "Exists" or "Equal"` }).optional(),
+      value: z.string({ error: (issue) => `toleration value ${shown(issue.input)} must be a string` }).optional(),
+      effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"], { error: (issue) => `toleration effect ${shown(issue.input)} must be NoSchedule, PreferNoSchedule or NoExecute` }).optional(),
+      tolerationSeconds: z.number({ error: (issue) => `tolerationSeconds ${shown(issue.input)} must be a number` }).int().optional(),
+    },
+    { error: (issue) => `each toleration must be a JSON object, not ${shown(issue.input)}` },
+  )
+  // one complaint per toleration: an unknown field (a typo) first, as it explains the rest
+  .superRefine((t, ctx) => {
+    const unknown = Object.keys(t).filter((k) => !TOLERATION_FIELDS.includes(k));
+    if (unknown.length > 0) ctx.addIssue({ code: "custom", message: `unknown toleration field(s) ${unknown.join(", ")} in ${shown(t)} (known: ${TOLERATION_FIELDS.join(", ")})` });
+    else if (t.operator === "Exists" && t.value) ctx.addIssue({ code: "custom", message: `toleration ${shown(t)}: operator Exists takes no value` });
+    else if (t.key === undefined && t.operator !== "Exists") ctx.addIssue({ code: "custom", message: `toleration ${shown(t)}: without a key it needs operator Exists (it then tolerates every taint)` });
+  })
+  .transform(({ key, operator, value, effect, tolerationSeconds }) => ({
+    ...(key !== undefined ? { key } : {}),
+    ...(operator !== undefined ? { operator } : {}),
+    ...(value !== undefined ? { value } : {}),
+    ...(effect !== undefined ? { effect } : {}),
+    ...(tolerationSeconds !== undefined ? { tolerationSeconds } : {}),
+  }));
+
+const jobTolerations = jsonValued(
+  "jobTolerations",
+  '[{"key":"dedicated.deckhouse.io","operator":"Exists"}]',
+  z.array(toleration, { error: (issue) => `jobTolerations must be a JSON list of tolerations, not ${shown(issue.input)}` }),
+);
+
+export const DEFAULT_UNSCHEDULABLE_MINUTES = 5;
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The image that runs the copier, and where its pod runs: the copy Job's, and the switch's check Job's. */
 const copier = {
   copierImage,
   /** true: copierImage already holds the copier (the Dockerfile's image), so no ConfigMap is shipped or mounted. */
   copierBundled: z.boolean().default(false),
+  jobNodeSelector,
+  jobTolerations,
+  jobPriorityClassName: z
+    .string()
+    .max(253)
+    .regex(DNS_SUBDOMAIN, { error: (issue) => `jobPriorityClassName ${shown(issue.input)} is not a PriorityClass name` })
+    .optional(),
+  /** A pod the scheduler cannot place for this long fails the run (the Job is kept). */
+  unschedulableMinutes: z
+    .number()
+    .int()
+    .min(1, { error: (issue) => `unschedulableMinutes ${shown(issue.input)} must be at least 1 (minutes)` })
+    .max(24 * 60, { error: (issue) => `unschedulableMinutes ${shown(issue.input)} must be at most 1440 (minutes)` })
+    .default(DEFAULT_UNSCHEDULABLE_MINUTES),
 };
 const copierBundledNeedsImage = {
   check: (c: { copierBundled: boolean; copierImage: string }) => !(c.copierBundled && c.copierImage === DEFAULT_COPIER_IMAGE),
@@ -95,6 +180,16 @@ export const switchStageConfigSchema = z.object({
   updates: z.enum(["keep", "disable"], { error: 'updates must be "keep" or "disable"' }).optional(),
   /** Where the target registry is checked from: here (`local`), or by a short Job in the cluster (`cluster`). */
   checkFrom: z.enum(["local", "cluster"], { error: 'checkFrom must be "local" or "cluster"' }).default("local"),
+  /** After the rollout, restart the owners of pods left on the old registry: `istio` (those with sidecars) or `all`; never Deckhouse's own. */
+  restartOldRegistryWorkloads: z.enum(["none", "istio", "all"], { error: (issue) => `restartOldRegistryWorkloads ${JSON.stringify(issue.input)} must be "none", "istio" or "all"` }).default("none"),
+  /** After the rollout, wait until bashible has applied the new registry: on NodeGroup master, on every NodeGroup, or not. */
+  waitNodeGroups: z.enum(["master", "all", "none"], { error: (issue) => `waitNodeGroups ${JSON.stringify(issue.input)} must be "master", "all" or "none"` }).default("master"),
+  nodeGroupsTimeoutMinutes: z
+    .number()
+    .int()
+    .min(1, { error: (issue) => `nodeGroupsTimeoutMinutes ${JSON.stringify(issue.input)} must be at least 1 (minutes)` })
+    .max(24 * 60, { error: (issue) => `nodeGroupsTimeoutMinutes ${JSON.stringify(issue.input)} must be at most 1440 (minutes)` })
+    .default(30),
   /** checkFrom cluster: the image that runs the copier's check. */
   ...copier,
 }).refine(copierBundledNeedsImage.check, copierBundledNeedsImage.params);
@@ -125,8 +220,10 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 }
 
 const BOOLEAN_KEYS = ["targetInsecure", "copierBundled", "copyUpdateImages", "copyReleaseChannel"] as const;
-const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB"] as const;
-const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "copyModules", "copySecurityDatabases"] as const;
+const NUMBER_KEYS = ["concurrency", "timeoutMinutes", "uploadChunkMiB", "unschedulableMinutes", "nodeGroupsTimeoutMinutes"] as const;
+const STRING_KEYS = ["stage", "targetImage", "targetUsername", "targetPassword", "targetCA", "copierImage", "runId", "imagesFile", "deckhouseVersion", "copyStack", "updates", "checkFrom", "copyModules", "copySecurityDatabases", "jobPriorityClassName", "restartOldRegistryWorkloads", "waitNodeGroups"] as const;
+/** Object-valued keys: JSON text, parsed by the schema. */
+const JSON_KEYS = ["jobNodeSelector", "jobTolerations"] as const;
 
 /** Reads the raw values from a Pulumi Config-like getter, so the schema above sees typed values. */
 export function readStackConfig(config: { get(key: string): string | undefined }): StackConfig {
@@ -135,6 +232,7 @@ export function readStackConfig(config: { get(key: string): string | undefined }
   for (const key of STRING_KEYS) raw[key] = config.get(key) || undefined;
   // "" is meaningful here (no impersonation); only an absent key takes the default.
   raw.kubeImpersonate = config.get("kubeImpersonate");
+  for (const key of JSON_KEYS) raw[key] = config.get(key) || undefined;
   for (const key of NUMBER_KEYS) {
     const value = config.get(key);
     raw[key] = value === undefined ? undefined : Number(value);

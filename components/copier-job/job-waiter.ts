@@ -18,14 +18,20 @@ export interface JobWaitOptions {
   stuckGraceMs?: number;
   /** Transient API errors (5xx, network) in a row before giving up. */
   maxTransientErrors?: number;
+  /** How long the scheduler may fail to place the pod (PodScheduled False, Unschedulable) before the run fails. */
+  unschedulableMs?: number;
+  /** How to run it again, said after a pod was preempted or evicted (e.g. "change runId to run it again"). */
+  retryHint?: string;
 }
 
 export type JobOutcome =
   | { kind: "succeeded"; podName?: string }
-  | { kind: "failed"; podName?: string; reason: string }
+  /** `placement`: the pod could not be placed, or was preempted or evicted (the reason is one whole line). */
+  | { kind: "failed"; podName?: string; reason: string; placement?: boolean }
   | { kind: "timeout"; podName?: string };
 
 export const DEFAULT_STUCK_GRACE_MS = 5 * 60_000;
+export const DEFAULT_UNSCHEDULABLE_MS = 5 * 60_000;
 
 /** Built on demand: the waiter is closure-serialized into the dynamic provider, where zod is required at run time. */
 function schemas() {
@@ -45,7 +51,16 @@ function schemas() {
       ownerReferences: z.array(z.object({ uid: z.string().nullish() })).nullish(),
     }),
     spec: z.object({ containers: z.array(z.object({ name: z.string(), image: z.string().nullish() })).nullish(), initContainers: z.array(z.object({ name: z.string(), image: z.string().nullish() })).nullish() }).nullish(),
-    status: z.object({ initContainerStatuses: z.array(containerStatus).nullish(), containerStatuses: z.array(containerStatus).nullish() }).nullish(),
+    status: z
+      .object({
+        phase: z.string().nullish(),
+        reason: z.string().nullish(),
+        message: z.string().nullish(),
+        conditions: z.array(condition).nullish(),
+        initContainerStatuses: z.array(containerStatus).nullish(),
+        containerStatuses: z.array(containerStatus).nullish(),
+      })
+      .nullish(),
   });
   const watchType = z.enum(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]);
   return { job, pod, watchType };
@@ -60,6 +75,24 @@ function parseOr<T>(schema: { safeParse(v: unknown): { success: true; data: T } 
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   throw new Error(`images-copier: unexpected ${what} from the Kubernetes API: ${issue ? `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}` : "invalid"}`);
+}
+
+/** DisruptionTarget reasons (Kubernetes sets the condition before it deletes or stops the pod), in plain words. */
+const DISRUPTIONS: Record<string, string> = {
+  PreemptionByScheduler: "was preempted by the scheduler (a pod of higher priority took its place)",
+  EvictionByEvictionAPI: "was evicted (Eviction API, e.g. a node drain)",
+  TerminationByKubelet: "was evicted by the kubelet (node pressure or shutdown)",
+  DeletionByTaintManager: "was evicted by a NoExecute taint of its node",
+  DeletionByPodGC: "was removed by the pod garbage collector (its node is gone)",
+};
+
+/** What to set for a scheduler message: tolerations for taints, a node selector for affinity, priority for room. */
+function placementHint(message: string): string {
+  const hints: string[] = [];
+  if (/taint/i.test(message)) hints.push("jobTolerations (to tolerate the taint)");
+  if (/affinity|selector/i.test(message)) hints.push("jobNodeSelector (to match nodes that exist)");
+  if (/insufficient|too many pods/i.test(message)) hints.push("jobPriorityClassName (or free room on a node)");
+  return hints.length > 0 ? hints.join(" or ") : "jobTolerations or jobNodeSelector (where the pod may run), or jobPriorityClassName";
 }
 
 /** Waiting reasons that will not resolve on their own: a wrong image, no pull access, a missing Secret. */
@@ -112,8 +145,11 @@ class PodWatcher {
   private seenAtLastSecond: Set<string>;
   private reportedWaiting: Set<string>;
   private stuckSince: Map<string, number>;
+  private unschedulableSince: Map<string, number>;
   podName?: string;
   stuck?: string;
+  /** The pod could not be placed, or was preempted or evicted: `stuck` is then the whole reason. */
+  placement?: boolean;
   /** Set while a Job watch runs, so a stuck pod ends it at once. */
   onStuck: () => void;
 
@@ -127,6 +163,7 @@ class PodWatcher {
     this.seenAtLastSecond = new Set();
     this.reportedWaiting = new Set();
     this.stuckSince = new Map();
+    this.unschedulableSince = new Map();
     this.onStuck = () => {};
   }
 
@@ -135,8 +172,48 @@ class PodWatcher {
     const pod = pods[pods.length - 1];
     if (!pod) return;
     this.podName = pod.metadata.name;
+    for (const each of pods) this.checkPlacement(each);
     this.checkWaiting(pod);
-    if (this.opts.onLogLine) await this.relayLog();
+    if (this.opts.onLogLine && !this.unschedulableSince.has(pod.metadata.name)) await this.relayLog();
+  }
+
+  private fail(reason: string, placement: boolean): void {
+    if (this.stuck) return;
+    this.stuck = reason;
+    this.placement = placement;
+    this.onStuck();
+  }
+
+  /** A pod the scheduler cannot place (past the grace), or one preempted or evicted, ends the run at once. */
+  private checkPlacement(pod: PodLike): void {
+    const name = pod.metadata.name;
+    const conditions = pod.status?.conditions ?? [];
+    const retry = this.opts.retryHint ? `; ${this.opts.retryHint}` : "";
+    const disruption = conditions.find((c) => c.type === "DisruptionTarget" && c.status === "True");
+    if (disruption || pod.status?.reason === "Evicted" || pod.status?.reason === "Preempting") {
+      const why = disruption?.reason ?? pod.status?.reason ?? "";
+      const words = DISRUPTIONS[why] ?? (why === "Preempting" ? DISRUPTIONS.PreemptionByScheduler : "was evicted");
+      const detail = disruption?.message ?? pod.status?.message;
+      const priority = why === "PreemptionByScheduler" || why === "Preempting" ? " (a jobPriorityClassName of higher priority keeps it from being preempted)" : "";
+      return this.fail(`pod ${name} ${words}${detail ? `: ${detail}` : ""}${priority}${retry}`, true);
+    }
+    const scheduled = conditions.find((c) => c.type === "PodScheduled");
+    if (scheduled?.status !== "False" || scheduled.reason !== "Unschedulable") {
+      this.unschedulableSince.delete(name);
+      return;
+    }
+    const message = (scheduled.message ?? "").trim();
+    const since = this.unschedulableSince.get(name) ?? Date.now();
+    if (!this.unschedulableSince.has(name)) {
+      this.unschedulableSince.set(name, since);
+      this.opts.onLogLine?.(`images-copier: pod ${name} cannot be scheduled yet: ${message || "Unschedulable"}`);
+    }
+    const graceMs = this.opts.unschedulableMs ?? DEFAULT_UNSCHEDULABLE_MS;
+    if (Date.now() - since >= graceMs) {
+      const minutes = graceMs / 60_000;
+      const waited = minutes >= 1 ? `${Math.round(minutes * 10) / 10} minute${minutes === 1 ? "" : "s"}` : `${graceMs / 1000}s`;
+      this.fail(`pod ${name} could not be scheduled for ${waited} (unschedulableMinutes): ${message || "Unschedulable"}; set ${placementHint(message)}`, true);
+    }
   }
 
   private checkWaiting(pod: PodLike): void {
@@ -194,7 +271,14 @@ export async function waitForJob(kube: KubeClient, opts: JobWaitOptions): Promis
   const { job: jobSchema, watchType } = schemas();
   const pod = new PodWatcher(kube, opts);
   const withPod = (outcome: JobOutcome): JobOutcome => ({ ...outcome, podName: pod.podName });
-  const stuckOutcome = (): JobOutcome => withPod({ kind: "failed", reason: `${pod.stuck}; the Job is kept for inspection` });
+  const stuckOutcome = (): JobOutcome =>
+    pod.placement ? withPod({ kind: "failed", reason: pod.stuck!, placement: true }) : withPod({ kind: "failed", reason: `${pod.stuck}; the Job is kept for inspection` });
+  /** A failed Job whose pod was preempted or evicted says so rather than "BackoffLimitExceeded". */
+  const failedOutcome = async (done: JobOutcome): Promise<JobOutcome> => {
+    if (done.kind !== "failed") return withPod(done);
+    await pod.poll().catch(() => undefined);
+    return pod.stuck && pod.placement ? stuckOutcome() : withPod(done);
+  };
   const pause = () => sleep(Math.min(opts.rewatchDelayMs ?? 1000, Math.max(deadline - Date.now(), 0)));
   const maxTransient = opts.maxTransientErrors ?? 30;
   let transient = 0;
@@ -240,7 +324,7 @@ export async function waitForJob(kube: KubeClient, opts: JobWaitOptions): Promis
         return withPod({ kind: "failed", reason: `Job ${opts.namespace}/${opts.jobName} was replaced by another one while running` });
       }
       const done = jobFinished(job);
-      if (done) return withPod(done);
+      if (done) return failedOutcome(done);
 
       const abort = new AbortController();
       const remainingMs = deadline - Date.now();
@@ -272,7 +356,7 @@ export async function waitForJob(kube: KubeClient, opts: JobWaitOptions): Promis
         clearTimeout(timer);
         pod.onStuck = () => {};
       }
-      if (finished) return withPod(finished);
+      if (finished) return failedOutcome(finished);
       if (pod.stuck) return stuckOutcome();
       if (watchError !== undefined) await transientError(watchError, `watch Job ${opts.namespace}/${opts.jobName}`);
       else if (Date.now() < deadline) await pause();

@@ -2,7 +2,7 @@
 // container named `copier` running `node /opt/images-copier/images-copier.cjs …`, its config Secret's files
 // read-only at /config, the copier itself from the bundle's ConfigMap or, without one, from the image (the
 // Dockerfile and `publish-image` put it at the same path). Everything here is plain: no credential.
-import type { V1Container, V1EnvVar, V1Job, V1KeyToPath, V1PodSpec, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import type { V1Container, V1EnvVar, V1Job, V1KeyToPath, V1PodSpec, V1ResourceRequirements, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 
 export const BUNDLE_KEY = "images-copier.cjs";
 /** The copier runs as this unprivileged user (the `node` user of the stock Node images). */
@@ -47,6 +47,38 @@ export interface CopierPodSpec {
   mounts?: V1VolumeMount[];
   volumes?: V1Volume[];
   initContainers?: V1Container[];
+  /** Where the pod may run (stack config jobNodeSelector, jobTolerations, jobPriorityClassName). */
+  placement?: PodPlacement;
+}
+
+/** Where a copier pod may run and how it competes for room: the stack's jobNodeSelector, jobTolerations, jobPriorityClassName. */
+export interface PodPlacement {
+  nodeSelector?: Record<string, string>;
+  tolerations?: V1Toleration[];
+  priorityClassName?: string;
+}
+
+/** The placement the stack config asks for; undefined when it asks for none (the pod spec stays as before). */
+export function podPlacementOf(config: { jobNodeSelector?: Record<string, string>; jobTolerations?: V1Toleration[]; jobPriorityClassName?: string }): PodPlacement | undefined {
+  const placement: PodPlacement = {
+    ...(config.jobNodeSelector && Object.keys(config.jobNodeSelector).length > 0 ? { nodeSelector: { ...config.jobNodeSelector } } : {}),
+    ...(config.jobTolerations && config.jobTolerations.length > 0 ? { tolerations: config.jobTolerations.map((t) => ({ ...t })) } : {}),
+    ...(config.jobPriorityClassName ? { priorityClassName: config.jobPriorityClassName } : {}),
+  };
+  return Object.keys(placement).length > 0 ? placement : undefined;
+}
+
+/** The preview's words for a placement. */
+export function describePlacement(placement: PodPlacement | undefined, what: string, unschedulableMinutes: number): string {
+  const parts = placement
+    ? [
+        ...(placement.nodeSelector ? [`nodeSelector ${JSON.stringify(placement.nodeSelector)}`] : []),
+        ...(placement.tolerations ? [`tolerations ${JSON.stringify(placement.tolerations)}`] : []),
+        ...(placement.priorityClassName ? [`priorityClassName ${placement.priorityClassName}`] : []),
+      ]
+    : [];
+  const where = parts.length > 0 ? parts.join(", ") : "no nodeSelector, tolerations or priorityClassName (jobNodeSelector, jobTolerations, jobPriorityClassName)";
+  return `images-copier: ${what}'s pod: ${where}; the run fails when the scheduler cannot place it for ${unschedulableMinutes} minute${unschedulableMinutes === 1 ? "" : "s"} (unschedulableMinutes)`;
 }
 
 export function copierPodSpec(spec: CopierPodSpec): V1PodSpec {
@@ -74,6 +106,9 @@ export function copierPodSpec(spec: CopierPodSpec): V1PodSpec {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: { runAsNonRoot: true, runAsUser: RUN_AS_USER, runAsGroup: RUN_AS_USER, fsGroup: RUN_AS_USER, seccompProfile: { type: "RuntimeDefault" } },
+    ...(spec.placement?.nodeSelector ? { nodeSelector: { ...spec.placement.nodeSelector } } : {}),
+    ...(spec.placement?.tolerations ? { tolerations: spec.placement.tolerations.map((t) => ({ ...t })) } : {}),
+    ...(spec.placement?.priorityClassName ? { priorityClassName: spec.placement.priorityClassName } : {}),
     ...(spec.initContainers ? { initContainers: spec.initContainers } : {}),
     containers: [copier],
     volumes: [

@@ -3,7 +3,7 @@
 // ../copier-job/pod.ts). Everything in the Job is plain (no credential), so Pulumi may show and store it as it is;
 // the credentials live only in the Secret's data.
 import type { V1Container, V1EnvVar, V1Job } from "@kubernetes/client-node";
-import { containerSecurityContext, copierJob, copierPodSpec } from "../copier-job/pod";
+import { containerSecurityContext, copierJob, copierPodSpec, type PodPlacement } from "../copier-job/pod";
 import { RUN_ID_ANNOTATION } from "../copier-job/run-objects";
 import type { RepoConfigJson } from "./registry-credentials";
 
@@ -46,6 +46,8 @@ export interface CopyJobSpec {
   proxyEnv?: V1EnvVar[];
   /** The run's pull Secret for a copier image in the target registry (pull-secret.ts), next to deckhouse-registry. */
   pullSecret?: string;
+  /** jobNodeSelector, jobTolerations, jobPriorityClassName. */
+  placement?: PodPlacement;
 }
 
 export interface CopySecretSpec {
@@ -130,6 +132,7 @@ export function buildCopyJob(spec: CopyJobSpec): V1Job {
       configFiles: [SECRET_FILES.target, SECRET_FILES.source, ...(spec.imagesInSecret ? [SECRET_FILES.images] : []), ...(spec.modulesInSecret ? [MODULES_FILE] : [])],
       bundleConfigMap: spec.bundleConfigMap,
       pullSecret: spec.pullSecret,
+      placement: spec.placement,
       tmpSizeLimit: "64Mi",
       ...(listFromRelease
         ? { initContainers: [imagesList], mounts: [{ name: "images", mountPath: "/images", readOnly: true }], volumes: [{ name: "images", emptyDir: { sizeLimit: "16Mi" } }] }

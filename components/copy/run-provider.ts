@@ -32,6 +32,8 @@ export interface CopyRunInputs {
   pullSecretUid?: string;
   /** The deckhouse container's image as the program read it; the copier's result line must name the same. */
   sourceImage: string;
+  /** A pod the scheduler cannot place for this long fails the run (5 when absent: records made before it existed). */
+  unschedulableMinutes?: number;
 }
 
 export interface CopySummary {
@@ -169,6 +171,8 @@ async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRun
       logPollMs: opts.logPollMs,
       rewatchDelayMs: opts.rewatchDelayMs,
       stuckGraceMs: opts.stuckGraceMs,
+      unschedulableMs: (inputs.unschedulableMinutes ?? 5) * (opts.msPerMinute ?? 60_000),
+      retryHint: "change runId to run it again",
     });
   } catch (error) {
     // e.g. RBAC forbids reading the Job: the objects stay (recorded, so destroy removes them)
@@ -200,6 +204,10 @@ async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRun
     return { ...inputs, status: "succeeded", message: SUCCESS_MESSAGE, finishedAt: new Date().toISOString(), summary };
   }
 
+  if (outcome.kind === "failed" && outcome.placement) {
+    // One line: the pod never ran, or was stopped from outside; its log (if any) says nothing about why.
+    throw failed("failed", `images-copier: Job ${namespace}/${jobName} failed: ${outcome.reason}. Job, Pod and Secret ${inputs.secretName} are kept (\`kubectl -n ${namespace} describe pod ${podName ?? `-l job-name=${jobName}`}\`).`);
+  }
   const tail = (await logTail(kube, namespace, podName, 30)).trimEnd();
   const message =
     outcome.kind === "timeout"

@@ -27,7 +27,7 @@ import { oneLineError } from "../one-line-error";
 import { CopierBundle } from "../copier-job/bundle";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
 import { copierImageOutput, describeCopierImage, planCopierImage, type CopierImageInspector, type CopierImagePlan } from "../copier-job/image";
-import { bundleConfigMapName } from "../copier-job/pod";
+import { bundleConfigMapName, describePlacement, podPlacementOf } from "../copier-job/pod";
 import { splitProxyEnv } from "../copier-job/proxy-env";
 import { buildPullSecretData, PULL_SECRET_TYPE } from "../copier-job/pull-secret";
 import { runKeyOf, runObjectMetadata, withRunObjects } from "../copier-job/run-objects";
@@ -142,6 +142,7 @@ function copyRunOf(args: RunInputs, plan: CopyPlan) {
     ...(config.targetCA ? { ca: config.targetCA } : {}),
   };
   const bundleName = bundle ? bundleConfigMapName(bundle.sha256) : undefined;
+  const placement = podPlacementOf(config);
   const jobBase = buildCopyJob({
     namespace: NAMESPACE,
     runId: config.runId,
@@ -158,9 +159,10 @@ function copyRunOf(args: RunInputs, plan: CopyPlan) {
     bundleConfigMap: bundleName,
     proxyEnv: proxy.jobEnv,
     pullSecret: copierImage.inTargetRegistry ? PULL_SECRET_NAME : undefined,
+    placement,
   });
   const runKey = runKeyOf(jobBase);
-  return { proxy, target, bundleName, jobBase, runKey, run: { key: runKey, id: config.runId } };
+  return { proxy, target, bundleName, jobBase, runKey, run: { key: runKey, id: config.runId }, placement };
 }
 
 export class CopyStage extends pulumi.ComponentResource {
@@ -180,7 +182,9 @@ export class CopyStage extends pulumi.ComponentResource {
     const parent = { parent: this };
     const plan = copyPlanOf(args);
     pulumi.log.info(describeCopyPlan(plan).join("\n"), this);
-    const { proxy, target, bundleName, jobBase, runKey, run } = copyRunOf(args, plan);
+    const { proxy, target, bundleName, jobBase, runKey, run, placement } = copyRunOf(args, plan);
+    // Said in the preview when the stack places the pod (the Job's spec shows it too; the output jobPlacement always).
+    if (placement) pulumi.log.info(describePlacement(placement, "the copy Job", config.unschedulableMinutes), this);
 
     // Fixed names: a new run deletes the old objects first. A run's objects are never updated in place.
     const asRun = { ...parent, deleteBeforeReplace: true, replaceOnChanges: ["*"] };
@@ -258,6 +262,7 @@ export class CopyStage extends pulumi.ComponentResource {
         ...(this.bundle ? { configMapName: this.bundle.configMapName, configMapUid: this.bundle.uid } : {}),
         ...(this.pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: this.pullSecret.metadata.uid } : {}),
         sourceImage: source.deckhouseImage,
+        unschedulableMinutes: config.unschedulableMinutes,
       },
       parent,
     );
@@ -270,6 +275,8 @@ export class CopyStage extends pulumi.ComponentResource {
       plan,
       // What the Job runs and where its copier comes from (plain: no credential in it).
       copierImage: copierImageOutput(copierImage, this.pullSecret ? PULL_SECRET_NAME : undefined),
+      // Where the Job's pod may run (jobNodeSelector, jobTolerations, jobPriorityClassName) and how long it may wait for a node.
+      jobPlacement: { ...(placement ?? {}), unschedulableMinutes: config.unschedulableMinutes },
       runId: this.run.runId,
       status: this.run.status,
       message: this.run.message,

@@ -7,7 +7,7 @@
 // credential; the run key covers it and what the check expects, so any change of the check replaces all of them.
 import type { V1EnvVar, V1Job } from "@kubernetes/client-node";
 import { encodeBase64 } from "../kube";
-import { bundleConfigMapName, copierJob, copierPodSpec } from "../copier-job/pod";
+import { bundleConfigMapName, copierJob, copierPodSpec, type PodPlacement } from "../copier-job/pod";
 import { splitProxyEnv } from "../copier-job/proxy-env";
 import { buildPullSecretData } from "../copier-job/pull-secret";
 import { runKeyOf } from "../copier-job/run-objects";
@@ -35,6 +35,8 @@ export interface CheckRunSpec {
   /** The deckhouse container's proxy variables (literal values may hold a password). */
   proxyEnv: V1EnvVar[];
   timeoutSeconds: number;
+  /** jobNodeSelector, jobTolerations, jobPriorityClassName. */
+  placement?: PodPlacement;
 }
 
 export interface CheckRun {
@@ -69,6 +71,7 @@ export function buildCheckRun(spec: CheckRunSpec): CheckRun {
       configFiles: [DEST_REPO_KEY],
       bundleConfigMap,
       pullSecret: spec.pullFromTarget ? CHECK_PULL_SECRET_NAME : undefined,
+      placement: spec.placement,
       tmpSizeLimit: "16Mi",
     }),
   });

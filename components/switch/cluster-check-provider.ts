@@ -35,6 +35,8 @@ export interface ClusterCheckInputs {
   timeoutSeconds: number;
   /** Plain words for the preview. */
   description: string;
+  /** A check pod the scheduler cannot place for this long fails the check (5 when absent). */
+  unschedulableMinutes?: number;
 }
 
 export interface ClusterCheckOutputs extends ClusterCheckInputs {
@@ -46,6 +48,8 @@ export interface ClusterCheckOptions {
   logPollMs?: number;
   rewatchDelayMs?: number;
   stuckGraceMs?: number;
+  /** Minutes are the unit of `unschedulableMinutes`; tests shrink it. */
+  msPerMinute?: number;
 }
 
 function jobPath(namespace: string, name?: string): string {
@@ -75,10 +79,15 @@ async function runCheck(kube: KubeClient, inputs: ClusterCheckInputs, opts: Clus
       logPollMs: opts.logPollMs,
       rewatchDelayMs: opts.rewatchDelayMs,
       stuckGraceMs: opts.stuckGraceMs ?? 120_000,
+      unschedulableMs: (inputs.unschedulableMinutes ?? 5) * (opts.msPerMinute ?? 60_000),
+      retryHint: "run `pulumi up` again to check again",
     });
     const podName = outcome.podName ?? (await jobPods(kube, namespace, CHECK_NAME, job.metadata?.uid).catch(() => []))[0]?.metadata.name;
     const text = podName ? await kube.logs(namespace, podName, { container: COPIER_CONTAINER, tailLines: "200" }).catch(() => "") : "";
     const report = parseCheckLine(text);
+    if (!report && outcome.kind === "failed" && outcome.placement) {
+      throw new Error(`images-copier: refusing to switch: the check Job ${namespace}/${CHECK_NAME} did not run: ${outcome.reason}`);
+    }
     if (!report) {
       const why = outcome.kind === "failed" ? outcome.reason : outcome.kind === "timeout" ? `no result within ${inputs.timeoutSeconds}s` : "no check line in its log";
       const tail = text.trimEnd().split("\n").slice(-10).join("\n");

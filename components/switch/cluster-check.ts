@@ -12,6 +12,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { CopierBundle } from "../copier-job/bundle";
 import type { CopierBundleFile } from "../copier-job/bundle-file";
 import { describeCopierImage, type CopierImagePlan } from "../copier-job/image";
+import type { SwitchStageConfig } from "../../stack-config";
+import { describePlacement, podPlacementOf } from "../copier-job/pod";
 import { PULL_SECRET_TYPE } from "../copier-job/pull-secret";
 import { runObjectMetadata, withRunObjects } from "../copier-job/run-objects";
 import { buildCheckRun, CHECK_LABELS, CHECK_PULL_SECRET_NAME, CHECK_SECRET_NAME, type CheckRunSpec } from "./check-job";
@@ -22,6 +24,12 @@ export interface CheckDeclaration extends Omit<CheckRunSpec, "copierImage" | "pu
   /** Absent when the image holds the copier (copierBundled, or publish-image's label). */
   bundle?: CopierBundleFile;
   description: string;
+  unschedulableMinutes: number;
+}
+
+/** Where the check's pod may run, from the stack config (the copy Job's keys). */
+export function checkJobPlacement(config: SwitchStageConfig): Pick<CheckDeclaration, "placement" | "unschedulableMinutes"> {
+  return { placement: podPlacementOf(config), unschedulableMinutes: config.unschedulableMinutes };
 }
 
 export function declareClusterCheck(name: string, args: CheckDeclaration, parent: pulumi.Resource): ClusterCheck {
@@ -46,6 +54,7 @@ export function declareClusterCheck(name: string, args: CheckDeclaration, parent
   if (copierImage.inTargetRegistry || copierImage.copier !== "configmap") {
     pulumi.log.info(describeCopierImage(copierImage, pullSecret ? CHECK_PULL_SECRET_NAME : undefined, "the check Job"), parent);
   }
+  if (args.placement) pulumi.log.info(describePlacement(args.placement, "the check Job", args.unschedulableMinutes), parent);
   const configMap =
     bundle && run.bundleConfigMap
       ? new CopierBundle(
@@ -64,7 +73,7 @@ export function declareClusterCheck(name: string, args: CheckDeclaration, parent
   const job = withRunObjects(run.job, { runKey: run.runKey, secretUid: secret.metadata.uid, bundleUid: configMap?.uid, pullSecretUid: pullSecret?.metadata.uid });
   return new ClusterCheck(
     name,
-    { namespace, expectations: args.expectations, job, objects, timeoutSeconds: args.timeoutSeconds, description: args.description },
+    { namespace, expectations: args.expectations, job, objects, timeoutSeconds: args.timeoutSeconds, description: args.description, unschedulableMinutes: args.unschedulableMinutes },
     { parent },
   );
 }

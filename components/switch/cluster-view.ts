@@ -10,6 +10,7 @@ import { apiPath, type KubeClient } from "../kube";
 import { deploymentImages, DECKHOUSE_CONTAINER, type PodTemplateImages } from "./images";
 import type { RunningDeckhouse } from "./release";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
+import { readNodeGroupsBefore, type NodeGroupsBefore } from "./node-groups";
 import { readReleaseChannel, type ReleaseChannelSetting } from "./updates";
 
 /** A proxy variable as the Deployment has it: a literal value or a reference (valueFrom). */
@@ -28,6 +29,8 @@ export interface ClusterView {
   releaseChannel: ReleaseChannelSetting;
   /** Deckhouse's Deployed modules and operator-trivy (../copy/modules-read.ts), for the groups gate. */
   modules?: ClusterModules;
+  /** The NodeGroups' bashible checksums before the switch (what BashibleApplied waits to see change). */
+  nodeGroups: NodeGroupsBefore;
 }
 
 const deploymentSchema = z.object({
@@ -84,5 +87,5 @@ export async function readClusterView(kube: KubeClient): Promise<ClusterView> {
   if (!secret) throw new ClusterReadError(`images-copier: refusing to switch: Secret ${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET} does not exist`);
   const registrySecret = parse(secretSchema, secret, `Secret ${DECKHOUSE_NAMESPACE}/${REGISTRY_SECRET}`).data ?? {};
 
-  return { images, deckhouseImage, pods, registrySecret, proxyEnv, releaseChannel: await readReleaseChannel(kube), modules: await readClusterModules(kube) };
+  return { images, deckhouseImage, pods, registrySecret, proxyEnv, releaseChannel: await readReleaseChannel(kube), modules: await readClusterModules(kube), nodeGroups: await readNodeGroupsBefore(kube) };
 }

@@ -1,6 +1,7 @@
 // The switch stage's work against the Kubernetes API: waiting for the Deckhouse rollout, listing pods still on
 // the old registry, and putting the captured values back on rollback.
 import { apiPath, type KubeApiError, type KubeClient } from "../kube";
+import { groupOldRegistryPods, type OldRegistryWorkload, type WorkloadPod } from "./old-registry-workloads";
 import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./rollback";
 import { podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./rollout";
 
@@ -91,6 +92,12 @@ export async function waitForRollout(kube: KubeClient, opts: RolloutWaitOptions)
 export async function listOldRegistryPods(kube: KubeClient, oldPrefix: string): Promise<OldRegistryPod[]> {
   const { items } = await kube.list<PodLike>("/api/v1/pods");
   return podsOnOldRegistry(items, oldPrefix);
+}
+
+/** The same pods, one list read: each pod, and grouped by owner (old-registry-workloads.ts). */
+export async function listOldRegistryWorkloads(kube: KubeClient, oldPrefix: string): Promise<{ pods: OldRegistryPod[]; workloads: OldRegistryWorkload[] }> {
+  const { items } = await kube.list<PodLike & WorkloadPod>("/api/v1/pods");
+  return { pods: podsOnOldRegistry(items, oldPrefix), workloads: await groupOldRegistryPods(kube, items, oldPrefix) };
 }
 
 /** Annotations the switch's Patch resources put on both objects; a rollback removes them again. */

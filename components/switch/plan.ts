@@ -50,6 +50,8 @@ export interface Gate {
   secretCapture: RollbackState["secret"];
   /** The ModuleConfig path's sections before the switch (credentials: a Pulumi secret from here on). */
   moduleSections?: ModuleConfigSections;
+  /** The NodeGroups' checksums as the gate read them, before anything changed. */
+  nodeGroupsBefore: ClusterView["nodeGroups"];
 }
 
 export interface GateInputs {
@@ -145,6 +147,7 @@ export async function planSwitch({ config, copy, view: read, registryPath = { pa
     proxyEnv: view.proxyEnv,
     secretCapture: captureSecret(view.registrySecret, secretKeys),
     ...(module ? { moduleSections: module.sections } : {}),
+    nodeGroupsBefore: view.nodeGroups,
   };
 }
 

@@ -1,9 +1,11 @@
 // A dynamic resource that waits for the Deckhouse rollout after the Patch resources and then lists the pods
-// still running images from the old registry (the operator's follow-up list). Cluster access comes from the
+// still running images from the old registry (the operator's follow-up list), each and grouped by owner, and restarts
+// the owners `restartOldRegistryWorkloads` selects (old-registry-workloads.ts). Cluster access comes from the
 // stack config at every call (configure), never from the state.
 import * as pulumi from "@pulumi/pulumi";
 import { configuredAccess, connectKube, type KubeAccess } from "../kube";
-import { listOldRegistryPods, waitForRollout } from "./cluster";
+import { listOldRegistryWorkloads, waitForRollout } from "./cluster";
+import { describeOldRegistryWorkload, describeRestartMode, restartOldRegistryWorkloads, type OldRegistryWorkload, type RestartMode } from "./old-registry-workloads";
 import type { OldRegistryPod } from "./rollout";
 
 export interface RolloutInputs {
@@ -16,11 +18,15 @@ export interface RolloutInputs {
   pollSeconds?: number;
   /** Stuck-pulling pods the wait may delete (each once) so they pull again; default 3. */
   maxRestarts?: number;
+  /** Which owners of pods left on the old registry to restart after the rollout; none when absent. */
+  restartOldRegistryWorkloads?: RestartMode;
 }
 
 export interface RolloutOutputs extends RolloutInputs {
   ready: boolean;
   oldRegistryPods: OldRegistryPod[];
+  /** The same pods grouped by owner; with what was restarted. */
+  oldRegistryWorkloads: OldRegistryWorkload[];
 }
 
 async function waitAndList(access: KubeAccess, inputs: RolloutInputs): Promise<RolloutOutputs> {
@@ -34,8 +40,10 @@ async function waitAndList(access: KubeAccess, inputs: RolloutInputs): Promise<R
       pollMs: (inputs.pollSeconds ?? 2) * 1000,
       maxRestarts: inputs.maxRestarts,
     });
-    const oldRegistryPods = await listOldRegistryPods(kube, inputs.oldRegistry);
-    return { ...inputs, ready: true, oldRegistryPods };
+    const { pods, workloads } = await listOldRegistryWorkloads(kube, inputs.oldRegistry);
+    const oldRegistryWorkloads = await restartOldRegistryWorkloads(kube, workloads, inputs.restartOldRegistryWorkloads ?? "none");
+    for (const w of oldRegistryWorkloads) console.log(describeOldRegistryWorkload(w));
+    return { ...inputs, ready: true, oldRegistryPods: pods, oldRegistryWorkloads };
   } finally {
     await kube.close();
   }
@@ -49,7 +57,7 @@ export const rolloutProvider = {
   },
   /** A record from before access came from configure still carries `kube`: an update rewrites it without. */
   async diff(_id: string, olds: RolloutOutputs & { kube?: unknown }, news: RolloutInputs): Promise<pulumi.dynamic.DiffResult> {
-    const keys = ["expectedImage", "oldRegistry", "namespace", "name"] as const;
+    const keys = ["expectedImage", "oldRegistry", "namespace", "name", "restartOldRegistryWorkloads"] as const;
     const changed = keys.some((k) => olds[k] !== news[k]) || olds.kube !== undefined;
     return { changes: changed, replaces: [], deleteBeforeReplace: false };
   },
@@ -60,7 +68,9 @@ export const rolloutProvider = {
   async read(id: string, props: RolloutOutputs): Promise<pulumi.dynamic.ReadResult> {
     const kube = await connectKube(this.access);
     try {
-      return { id, props: { ...props, oldRegistryPods: await listOldRegistryPods(kube, props.oldRegistry) } };
+      // listed again, restarted never: what a restart did stays on the record until the next up
+      const { pods, workloads } = await listOldRegistryWorkloads(kube, props.oldRegistry);
+      return { id, props: { ...props, oldRegistryPods: pods, oldRegistryWorkloads: workloads } };
     } finally {
       await kube.close();
     }
@@ -70,8 +80,13 @@ export const rolloutProvider = {
 export class DeckhouseRollout extends pulumi.dynamic.Resource {
   declare readonly ready: pulumi.Output<boolean>;
   declare readonly oldRegistryPods: pulumi.Output<OldRegistryPod[]>;
+  declare readonly oldRegistryWorkloads: pulumi.Output<OldRegistryWorkload[]>;
 
   constructor(name: string, args: { [K in keyof RolloutInputs]: pulumi.Input<RolloutInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
-    super(rolloutProvider, name, { ...args, ready: undefined, oldRegistryPods: undefined }, opts, "images-copier", "DeckhouseRollout");
+    super(rolloutProvider, name, { ...args, ready: undefined, oldRegistryPods: undefined, oldRegistryWorkloads: undefined }, opts, "images-copier", "DeckhouseRollout");
+    // The preview says which owners of pods left on the old registry the update will restart.
+    pulumi.all([args.oldRegistry, args.restartOldRegistryWorkloads]).apply(([oldRegistry, mode]) => {
+      if (mode && mode !== "none") pulumi.log.info(describeRestartMode(mode, oldRegistry), this);
+    });
   }
 }

@@ -23,7 +23,7 @@ export interface DeploymentLike {
 
 export interface PodLike {
   metadata?: { name?: string; namespace?: string; uid?: string };
-  spec?: { containers?: Array<{ name?: string; image?: string }>; initContainers?: Array<{ name?: string; image?: string }> };
+  spec?: { containers?: Array<{ name?: string; image?: string }>; initContainers?: Array<{ name?: string; image?: string }>; ephemeralContainers?: Array<{ name?: string; image?: string }> };
   status?: {
     containerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
     initContainerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
@@ -78,7 +78,8 @@ export interface OldRegistryPod {
   images: string[];
 }
 
-function inRepository(image: string, prefix: string): boolean {
+/** The image is in the repository `prefix` (`host/path`) or below it. */
+export function inRepository(image: string, prefix: string): boolean {
   let repo: string;
   try {
     const ref = parseImageReference(image);
@@ -89,11 +90,11 @@ function inRepository(image: string, prefix: string): boolean {
   return repo === prefix || repo.startsWith(`${prefix}/`);
 }
 
-/** Pods with any container or init container image in the old registry repository (or below it). */
+/** Pods with any container, init or ephemeral container image in the old registry repository (or below it). */
 export function podsOnOldRegistry(pods: PodLike[], oldPrefix: string): OldRegistryPod[] {
   const result: OldRegistryPod[] = [];
   for (const pod of pods) {
-    const images = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+    const images = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? []), ...(pod.spec?.ephemeralContainers ?? [])]
       .map((c) => c.image)
       .filter((image): image is string => typeof image === "string" && inRepository(image, oldPrefix));
     if (images.length > 0) result.push({ namespace: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "", images: [...new Set(images)] });
@@ -103,8 +104,8 @@ export function podsOnOldRegistry(pods: PodLike[], oldPrefix: string): OldRegist
 
 /** What to do after the switch (stack output and README). */
 export const FOLLOW_UP_STEPS: readonly string[] = [
-  "Check bashible on the master nodes: its log must report `Configuration is in sync, nothing to do` (journalctl -u bashible).",
-  "If the istio module is enabled, restart the application pods that carry istio sidecars so they pull from the new registry.",
-  "Restart or recreate the pods listed in oldRegistryPods; none should be left on the old registry.",
+  "Check bashible on the master nodes: its log must report `Configuration is in sync, nothing to do` (journalctl -u bashible); waitNodeGroups waited for the NodeGroups' checksums that say so (output nodeGroups).",
+  "If the istio module is enabled, restart the application pods that carry istio sidecars so they pull from the new registry (oldRegistryWorkloads marks them istioSidecar; restartOldRegistryWorkloads: istio does it).",
+  "Restart or recreate the workloads listed in oldRegistryWorkloads (restartOldRegistryWorkloads: all restarts those it can); none should be left on the old registry.",
   "Updates: with `updates: disable` the switch removed `releaseChannel` (see plan.releaseChannel); with `keep`, Deckhouse now looks for its release-channel image in the new registry: keep copying it (copyUpdateImages) for each new release.",
 ];

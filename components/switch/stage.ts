@@ -27,7 +27,7 @@ import { connectKube, type KubeAccess } from "../kube";
 import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
 import { CHECK_PULL_SECRET_NAME } from "./check-job";
-import { declareClusterCheck } from "./cluster-check";
+import { checkJobPlacement, declareClusterCheck } from "./cluster-check";
 import { readClusterView } from "./cluster-view";
 import { readRegistryPath } from "../registry-mode";
 import { describeReleaseChannel, describeSwitch } from "./describe";
@@ -40,6 +40,7 @@ import { legacyWrites } from "./legacy-writes";
 import { moduleConfigWrites } from "./paths/module-config-writes";
 import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
+import { BashibleApplied } from "./bashible-provider";
 import { DeckhouseRollout } from "./rollout-provider";
 import { DeckhouseUpdates } from "./updates-provider";
 
@@ -154,6 +155,7 @@ export class SwitchStage extends pulumi.ComponentResource {
             proxyEnv: gate.proxyEnv,
             timeoutSeconds: CHECK_TIMEOUT_SECONDS,
             description: description.checks,
+            ...checkJobPlacement(config),
           },
           this,
         )
@@ -184,8 +186,22 @@ export class SwitchStage extends pulumi.ComponentResource {
 
     const rollout = new DeckhouseRollout(
       `${name}-rollout`,
-      { namespace: DECKHOUSE_NAMESPACE, name: DECKHOUSE_DEPLOYMENT, expectedImage: plan.moduleConfig?.expectedImage ?? plan.targetImage, oldRegistry: plan.sourceRepository, timeoutSeconds },
+      {
+        namespace: DECKHOUSE_NAMESPACE,
+        name: DECKHOUSE_DEPLOYMENT,
+        expectedImage: plan.moduleConfig?.expectedImage ?? plan.targetImage,
+        oldRegistry: plan.sourceRepository,
+        timeoutSeconds,
+        restartOldRegistryWorkloads: config.restartOldRegistryWorkloads,
+      },
       { ...parent, dependsOn: [path.last] },
+    );
+
+    // After the rollout: bashible has applied the new registry on the nodes (the checksums the gate read are kept from the first create).
+    const bashible = new BashibleApplied(
+      `${name}-bashible`,
+      { scope: config.waitNodeGroups, timeoutMinutes: config.nodeGroupsTimeoutMinutes, before: gate.nodeGroupsBefore, beforeOnOldRegistry: plan.rollback.secretRestorable },
+      { ...parent, dependsOn: [rollout] },
     );
 
     // The module path writes neither the Secret nor the Deployment: its words replace those of the patches.
@@ -212,6 +228,8 @@ export class SwitchStage extends pulumi.ComponentResource {
         : {}),
       rolloutReady: rollout.ready,
       oldRegistryPods: rollout.oldRegistryPods,
+      oldRegistryWorkloads: rollout.oldRegistryWorkloads,
+      nodeGroups: bashible.nodeGroups,
       followUp: [...FOLLOW_UP_STEPS],
       // What the check Job runs (plain: no credential in it), as the copy stack says what its Job runs.
       ...(args.check ? { copierImage: copierImageOutput(args.check.copierImage, args.check.copierImage.inTargetRegistry ? CHECK_PULL_SECRET_NAME : undefined) } : {}),

@@ -21,6 +21,9 @@ export interface CheckObjectsSpec {
   pullFromTarget?: boolean;
   proxyEnv?: V1EnvVar[];
   timeoutSeconds?: number;
+  /** jobNodeSelector, jobTolerations, jobPriorityClassName as the stage passes them. */
+  placement?: CheckRunSpec["placement"];
+  unschedulableMinutes?: number;
 }
 
 const NAMESPACE = "d8-system";
@@ -35,6 +38,7 @@ export async function applyCheckObjects(kubeconfigYaml: string, spec: CheckObjec
     target: spec.target,
     proxyEnv: spec.proxyEnv ?? [],
     timeoutSeconds: spec.timeoutSeconds ?? 60,
+    placement: spec.placement,
   });
   const kube = await connectKube({ kubeconfig: kubeconfigYaml });
   try {
@@ -62,6 +66,7 @@ export async function applyCheckObjects(kubeconfigYaml: string, spec: CheckObjec
       objects,
       timeoutSeconds: spec.timeoutSeconds ?? 60,
       description: "checked in the cluster",
+      ...(spec.unschedulableMinutes !== undefined ? { unschedulableMinutes: spec.unschedulableMinutes } : {}),
     };
   } finally {
     await kube.close();

@@ -3,7 +3,7 @@
 // CopyRun gets for them. Creating through the API (not put()) fires the test server's onCreate hooks.
 import { createHash } from "node:crypto";
 import type { V1EnvVar } from "@kubernetes/client-node";
-import { bundleConfigMapName, BUNDLE_KEY } from "../../components/copier-job/pod";
+import { bundleConfigMapName, BUNDLE_KEY, type PodPlacement } from "../../components/copier-job/pod";
 import { splitProxyEnv } from "../../components/copier-job/proxy-env";
 import { buildPullSecretData, PULL_SECRET_TYPE } from "../../components/copier-job/pull-secret";
 import { runKeyOf, runObjectMetadata, withRunObjects } from "../../components/copier-job/run-objects";
@@ -25,6 +25,9 @@ export interface RunObjectsSpec {
   copierImage?: string;
   /** The copier image is pulled from the target registry: the run's pull Secret, built from `target`. */
   pullSecret?: boolean;
+  /** jobNodeSelector, jobTolerations, jobPriorityClassName as the stage passes them. */
+  placement?: PodPlacement;
+  unschedulableMinutes?: number;
 }
 
 export type AppliedRun = CopyRunInputs & { __provider: string };
@@ -46,6 +49,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
       bundleConfigMap: bundleName,
       proxyEnv: proxy.jobEnv,
       pullSecret: spec.pullSecret ? PULL_SECRET_NAME : undefined,
+      placement: spec.placement,
     });
     const runKey = runKeyOf(base);
     type Created = { metadata: { uid: string } };
@@ -91,6 +95,7 @@ export async function applyCopyRunObjects(kubeconfigYaml: string, spec: RunObjec
       ...(bundleName && configMap ? { configMapName: bundleName, configMapUid: configMap.metadata.uid } : {}),
       ...(pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: pullSecret.metadata.uid } : {}),
       sourceImage: spec.source.image,
+      ...(spec.unschedulableMinutes !== undefined ? { unschedulableMinutes: spec.unschedulableMinutes } : {}),
       __provider: "serialized-provider-text",
     };
   } finally {

@@ -147,9 +147,12 @@ const RESOURCES: Record<string, string> = {
   modulereleases: "ModuleRelease",
   modulesources: "ModuleSource",
   modules: "Module",
+  // cluster-scoped: Deckhouse's NodeGroups (deckhouse.io/v1) and the nodes, for the switch's wait for bashible
+  nodegroups: "NodeGroup",
+  nodes: "Node",
 };
 /** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
-const CLUSTER_SCOPED = new Set(["ModuleConfig", "ModuleRelease", "ModuleSource", "Module"]);
+const CLUSTER_SCOPED = new Set(["ModuleConfig", "ModuleRelease", "ModuleSource", "Module", "NodeGroup", "Node"]);
 
 interface Watcher {
   apiVersion: string;

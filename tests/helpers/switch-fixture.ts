@@ -119,7 +119,8 @@ export async function runSwitchStage(
         let state: Record<string, any> = args.inputs;
         if (args.type === "pulumi:pulumi:StackReference") state = { name: args.inputs.name, outputs: copy === undefined ? {} : { copy }, secretOutputNames: [] };
         else if (args.type.endsWith(":SwitchSnapshot")) state = { ...args.inputs, capturedAt: "2026-01-01T00:00:00Z" };
-        else if (args.type.endsWith(":DeckhouseRollout")) state = { ...args.inputs, ready: true, oldRegistryPods: [] };
+        else if (args.type.endsWith(":DeckhouseRollout")) state = { ...args.inputs, ready: true, oldRegistryPods: [], oldRegistryWorkloads: [] };
+        else if (args.type.endsWith(":BashibleApplied")) state = { ...args.inputs, nodeGroups: [], appliedAt: "2026-01-01T00:00:00Z" };
         else if (args.type.endsWith(":DeckhouseUpdates")) state = { ...args.inputs, removed: args.inputs.mode === "disable" ? (args.inputs.channel ?? null) : null, removedFrom: args.inputs.home };
         else if (args.type.endsWith(":ClusterCheck")) state = { ...args.inputs, checkedAt: "2026-01-01T00:00:00Z" };
         // What the providers add to the check's objects: a uid (unknown until the object exists, as in a real preview).

@@ -7,6 +7,7 @@ import { waitForJob } from "../../components/copier-job/job-waiter";
 import { FAILURE_MESSAGE, makeCopyRunProvider, SUCCESS_MESSAGE, type CopyRunOutputs } from "../../components/copy/run-provider";
 import { applyCopyRunObjects, type AppliedRun } from "../helpers/copy-run-objects";
 import { podOfJob, startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
+import { preempted, schedulePod, type StandInNode } from "../helpers/scheduler-stand-in";
 import { serializeAndRevive } from "../helpers/serialized-provider";
 
 const TARGET_PASSWORD = "target-secret-Pa55";
@@ -64,11 +65,13 @@ afterAll(async () => {
 });
 
 /** The run's objects as `pulumi up` creates them before CopyRun; returns CopyRun's inputs. */
-function applyRun(runId = "1", opts: { timeoutMinutes?: number; copierBundle?: string | null; pullSecret?: boolean } = {}): Promise<AppliedRun> {
+function applyRun(runId = "1", opts: Pick<Parameters<typeof applyCopyRunObjects>[1], "timeoutMinutes" | "pullSecret" | "placement" | "unschedulableMinutes"> & { copierBundle?: string | null } = {}): Promise<AppliedRun> {
   return applyCopyRunObjects(server.kubeconfigYaml, {
     runId,
     timeoutMinutes: opts.timeoutMinutes,
     pullSecret: opts.pullSecret,
+    placement: opts.placement,
+    unschedulableMinutes: opts.unschedulableMinutes,
     target: { username: "robot", password: TARGET_PASSWORD, insecure: false, image: "r.example/d8/ee:t1" },
     source: { username: "license-token", password: SOURCE_PASSWORD, insecure: false, image: SOURCE_IMAGE },
     copierBundle: opts.copierBundle === undefined ? "console.log('copier')" : opts.copierBundle,
@@ -291,6 +294,93 @@ test("a pod stuck in ImagePullBackOff fails the run after the grace period, nami
   expect(error.properties?.status).toBe("failed");
   expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]); // kept for inspection
 });
+
+/** A cluster whose every node is a tainted system node (Deckhouse's dedicated.deckhouse.io taint). */
+const SYSTEM_NODES: StandInNode[] = ["system-0", "system-1", "system-2"].map((name) => ({
+  name,
+  labels: { "node-role.deckhouse.io/system": "" },
+  taints: [{ key: "dedicated.deckhouse.io", value: "system", effect: "NoExecute" as const }],
+}));
+
+/** The scheduler's turn: the stored pod placed on SYSTEM_NODES or marked Unschedulable; true when placed. */
+function scheduleStored(pod: string): boolean {
+  const placed = schedulePod(server.get("v1", "Pod", "d8-system", pod) as KubeObject, SYSTEM_NODES);
+  server.put(placed);
+  return (placed.spec as { nodeName?: string }).nodeName !== undefined;
+}
+
+test("a pod the scheduler cannot place fails the run after unschedulableMinutes in one line naming the taint and jobTolerations; a new runId with the toleration runs", async () => {
+  const lines: string[] = [];
+  let podName = "";
+  scenario = (job, pod) => {
+    podName = pod;
+    if (scheduleStored(pod)) succeedAfterLog(job, pod);
+  };
+  // unschedulableMinutes 2 of 100 ms; the run's own timeout (50 "minutes") is far away: only the scheduler can end it
+  const p = await configured(provider(lines, 100));
+  const error = (await failureOf(p.create!(await applyRun("unplaced", { timeoutMinutes: 50, unschedulableMinutes: 2 }))))!;
+  expect(error.message.split("\n")).toHaveLength(1);
+  expect(error.message).toMatch(new RegExp(`^images-copier: Job d8-system/copy-images failed: pod ${podName} could not be scheduled for 0.2s \\(unschedulableMinutes\\): 0/3 nodes are available: 3 node\\(s\\) had untolerated taint \\{dedicated.deckhouse.io: system\\}\\. .*; set jobTolerations \\(to tolerate the taint\\)\\. Job, Pod and Secret images-copier-config are kept`));
+  expect(error.properties?.status).toBe("failed");
+  expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]); // kept, as on any failure
+  expect(lines).toContain(`images-copier: pod ${podName} cannot be scheduled yet: ${(server.get("v1", "Pod", "d8-system", podName)!.status as { conditions: Array<{ message: string }> }).conditions[0].message}`);
+
+  // what the message says to set, set: the same nodes take the pod and the run goes through
+  clearRunObjects();
+  const placement = { nodeSelector: { "node-role.deckhouse.io/system": "" }, tolerations: [{ key: "dedicated.deckhouse.io", operator: "Equal", value: "system" }] };
+  const inputs = await applyRun("placed", { timeoutMinutes: 50, unschedulableMinutes: 2, placement });
+  const job = server.get("batch/v1", "Job", "d8-system", "copy-images") as unknown as { spec: { template: { spec: Record<string, unknown> } } };
+  expect(job.spec.template.spec).toMatchObject(placement);
+  expect(((await p.create!(inputs)).outs as CopyRunOutputs).status).toBe("succeeded");
+  expect(kinds()).toEqual([]); // a placed run is cleaned up as any successful run
+}, 60_000);
+
+test("a preempted pod fails the run at once, saying so, that a priority class prevents it and that a new runId retries; objects kept", async () => {
+  let podName = "";
+  scenario = (job, pod) => {
+    podName = pod;
+    scheduleStored(pod); // the toleration below places it
+    server.setPodLog("d8-system", pod, `${progress(10)}\n`);
+    // the scheduler marks its victim, then the Job controller counts it failed (backoffLimit 0), then it is gone
+    later(100, () => server.put(preempted(server.get("v1", "Pod", "d8-system", pod) as KubeObject, "default-scheduler")));
+    later(400, () => setJobCondition(job.metadata.name, "Failed", { failed: 1 }));
+  };
+  const p = await configured(provider([], 5000));
+  const placement = { tolerations: [{ operator: "Exists" }] };
+  const error = (await failureOf(p.create!(await applyRun("preempted", { timeoutMinutes: 10, placement }))))!;
+  expect(error.message).toBe(
+    `images-copier: Job d8-system/copy-images failed: pod ${podName} was preempted by the scheduler (a pod of higher priority took its place): default-scheduler: preempting to accommodate a higher priority pod (a jobPriorityClassName of higher priority keeps it from being preempted); change runId to run it again. Job, Pod and Secret images-copier-config are kept (\`kubectl -n d8-system describe pod ${podName}\`).`,
+  );
+  expect(error.properties?.status).toBe("failed");
+  expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+}, 60_000);
+
+test("a pod evicted by the kubelet (node pressure) fails the run saying so, even when the Job's Failed condition is seen first", async () => {
+  let podName = "";
+  scenario = (job, pod) => {
+    podName = pod;
+    const stored = server.get("v1", "Pod", "d8-system", pod) as KubeObject;
+    // the kubelet stops the pod and marks it; the Job controller counts it failed in the same moment (backoffLimit 0)
+    later(50, () => {
+      server.put({
+        ...stored,
+        status: {
+          phase: "Failed",
+          reason: "Evicted",
+          message: "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 512Mi.",
+          conditions: [{ type: "DisruptionTarget", status: "True", reason: "TerminationByKubelet", message: "The node was low on resource: ephemeral-storage." }],
+        },
+      });
+      setJobCondition(job.metadata.name, "Failed", { failed: 1 });
+    });
+  };
+  const p = await configured(provider([], 5000));
+  const error = (await failureOf(p.create!(await applyRun("evicted", { timeoutMinutes: 10 }))))!;
+  expect(error.message).toBe(
+    `images-copier: Job d8-system/copy-images failed: pod ${podName} was evicted by the kubelet (node pressure or shutdown): The node was low on resource: ephemeral-storage.; change runId to run it again. Job, Pod and Secret images-copier-config are kept (\`kubectl -n d8-system describe pod ${podName}\`).`,
+  );
+  expect(kinds().sort()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+}, 60_000);
 
 test("RBAC refusing to read the Job fails at once with a clear message; the run is recorded so destroy cleans up", async () => {
   let allow = () => {};

@@ -8,6 +8,8 @@ import { configureProvider, serializeAndRevive } from "../helpers/serialized-pro
 import { connectKube } from "../../components/kube";
 import { waitForRollout } from "../../components/switch/cluster";
 import { rolloutProvider } from "../../components/switch/rollout-provider";
+import { describeOldRegistryWorkload } from "../../components/switch/old-registry-workloads";
+import { clearOldRegistryWorkloads, ISTIO_IMAGE, restartedAt, seedOldRegistryWorkloads } from "../helpers/old-registry-workloads";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const TARGET = "registry.example.com/client/deckhouse:rock-solid-1.46";
@@ -146,6 +148,56 @@ describe("DeckhouseRollout provider", () => {
       clearInterval(controller);
       await kube.close();
       for (const name of names) server.remove("v1", "Pod", "d8-system", name);
+    }
+  });
+
+  it("groups the pods on the old registry by owner, calls out istio sidecars; istio restarts only the sidecar's Deployment, all the DaemonSet too, never Deckhouse's own", async () => {
+    server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }));
+    seedOldRegistryWorkloads(server, OLD);
+    try {
+      const none = await provider.create!(inputs());
+      const grouped = [
+        { kind: "DaemonSet", namespace: "d8-monitoring", name: "node-exporter", pods: ["node-exporter-r4t6y"], images: [`${OLD}@sha256:${"c".repeat(64)}`], istioSidecar: false, deckhouse: true },
+        { kind: "Pod", namespace: "debug", name: "toolbox", pods: ["toolbox"], images: [`${OLD}:toolbox`], istioSidecar: false, deckhouse: false },
+        { kind: "DaemonSet", namespace: "logging", name: "log-shipper", pods: ["log-shipper-7xk2p"], images: [`${OLD}:log-shipper-1`], istioSidecar: false, deckhouse: false },
+        { kind: "Deployment", namespace: "shop", name: "web", pods: ["web-6d8f7b-k2m4x", "web-6d8f7b-p9q7z"], images: [ISTIO_IMAGE(OLD)], istioSidecar: true, deckhouse: false },
+        { kind: "Job", namespace: "shop", name: "migrate", pods: ["migrate-5wq8r"], images: [`${OLD}:migrate`], istioSidecar: false, deckhouse: false },
+      ];
+      expect(none.outs.oldRegistryWorkloads).toEqual(grouped);
+      expect(none.outs.oldRegistryPods.map((p: { name: string }) => p.name)).toEqual(["node-exporter-r4t6y", "toolbox", "log-shipper-7xk2p", "migrate-5wq8r", "web-6d8f7b-k2m4x", "web-6d8f7b-p9q7z"]);
+      // the lines the update shows (the revived provider prints them to the host's stdout, as the real host does)
+      expect(describeOldRegistryWorkload(grouped[3])).toBe(`images-copier: on the old registry: Deployment shop/web (2 pods, istio sidecar): ${ISTIO_IMAGE(OLD)}`);
+      expect(describeOldRegistryWorkload(grouped[0])).toBe(`images-copier: on the old registry: DaemonSet d8-monitoring/node-exporter (1 pod, Deckhouse's own): ${OLD}@sha256:${"c".repeat(64)}`);
+      expect(restartedAt(server, "apps/v1", "Deployment", "shop", "web")).toBeUndefined();
+
+      // istio: an update (the mode changed), the sidecar's Deployment alone gets a restartedAt
+      const olds = none.outs;
+      expect((await provider.diff!("d8-system/deckhouse", olds, { ...inputs(), restartOldRegistryWorkloads: "istio" })).changes).toBe(true);
+      const istio = await provider.update!("d8-system/deckhouse", olds, { ...inputs(), restartOldRegistryWorkloads: "istio" });
+      const at = restartedAt(server, "apps/v1", "Deployment", "shop", "web");
+      expect(at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(restartedAt(server, "apps/v1", "DaemonSet", "logging", "log-shipper")).toBeUndefined();
+      expect(restartedAt(server, "apps/v1", "Deployment", "shop", "cart")).toBeUndefined();
+      expect(istio.outs.oldRegistryWorkloads.map((w: { name: string; restart?: string }) => [w.name, w.restart])).toEqual([
+        ["node-exporter", undefined], ["toolbox", undefined], ["log-shipper", undefined], ["web", `restarted at ${at}`], ["migrate", undefined],
+      ]);
+
+      // all: every owner it can restart; Deckhouse's own, the Job and the bare pod said why not
+      const all = await provider.update!("d8-system/deckhouse", istio.outs, { ...inputs(), restartOldRegistryWorkloads: "all" });
+      expect(restartedAt(server, "apps/v1", "DaemonSet", "logging", "log-shipper")).toMatch(/Z$/);
+      expect(restartedAt(server, "apps/v1", "DaemonSet", "d8-monitoring", "node-exporter")).toBeUndefined();
+      expect(all.outs.oldRegistryWorkloads.map((w: { name: string; restart?: string }) => [w.name, w.restart?.replace(/\d{4}-.*Z$/, "<time>")])).toEqual([
+        ["node-exporter", "not restarted: Deckhouse's own (it rolls its workloads to the new registry itself)"],
+        ["toolbox", "not restarted: a bare pod (nothing would recreate it): recreate it yourself"],
+        ["log-shipper", "restarted at <time>"],
+        ["web", "restarted at <time>"],
+        ["migrate", "not restarted: a Job's pods are not restarted (run it again, or wait for its next schedule)"],
+      ]);
+      // a merge patch of the pod template's annotation alone (what Deckhouse's admission lets through on its objects)
+      const patches = server.requests.filter((r) => r.method === "PATCH" && /\/(deployments|daemonsets|statefulsets)\//.test(r.path));
+      expect(patches.map((r) => r.contentType)).toEqual(["application/merge-patch+json", "application/merge-patch+json", "application/merge-patch+json"]);
+    } finally {
+      clearOldRegistryWorkloads(server);
     }
   });
 

@@ -49,6 +49,10 @@ test("copy stack preview (type-checked): reads the cluster, changes nothing, sho
       targetUsername: "robot",
       targetPassword: { secret: TARGET_PASSWORD },
       "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+      // where the pod runs: JSON-valued keys, as `pulumi config set jobTolerations '[…]'` stores them
+      jobNodeSelector: '{"node-role.deckhouse.io/system":""}',
+      jobTolerations: '[{"key":"dedicated.deckhouse.io","operator":"Equal","value":"system"}]',
+      unschedulableMinutes: "3",
     },
   });
   const objectsBefore = ["Secret", "ConfigMap", "Pod"].map((kind) => kube.list("v1", kind, "d8-system"));
@@ -80,11 +84,18 @@ test("copy stack preview (type-checked): reads the cluster, changes nothing, sho
   const pod = registered("copy-images").spec.template.spec;
   expect(pod.initContainers[0].image).toBe(DECKHOUSE_IMAGE);
   expect(pod.containers[0].image).toBe("node:20-bookworm-slim");
+  expect(pod.nodeSelector).toEqual({ "node-role.deckhouse.io/system": "" });
+  expect(pod.tolerations).toEqual([{ key: "dedicated.deckhouse.io", operator: "Equal", value: "system" }]);
+  expect(registered("copy-run").unschedulableMinutes).toBe(3);
+  expect(preview.diagnostics.map((d) => d.message)).toContain(
+    `images-copier: the copy Job's pod: nodeSelector {"node-role.deckhouse.io/system":""}, tolerations [{"key":"dedicated.deckhouse.io","operator":"Equal","value":"system"}]; the run fails when the scheduler cannot place it for 3 minutes (unschedulableMinutes)`,
+  );
   expect(pod.containers[0].env.find((e: { name: string }) => e.name === "HTTPS_PROXY")).toEqual({ name: "HTTPS_PROXY", valueFrom: { secretKeyRef: { name: "images-copier-config", key: "proxy.HTTPS_PROXY" } } });
   expect(isSecret(registered("images-copier-config").data)).toBe(true);
   expect(registered("copier-bundle").bytes).toBeGreaterThan(100_000); // the bundle's size, never its text
 
-  const outputs = plainOutputs(preview) as { sourceImage: string; targetImage: string; deckhouseRelease: unknown };
+  const outputs = plainOutputs(preview) as { sourceImage: string; targetImage: string; deckhouseRelease: unknown; jobPlacement: unknown };
+  expect(outputs.jobPlacement).toEqual({ nodeSelector: { "node-role.deckhouse.io/system": "" }, tolerations: [{ key: "dedicated.deckhouse.io", operator: "Equal", value: "system" }], unschedulableMinutes: 3 });
   expect(outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
   expect(outputs.targetImage).toBe(TARGET_IMAGE);
   expect(outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });

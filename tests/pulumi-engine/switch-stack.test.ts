@@ -24,6 +24,8 @@ import { findPlaintextSecrets, isSecret, opOf, plainOutputs, PulumiEngine, type 
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoManifestDigest } from "../helpers/skopeo";
 import { b64, LICENSE_KEY, PROXY_PASSWORD, seedDeckhouseCluster, vendorSecretData, type DeckhouseClusterSpec } from "../helpers/switch-fixture";
+import { bashibleApplied, clearNodeGroups, seedNodeGroups, setChecksums } from "../helpers/node-groups";
+import { clearOldRegistryWorkloads, ISTIO_IMAGE, restartedAt, seedOldRegistryWorkloads } from "../helpers/old-registry-workloads";
 
 const ROOT = join(__dirname, "..", "..");
 const OLD = "registry.deckhouse.io/deckhouse/ee";
@@ -121,7 +123,37 @@ function writersByPath(writes: ReturnType<typeof writesSince>): Record<string, s
 const images = (pod: { containers: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string; image: string }> }) =>
   [...(pod.initContainers ?? []), ...pod.containers].map((c) => `${c.name}=${c.image}`);
 const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token, operatorToken];
-const SWITCH = ["switch-updates", "switch-rollback", "switch-deckhouse-registry", "switch-deckhouse", "switch-rollout"];
+const SWITCH = ["switch-updates", "switch-rollback", "switch-deckhouse-registry", "switch-deckhouse", "switch-rollout", "switch-bashible"];
+
+const OLD_SUM = "1f".repeat(32);
+const NEW_SUM = "9c".repeat(32);
+const MASTERS = ["master-0", "master-1", "master-2"];
+
+/**
+ * The test plays Deckhouse's node-manager and bashible on three masters: once deckhouse-registry names the target
+ * registry, the master group's checksum is re-rendered and master-0 and master-1 apply it at once; master-2 applies
+ * it when `lagging()` returns false (checked each time the switch reads the NodeGroups). Bounded: stopped by the test.
+ */
+function nodeManager(lagging: () => boolean): { stop(): void } {
+  seedNodeGroups(kube, [{ name: "master", nodes: MASTERS }], () => OLD_SUM);
+  let rerendered = false;
+  let caughtUp = false;
+  const timer = setInterval(() => {
+    const secret = kube.get("v1", "Secret", "d8-system", "deckhouse-registry") as { data?: { address?: string } } | undefined;
+    if (!rerendered && secret?.data?.address === b64(registry.host)) {
+      rerendered = true;
+      setChecksums(kube, { master: NEW_SUM });
+      bashibleApplied(kube, "master-0", NEW_SUM);
+      bashibleApplied(kube, "master-1", NEW_SUM);
+    }
+    if (rerendered && !caughtUp && !lagging()) {
+      caughtUp = true;
+      bashibleApplied(kube, "master-2", NEW_SUM);
+    }
+  }, 20);
+  return { stop: () => clearInterval(timer) };
+}
+const nodeGroupReads = () => kube.requests.filter((r) => r.method === "GET" && r.path === "/apis/deckhouse.io/v1/nodegroups").length;
 
 test("preview refused: an older copy stack's record, one line, nothing changes", async () => {
   seedDeckhouseCluster(kube, vendorCluster());
@@ -169,9 +201,15 @@ test("RBAC with one rule of docs/permissions/switch-stack.yaml removed: the prev
 
 test("preview, up, up again, refresh and destroy: the switch made, an empty diff, everything restored", async () => {
   seedDeckhouseCluster(kube, vendorCluster());
+  // three masters, master-2's bashible lagging for a few of the switch's looks; application pods on the old registry
+  const readsBefore = nodeGroupReads();
+  const manager = nodeManager(() => nodeGroupReads() - readsBefore < 4);
+  seedOldRegistryWorkloads(kube, OLD);
   const original = cluster();
   const stack = engine();
   const firstRequest = kube.requests.length;
+  stack.setConfig({ restartOldRegistryWorkloads: "istio" });
+  try {
 
   let mark = kube.requests.length;
   const preview = await stack.preview();
@@ -204,7 +242,27 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   expect(Buffer.from(switched.secret.address, "base64").toString()).toBe(registry.host);
   expect(JSON.parse(Buffer.from(switched.secret[".dockerconfigjson"], "base64").toString()).auths[registry.host].password).toBe(PASSWORD);
   expect(switched.channel).toBeUndefined();
-  expect(plainOutputs(up)).toMatchObject({ rolloutReady: true, oldRegistry: OLD, oldRegistryPods: [{ namespace: "d8-system", name: "deckhouse-6f7d9c-x2k4p" }] });
+  expect(plainOutputs(up)).toMatchObject({ rolloutReady: true, oldRegistry: OLD });
+  const onOld = plainOutputs(up).oldRegistryPods as Array<{ namespace: string; name: string }>;
+  expect(onOld.map((p) => `${p.namespace}/${p.name}`)).toContain("d8-system/deckhouse-6f7d9c-x2k4p");
+  // the switch waited for master-2's bashible, relaying the progress, then went on
+  const messages = up.diagnostics.map((d) => d.message);
+  expect(messages).toContain("images-copier: bashible: master: 2/3 nodes up to date (Updating)");
+  expect(messages).toContain("images-copier: bashible has applied the new registry on NodeGroup master (3 nodes)");
+  expect(plainOutputs(up).nodeGroups).toEqual([{ name: "master", checksum: NEW_SUM, before: OLD_SUM, nodes: 3, upToDate: 3 }]);
+  // grouped by owner, the istio sidecar called out; with restartOldRegistryWorkloads: istio only the sidecar's Deployment restarted
+  const workloads = plainOutputs(up).oldRegistryWorkloads as Array<{ kind: string; namespace: string; name: string; pods: string[]; istioSidecar: boolean; deckhouse: boolean; restart?: string }>;
+  const byName = Object.fromEntries(workloads.map((w) => [`${w.kind} ${w.namespace}/${w.name}`, w]));
+  expect(byName["DaemonSet logging/log-shipper"]).toMatchObject({ pods: ["log-shipper-7xk2p"], istioSidecar: false, deckhouse: false });
+  expect(byName["DaemonSet logging/log-shipper"].restart).toBeUndefined();
+  expect(byName["Deployment shop/web"]).toMatchObject({ pods: ["web-6d8f7b-k2m4x", "web-6d8f7b-p9q7z"], images: [ISTIO_IMAGE(OLD)], istioSidecar: true, restart: expect.stringMatching(/^restarted at /) });
+  expect(byName["Pod debug/toolbox"]).toMatchObject({ pods: ["toolbox"], images: [`${OLD}:toolbox`] });
+  expect(byName["DaemonSet d8-monitoring/node-exporter"]).toMatchObject({ deckhouse: true });
+  expect(messages).toContain(`images-copier: on the old registry: Deployment shop/web (2 pods, istio sidecar): ${ISTIO_IMAGE(OLD)}; ${byName["Deployment shop/web"].restart}`);
+  expect(restartedAt(kube, "apps/v1", "Deployment", "shop", "web")).toBe(byName["Deployment shop/web"].restart?.replace("restarted at ", ""));
+  for (const [apiVersion, kind, ns, name] of [["apps/v1", "DaemonSet", "logging", "log-shipper"], ["apps/v1", "DaemonSet", "d8-monitoring", "node-exporter"], ["apps/v1", "Deployment", "shop", "cart"]]) {
+    expect([name, restartedAt(kube, apiVersion, kind, ns, name)]).toEqual([name, undefined]);
+  }
   expect(findPlaintextSecrets(up, sensitive())).toEqual([]);
 
   const again = await stack.up();
@@ -236,6 +294,11 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   expect(restored.channel).toBe("Stable");
   expect(restored.annotations).toEqual({});
   expect(destroy.state.resources).toEqual([]);
+  } finally {
+    manager.stop();
+    clearNodeGroups(kube);
+    clearOldRegistryWorkloads(kube);
+  }
 });
 
 test("a half-applied start: an up that failed at the rollout is completed by the next up, and destroy restores what was there first", async () => {
@@ -246,13 +309,29 @@ test("a half-applied start: an up that failed at the rollout is completed by the
   expect(failed.error).toMatch(/progress deadline: ReplicaSet has timed out progressing/);
   expect(images(cluster().pod)).toContain(`deckhouse=${targetImage()}`);
 
-  // The test plays the Deployment controller: the new pods come up.
+  // The test plays the Deployment controller: the new pods come up. master-2's bashible does not apply the new
+  // configuration: the next up fails after nodeGroupsTimeoutMinutes in one line naming it.
   const deployment = kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")!;
   kube.put({ ...deployment, status: READY });
-  const completed = await stack.up();
-  expect(completed.error).toBeUndefined();
-  expect(ops(completed)["switch-rollout"]).toBe("create");
-  for (const name of SWITCH.slice(0, 4)) expect([name, ops(completed)[name]]).toEqual([name, "same"]);
+  let stuck = true;
+  const manager = nodeManager(() => stuck);
+  try {
+    stack.setConfig({ nodeGroupsTimeoutMinutes: "1" });
+    const lagging = await stack.up();
+    expect(lagging.error).toContain(
+      `images-copier: bashible has not applied the new registry within 1 minute (nodeGroupsTimeoutMinutes): NodeGroup master: 2/3 nodes up to date, Updating True; lagging: master-2 (node.deckhouse.io/configuration-checksum "${OLD_SUM}"), expected "${NEW_SUM}" (journalctl -u bashible on those nodes; pulumi up waits again)`,
+    );
+    expect(ops(lagging)["switch-rollout"]).toBe("create");
+    // master-2 catches up: the next up waits again and completes the switch
+    stuck = false;
+    const completed = await stack.up();
+    expect(completed.error).toBeUndefined();
+    expect(ops(completed)["switch-bashible"]).toBe("create");
+    for (const name of SWITCH.slice(0, 5)) expect([name, ops(completed)[name]]).toEqual([name, "same"]);
+  } finally {
+    manager.stop();
+    clearNodeGroups(kube);
+  }
 
   const destroy = await stack.destroy();
   expect(destroy.error).toBeUndefined();

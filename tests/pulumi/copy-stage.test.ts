@@ -541,6 +541,24 @@ describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
     log.mockRestore();
   });
 
+  test("jobNodeSelector, jobTolerations, jobPriorityClassName place the Job's pod, said in the preview and the jobPlacement output; CopyRun gets unschedulableMinutes", async () => {
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined); // the SDK mocks print pulumi.log lines
+    const overrides = { jobNodeSelector: '{"node-role.deckhouse.io/system":""}', jobTolerations: '[{"key":"dedicated.deckhouse.io","operator":"Exists"}]', jobPriorityClassName: "copier-high", unschedulableMinutes: 2 };
+    const d = await declare({ overrides });
+    const placement = { nodeSelector: { "node-role.deckhouse.io/system": "" }, tolerations: [{ key: "dedicated.deckhouse.io", operator: "Exists" }], priorityClassName: "copier-high" };
+    expect(d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec).toMatchObject(placement);
+    expect(d.of("pulumi-nodejs:dynamic:CopyRun").inputs.unschedulableMinutes).toBe(2);
+    expect(d.stage.outputs.jobPlacement).toEqual({ ...placement, unschedulableMinutes: 2 });
+    expect(log.mock.calls.map((c) => c.join(" "))).toEqual([
+      `info: [runtime] images-copier: the copy Job's pod: nodeSelector {"node-role.deckhouse.io/system":""}, tolerations [{"key":"dedicated.deckhouse.io","operator":"Exists"}], priorityClassName copier-high; the run fails when the scheduler cannot place it for 2 minutes (unschedulableMinutes)`,
+    ]);
+    log.mockRestore();
+    // unset: the pod as before, the default wait recorded
+    const plain = await declare();
+    expect(plain.of("kubernetes:batch/v1:Job").inputs.spec.template.spec).not.toHaveProperty("tolerations");
+    expect(plain.stage.outputs.jobPlacement).toEqual({ unschedulableMinutes: 5 });
+  });
+
   test("another runId, concurrency, timeout or copier build gives another run key; the same config the same one", async () => {
     const key = async (overrides: Record<string, unknown>, bundle = BUNDLE) => {
       const d = await declare({ overrides, bundle });

@@ -38,6 +38,10 @@ const config: SwitchStageConfig = {
   checkFrom: "local",
   copierImage: "node:20-bookworm-slim",
   copierBundled: false,
+  unschedulableMinutes: 5,
+  restartOldRegistryWorkloads: "none",
+  waitNodeGroups: "master",
+  nodeGroupsTimeoutMinutes: 30,
 };
 
 const record = {

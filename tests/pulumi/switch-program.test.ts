@@ -86,6 +86,7 @@ test("a passed gate declares the whole switch, reading the cluster with the stac
     "kubernetes:apps/v1:DeploymentPatch",
     "kubernetes:core/v1:Secret",
     "kubernetes:core/v1:SecretPatch",
+    "pulumi-nodejs:dynamic/images-copier:BashibleApplied",
     "pulumi-nodejs:dynamic/images-copier:ClusterCheck",
     "pulumi-nodejs:dynamic/images-copier:DeckhouseRollout",
     "pulumi-nodejs:dynamic/images-copier:DeckhouseUpdates",

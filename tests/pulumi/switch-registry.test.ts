@@ -85,6 +85,10 @@ describe("the switch stage with the copier's checks against real registries", ()
       checkFrom: "local",
       copierImage: "node:20-bookworm-slim",
       copierBundled: false,
+      unschedulableMinutes: 5,
+      restartOldRegistryWorkloads: "none",
+      waitNodeGroups: "master",
+      nodeGroupsTimeoutMinutes: 30,
     };
   }
 

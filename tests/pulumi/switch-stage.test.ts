@@ -12,6 +12,7 @@ import type { CopierImageInspector } from "../../components/copier-job/image";
 import type { SwitchStageConfig } from "../../stack-config";
 import type { RegistryChecker } from "../../components/switch/registry-checks";
 import { snapshotProvider } from "../../components/switch/snapshot-provider";
+import { makeBashibleProvider } from "../../components/switch/bashible-provider";
 import { rolloutProvider } from "../../components/switch/rollout-provider";
 import { updatesProvider } from "../../components/switch/updates-provider";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
@@ -97,6 +98,10 @@ function config(overrides: Partial<SwitchStageConfig> = {}): SwitchStageConfig {
     checkFrom: "local",
     copierImage: "node:20-bookworm-slim",
     copierBundled: false,
+    unschedulableMinutes: 5,
+    restartOldRegistryWorkloads: "none",
+    waitNodeGroups: "master",
+    nodeGroupsTimeoutMinutes: 30,
     ...overrides,
   };
 }
@@ -155,6 +160,7 @@ describe("switch stage: what it declares", () => {
     expect(customResources(r).map((x) => x.type).sort()).toEqual([
       "kubernetes:apps/v1:DeploymentPatch",
       "kubernetes:core/v1:SecretPatch",
+      "pulumi-nodejs:dynamic/images-copier:BashibleApplied",
       "pulumi-nodejs:dynamic/images-copier:DeckhouseRollout",
       "pulumi-nodejs:dynamic/images-copier:DeckhouseUpdates",
       "pulumi-nodejs:dynamic/images-copier:SwitchSnapshot",
@@ -167,6 +173,9 @@ describe("switch stage: what it declares", () => {
     expect(names(r.options("SecretPatch").dependsOn)).toEqual(["rollback"]);
     expect(names(r.options("DeploymentPatch").dependsOn)).toEqual(["rollback", "deckhouse-registry"]);
     expect(names(r.options(":DeckhouseRollout").dependsOn)).toEqual(["deckhouse"]);
+    expect(names(r.options(":BashibleApplied").dependsOn)).toEqual(["rollout"]);
+    // no NodeGroups in this cluster: read as such before anything changed, the wait for master by default
+    expect(r.resource(":BashibleApplied").inputs).toMatchObject({ scope: "master", timeoutMinutes: 30, before: { present: false, checksums: {} }, beforeOnOldRegistry: true });
     expect(r.options("SecretPatch").retainOnDelete).toBe(true);
     expect(r.options("DeploymentPatch").retainOnDelete).toBe(true);
     // the registry was checked once, with the stack's credentials, before anything was declared
@@ -272,6 +281,21 @@ describe("switch stage: what it declares", () => {
       "releaseChannel Stable, after the registry",
     ]);
   });
+
+  it("restartOldRegistryWorkloads reaches DeckhouseRollout and the preview says what it restarts", async () => {
+    const logged: string[] = [];
+    const log = jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.join(" ")));
+    try {
+      const r = await run(vendorCluster(), { config: config({ restartOldRegistryWorkloads: "istio" }), preview: true });
+      expect(r.resource(":DeckhouseRollout").inputs.restartOldRegistryWorkloads).toBe("istio");
+      expect(logged).toContain(
+        `info: [runtime] images-copier: after the rollout, pods still on ${OLD} are listed by owner (output oldRegistryWorkloads); those with istio sidecars are restarted (restartOldRegistryWorkloads: istio), through the pod template's kubectl.kubernetes.io/restartedAt, never Deckhouse's own workloads`,
+      );
+      expect(r.outputs?.oldRegistryWorkloads).toEqual([]);
+    } finally {
+      log.mockRestore();
+    }
+  });
 });
 
 describe("switch stage: updates", () => {
@@ -351,7 +375,8 @@ describe("switch stage: from every half-state to the same switch", () => {
   const comparable = (r: StageRun) =>
     Object.fromEntries(
       customResources(r).map((x) => {
-        const { secret: _captured, secretRestorable: _restorable, channel: _channel, ...inputs } = reveal(x.inputs)[0];
+        // captured values (kept by their resources from the first create on, whatever a later run reads)
+        const { secret: _captured, secretRestorable: _restorable, channel: _channel, before: _before, beforeOnOldRegistry: _onOld, ...inputs } = reveal(x.inputs)[0];
         return [x.type, inputs];
       }),
     );
@@ -388,7 +413,7 @@ describe("switch stage: from every half-state to the same switch", () => {
     const again = await run(switched);
     expect(comparable(again)).toEqual(comparable(fresh));
     // The engine diffs a dynamic resource with its provider: olds = the first run's outputs, news = this run's inputs.
-    const providers = { ":SwitchSnapshot": snapshotProvider, ":DeckhouseRollout": rolloutProvider, ":DeckhouseUpdates": updatesProvider };
+    const providers = { ":SwitchSnapshot": snapshotProvider, ":DeckhouseRollout": rolloutProvider, ":DeckhouseUpdates": updatesProvider, ":BashibleApplied": makeBashibleProvider() };
     const recorded: Record<string, Record<string, any>> = {};
     for (const [suffix, provider] of Object.entries(providers)) {
       const olds = reveal(fresh.resource(suffix).state)[0];
@@ -500,6 +525,14 @@ describe("switch stage: checks from the cluster", () => {
     expect(pod.containers[0].image).toBe("registry.tools.example/tools/images-copier:0.1.0");
     expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(["config", "tmp"]);
     expect(r.resource(":ClusterCheck").inputs.objects.map((o: { name: string }) => o.name)).toEqual(["images-copier-check-config"]);
+  });
+
+  it("the copy Job's placement keys place the check Job's pod too; ClusterCheck gets unschedulableMinutes", async () => {
+    const placement = { jobNodeSelector: { "node-role.deckhouse.io/system": "" }, jobTolerations: [{ operator: "Exists" as const }], jobPriorityClassName: "copier-high", unschedulableMinutes: 2 };
+    const r = await run(vendorCluster(), { config: config({ checkFrom: "cluster", ...placement }) });
+    const check = r.resource(":ClusterCheck").inputs;
+    expect(check.job.spec.template.spec).toMatchObject({ nodeSelector: placement.jobNodeSelector, tolerations: placement.jobTolerations, priorityClassName: "copier-high" });
+    expect(check.unschedulableMinutes).toBe(2);
   });
 
   describe("a copierImage published into the target registry", () => {

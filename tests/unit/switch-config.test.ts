@@ -18,6 +18,11 @@ describe("switch stage config", () => {
     expect("updates" in parsed && parsed.updates).toBeFalsy();
   });
 
+  it("reads restartOldRegistryWorkloads (default none)", () => {
+    expect(readStackConfig({ get: (key) => ({ ...base, restartOldRegistryWorkloads: "istio" })[key] })).toMatchObject({ restartOldRegistryWorkloads: "istio" });
+    expect(readStackConfig({ get: (key) => base[key] })).toMatchObject({ restartOldRegistryWorkloads: "none" });
+  });
+
   it("reads updates and checkFrom", () => {
     expect(readStackConfig({ get: (key) => ({ ...base, updates: "keep", checkFrom: "cluster" })[key] })).toMatchObject({ updates: "keep", checkFrom: "cluster" });
   });
@@ -37,6 +42,7 @@ describe("switch stage config", () => {
   it("refuses other values, naming the key", () => {
     expect(() => readStackConfig({ get: (key) => ({ ...base, updates: "sometimes" })[key] })).toThrow('images-copier: updates must be "keep" or "disable"');
     expect(() => readStackConfig({ get: (key) => ({ ...base, checkFrom: "moon" })[key] })).toThrow('images-copier: checkFrom must be "local" or "cluster"');
+    expect(() => readStackConfig({ get: (key) => ({ ...base, restartOldRegistryWorkloads: "some" })[key] })).toThrow('images-copier: restartOldRegistryWorkloads "some" must be "none", "istio" or "all"');
     expect(() => readStackConfig({ get: (key) => ({ ...base, checkFrom: "cluster", copierBundled: "true" })[key] })).toThrow(/copierBundled needs copierImage/);
   });
 });
