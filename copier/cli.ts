@@ -160,6 +160,11 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
     if (image.status === "absent") out.say(`absent in the source (not copied): ${image.source}: ${image.reason ?? "not found"}`);
     if (image.status === "missing") out.say(`would copy: ${image.source} -> ${image.target} (${formatBytes(image.bytes)} of missing blobs)`);
   }
+  const extra = report.originalTag;
+  if (extra?.status === "failed") out.say(`failed: ${extra.source} -> ${extra.target}: ${extra.reason ?? "unknown reason"}`);
+  if (extra && extra.status !== "failed") {
+    out.say(`${extra.status === "missing" ? "would also tag" : "also tagged"}: ${extra.target} (the Deckhouse image under its current tag, which Deckhouse may render after the switch)`);
+  }
   const t = report.totals;
   const absent = t.absent > 0 ? `, ${t.absent} absent in the source` : "";
   if (report.dryRun) {
@@ -196,6 +201,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       source: report.source,
       ...(report.sourceDigest ? { sourceDigest: report.sourceDigest } : {}),
       imagesDigest: report.imagesDigest,
+      ...(extra && (extra.status === "copied" || extra.status === "skipped") ? { originalTag: extra.target } : {}),
     }),
   );
   return failed ? 1 : 0;

@@ -4,7 +4,7 @@
 
 import { imagesListDigest, type ImagesList, type RepoConfig } from "./config";
 import { Executor, type ImageResult } from "./execute";
-import { planRelease, planUpdateImages } from "./plan";
+import { planOriginalTag, planRelease, planUpdateImages, type ImageJob } from "./plan";
 import { Pool } from "./pool";
 import { ProgressTracker, type ProgressSnapshot } from "./progress";
 import { formatReference, parseImageReference } from "./reference";
@@ -54,6 +54,12 @@ export interface CopyReport {
   /** imagesListDigest of the list this run copied. */
   imagesDigest: string;
   images: ImageResult[];
+  /**
+   * The Deckhouse image pushed under its source tag too (`<target repo>:<original tag>`, same digest), which
+   * Deckhouse may render after the switch; not counted in `totals` (the same image). Absent when the source has
+   * no tag or the target's, or when the Deckhouse image itself was not copied.
+   */
+  originalTag?: ImageResult;
 }
 
 export async function copyRelease(options: CopyReleaseOptions): Promise<CopyReport> {
@@ -62,6 +68,8 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   const releaseJobs = planRelease(options.source.image, options.target.image, options.images);
   const deckhouseJob = releaseJobs[releaseJobs.length - 1];
   const jobs = options.withUpdateImages ? [...releaseJobs, ...planUpdateImages(options.source.image, options.target.image)] : releaseJobs;
+  // Not twice when the list itself holds that tag (then it is pushed as a list image).
+  const originalTagJob = [planOriginalTag(deckhouseJob)].find((extra) => extra && !jobs.some((j) => formatReference(j.target) === formatReference(extra.target)));
   const sourceRef = parseImageReference(options.source.image);
   const targetRef = parseImageReference(options.target.image);
   const concurrency = options.concurrency ?? 16;
@@ -105,8 +113,9 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   };
 
   const progress = new ProgressTracker(options.onProgress);
-  progress.imagesTotal = jobs.length;
+  progress.imagesTotal = jobs.length + (originalTagJob ? 1 : 0);
   const results: ImageResult[] = [];
+  let originalTag: ImageResult | undefined;
   let error: string | undefined;
   const ticker = options.onProgress ? setInterval(() => options.onProgress!(progress.snapshot()), 1000) : undefined;
   ticker?.unref();
@@ -116,8 +125,15 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     // A window of images in flight (the network pool stays full) so that images finish steadily and the
     // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
     const images = new Pool(Math.max(64, concurrency * 8));
-    results.push(...(await Promise.all(jobs.map((job, order) => images.run(() => executor.copyImage(job, order))))));
-    const failed = results.find((r) => r.status === "failed");
+    const running = jobs.map((job, order) => images.run(() => executor.copyImage(job, order)));
+    // Pinned to the digest the Deckhouse image resolved to, so both tags name one manifest even if the source tag moves.
+    const pinned = (job: ImageJob, digest: string): ImageJob => ({ source: { registry: job.source.registry, repository: job.source.repository, digest }, target: job.target });
+    const extra = originalTagJob
+      ? running[jobs.indexOf(deckhouseJob)].then((r) => (r.digest && r.status !== "failed" ? executor.copyImage(pinned(originalTagJob, r.digest), jobs.length) : undefined))
+      : undefined;
+    results.push(...(await Promise.all(running)));
+    originalTag = await extra;
+    const failed = [...results, ...(originalTag ? [originalTag] : [])].find((r) => r.status === "failed");
     if (failed) error = failed.reason ?? `${failed.source}: failed`;
   } catch (err) {
     error = (err as Error).message;
@@ -126,7 +142,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     options.onProgress?.(progress.snapshot());
     await Promise.all([sourceTransport.close(), targetTransport.close()]);
   }
-  for (const r of results) if (r.reason) r.reason = redact(r.reason);
+  for (const r of [...results, ...(originalTag ? [originalTag] : [])]) if (r.reason) r.reason = redact(r.reason);
 
   const finishedAt = new Date();
   const count = (status: ImageResult["status"]) => results.filter((r) => r.status === status).length;
@@ -153,6 +169,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     ...(deckhouseResult?.digest ? { sourceDigest: deckhouseResult.digest } : {}),
     imagesDigest: imagesListDigest(options.images),
     images: results,
+    ...(originalTag ? { originalTag } : {}),
   };
 }
 

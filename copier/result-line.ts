@@ -29,6 +29,8 @@ export function resultSummarySchema() {
     sourceDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/).optional(),
     /** imagesListDigest of the list this run copied. */
     imagesDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/).optional(),
+    /** `<target repo>:<original tag>`: the Deckhouse image is in the target under its source tag too (same digest). */
+    originalTag: z.string().optional(),
   });
 }
 
