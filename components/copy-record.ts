@@ -22,6 +22,11 @@ export const copyRecordSchema = z.object({
   imagesDigest: digest.optional(),
   /** Whether the release-channel and install images were copied too (`copyUpdateImages`). */
   updateImages: z.boolean().optional(),
+  /**
+   * `<target repo>:<original tag>`: the copied Deckhouse image under its source tag too (same digest), which
+   * Deckhouse renders after a switch (legacy mode, from v1.76 whenever it differs). Absent from older copy stacks.
+   */
+  originalTagImage: z.string().min(1).optional(),
   /** The running Deckhouse release as the copy stack found it (e.g. v1.58.2), for messages. */
   deckhouseVersion: z.string().min(1).optional(),
   images: z.number().int().nonnegative().optional(),

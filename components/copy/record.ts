@@ -39,6 +39,7 @@ export function copyRecordOf(facts: RunFacts): CopyRecord {
           skipped: summary.skipped,
           bytes: summary.bytes,
           durationMs: summary.durationMs,
+          ...(summary.originalTag ? { originalTagImage: summary.originalTag } : {}),
         }
       : {}),
   };

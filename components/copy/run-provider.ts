@@ -51,6 +51,8 @@ export interface CopySummary {
   imagesDigest: string;
   /** Nothing had to be copied: every image was already in the target with the source's digest. */
   verificationOnly: boolean;
+  /** `<target repo>:<original tag>`: the Deckhouse image is in the target under its source tag too. */
+  originalTag?: string;
 }
 
 export interface CopyRunOutputs extends CopyRunInputs {
@@ -99,6 +101,7 @@ function summaryOf(result: ResultSummary & { source: string; sourceDigest: strin
     sourceDigest: result.sourceDigest,
     imagesDigest: result.imagesDigest,
     verificationOnly: result.copied === 0 && result.bytes === 0,
+    ...(result.originalTag ? { originalTag: result.originalTag } : {}),
   };
 }
 

@@ -191,7 +191,14 @@ export class SwitchStage extends pulumi.ComponentResource {
 
     const rollout = new DeckhouseRollout(
       `${name}-rollout`,
-      { namespace: DECKHOUSE_NAMESPACE, name: DECKHOUSE_DEPLOYMENT, expectedImage: plan.targetImage, oldRegistry: plan.sourceRepository, timeoutSeconds },
+      {
+        namespace: DECKHOUSE_NAMESPACE,
+        name: DECKHOUSE_DEPLOYMENT,
+        expectedImage: plan.targetImage,
+        ...(plan.record.originalTagImage ? { alsoImage: plan.record.originalTagImage, expectedDigest: plan.record.sourceDigest } : {}),
+        oldRegistry: plan.sourceRepository,
+        timeoutSeconds,
+      },
       { ...parent, dependsOn: [deploymentPatch] },
     );
 
