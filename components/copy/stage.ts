@@ -38,6 +38,7 @@ import { copyRecordOf } from "./record";
 import type { RepoConfigJson } from "./registry-credentials";
 import { listDeckhouseReleases, requireReleaseWithoutHook, type DeckhouseRelease } from "./release-check";
 import { CopyRun } from "./run";
+import { requireNotSwitched } from "./switched-check";
 
 export interface CopyStageDeps {
   /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
@@ -84,6 +85,7 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
     const kube = await connectKube(deps.kube ?? kubeAccessFromStack());
     try {
       source = await readCopySource(kube);
+      requireNotSwitched(config.targetImage, { deckhouseImage: source.deckhouseImage });
       release = await requireReleaseWithoutHook({
         annotation: source.versionAnnotation,
         image: source.deckhouseImage,

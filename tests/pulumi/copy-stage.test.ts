@@ -399,6 +399,21 @@ describe(`the release check${PREVIEW ? " in preview" : ""}: a Deckhouse before v
   });
 });
 
+describe(`a cluster already switched onto the target${PREVIEW ? " in preview" : ""}`, () => {
+  test("the Deployment's Deckhouse image under the target repository (either tag): refused in one line, nothing declared", async () => {
+    for (const image of ["registry.customer.example/deckhouse/ee:rock-solid-1.46", "registry.customer.example/deckhouse/ee:v1.58.3"]) {
+      const { staged, seen } = start({ image });
+      const error = await staged.then(() => undefined, (e: Error) => e);
+      expect(error).toBeInstanceOf(pulumi.RunError);
+      expect(error?.message).toBe(
+        `images-copier: refusing to copy: Deckhouse already runs "${image}" from the target repository registry.customer.example/deckhouse/ee; ` +
+          "the cluster was switched already; to copy a release again, first switch back (`pulumi destroy` on the switch stack), or keep the copy stack's last record as it is",
+      );
+      expect(seen.map((x) => x.type)).toEqual([]);
+    }
+  });
+});
+
 describe(`what the config changes${PREVIEW ? " in preview" : ""}`, () => {
   test("imagesFile: d8-images.json in the Secret and mounted; no init container reads the release's list", async () => {
     const list = { common: { kubeRbacProxy: `sha256:${"a".repeat(64)}` }, nodeManager: { bashibleApiserver: `${"b".repeat(56)}-1650502544870` } };
