@@ -92,9 +92,11 @@ const RESOURCES: Record<string, string> = {
   statefulsets: "StatefulSet",
   daemonsets: "DaemonSet",
   moduleconfigs: "ModuleConfig",
+  // cluster-scoped: Module `registry` says whether the registry module is enabled (components/registry-mode.ts)
+  modules: "Module",
 };
 /** Kinds without a namespace (`/apis/<group>/<version>/<resource>/<name>`), stored under namespace "". */
-const CLUSTER_SCOPED = new Set(["ModuleConfig"]);
+const CLUSTER_SCOPED = new Set(["ModuleConfig", "Module"]);
 
 interface Watcher {
   apiVersion: string;
