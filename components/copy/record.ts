@@ -2,6 +2,7 @@
 // (copyRecordSchema). Built once the CopyRun succeeded; a failed run fails the update instead.
 import { formatRepository, moduleRepository, parseImageReference } from "../../copier";
 import { copyRecordSchema, type CopyRecord } from "../copy-record";
+import type { CopyRegistryPath } from "./module-source";
 import type { CopySummary } from "./run-provider";
 
 export interface RunFacts {
@@ -12,6 +13,8 @@ export interface RunFacts {
   /** The deckhouse container's image exactly as it was in the Deployment. */
   sourceImage: string;
   updateImages: boolean;
+  /** Where the copy read the vendor's registry (legacy Secret or the configurable mode's section). */
+  registryPath?: CopyRegistryPath;
   /** The running release as the release check found it. */
   deckhouseVersion?: string;
 }
@@ -29,6 +32,7 @@ export function copyRecordOf(facts: RunFacts): CopyRecord {
     sourceImage: facts.sourceImage,
     sourceRepository: formatRepository(moduleRepository(parseImageReference(facts.sourceImage))),
     updateImages: facts.updateImages,
+    ...(facts.registryPath ? { registryPath: facts.registryPath } : {}),
     ...(facts.deckhouseVersion ? { deckhouseVersion: facts.deckhouseVersion } : {}),
     ...(summary
       ? {

@@ -84,8 +84,8 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
   try {
     const kube = await connectKube(deps.kube ?? kubeAccessFromStack());
     try {
-      source = await readCopySource(kube);
-      requireNotSwitched(config.targetImage, { deckhouseImage: source.deckhouseImage });
+      source = await readCopySource(kube, { configuredVersion: config.deckhouseVersion });
+      requireNotSwitched(config.targetImage, { deckhouseImage: source.deckhouseImage, imagesRepo: source.imagesRepo });
       release = await requireReleaseWithoutHook({
         annotation: source.versionAnnotation,
         image: source.deckhouseImage,
@@ -217,14 +217,16 @@ export class CopyStage extends pulumi.ComponentResource {
         secretUid: this.secret.metadata.uid,
         ...(this.bundle ? { configMapName: this.bundle.configMapName, configMapUid: this.bundle.uid } : {}),
         ...(this.pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: this.pullSecret.metadata.uid } : {}),
-        sourceImage: source.deckhouseImage,
+        // what the copier copies: the Deployment's image, or in Direct/Proxy that tag in the mode's imagesRepo
+        sourceImage: source.sourceRepo.image,
       },
       parent,
     );
 
     this.outputs = {
       targetImage: config.targetImage,
-      sourceImage: source.deckhouseImage,
+      sourceImage: source.sourceRepo.image,
+      registryPath: source.registryPath,
       deckhouseRelease: release,
       // What the Job runs and where its copier comes from (plain: no credential in it).
       copierImage: copierImageOutput(copierImage, this.pullSecret ? PULL_SECRET_NAME : undefined),
@@ -240,7 +242,8 @@ export class CopyStage extends pulumi.ComponentResource {
           summary,
           runId: config.runId,
           targetImage: config.targetImage,
-          sourceImage: source.deckhouseImage,
+          sourceImage: source.sourceRepo.image,
+          registryPath: source.registryPath,
           updateImages: config.copyUpdateImages,
           deckhouseVersion: release.version,
         }),

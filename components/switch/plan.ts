@@ -5,7 +5,8 @@
 import { formatReference, formatRepository, parseRepositoryName, parseTaggedReference, proxySettingsFromEnv } from "../../copier";
 import type { SwitchStageConfig } from "../../stack-config";
 import type { ClusterView } from "./cluster-view";
-import { requireVerifiedCopy, SwitchRefusedError, type VerifiedCopy } from "./copy-check";
+import type { RegistryPath } from "../registry-mode";
+import { requireSameRegistryPath, requireVerifiedCopy, SwitchRefusedError, type VerifiedCopy } from "./copy-check";
 import { planImageChanges, referencesToCheck, type ImageChange } from "./images";
 import { checkRegistryHere, type RegistryChecker, type RegistryExpectations } from "./registry-checks";
 import { registrySecretValues, secretPointsAt } from "./registry-secret";
@@ -48,6 +49,8 @@ export interface GateInputs {
   /** The copy stack's `copy` output. */
   copy: unknown;
   view: ClusterView;
+  /** Which path the cluster's registry needs (components/registry-mode.ts); the copy must have read the same. */
+  registryPath?: RegistryPath;
   checker?: RegistryChecker;
 }
 
@@ -58,9 +61,10 @@ function rollbackImages(changes: ImageChange[]): RollbackState["deployment"] {
 }
 
 /** Resolves to the plan when every check passes; rejects with a one-line SwitchRefusedError otherwise. */
-export async function planSwitch({ config, copy, view, checker }: GateInputs): Promise<Gate> {
+export async function planSwitch({ config, copy, view, registryPath, checker }: GateInputs): Promise<Gate> {
   const record = requireVerifiedCopy(copy, config.targetImage, config.copyStack);
   const target = parseTaggedReference(config.targetImage, "targetImage");
+  if (registryPath) requireSameRegistryPath(record, registryPath, formatRepository(target));
   const targetImage = formatReference(target);
   requireCopiedRelease(record, view.deckhouseImage, targetImage, view.pods);
 

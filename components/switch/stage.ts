@@ -25,6 +25,7 @@ import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
 import { CHECK_PULL_SECRET_NAME } from "./check-job";
 import { declareClusterCheck } from "./cluster-check";
+import { readRegistryPath } from "../registry-mode";
 import { readClusterView } from "./cluster-view";
 import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
 import { planSwitch, type Gate } from "./plan";
@@ -71,7 +72,7 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
   try {
     const kube = await connectKube(access);
     try {
-      return await planSwitch({ config, copy, view: await readClusterView(kube), checker });
+      return await planSwitch({ config, copy, view: await readClusterView(kube), registryPath: await readRegistryPath(kube), checker });
     } finally {
       await kube.close();
     }
