@@ -14,7 +14,7 @@ import type { RegistryChecker } from "../../components/switch/registry-checks";
 import { snapshotProvider } from "../../components/switch/snapshot-provider";
 import { rolloutProvider } from "../../components/switch/rollout-provider";
 import { updatesProvider } from "../../components/switch/updates-provider";
-import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import {
   b64,
   LICENSE_KEY,
@@ -286,6 +286,25 @@ describe("switch stage: refusals, in preview and in update, before anything is d
       });
     }
   }
+
+  it("refuses when the cluster keeps its registry another way than the copy read it (now Direct; the copy read the legacy Secret)", async () => {
+    seedDeckhouseCluster(server, vendorCluster());
+    const mc = server.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse") as KubeObject & { spec: { settings: Record<string, unknown> } };
+    server.put({ ...mc, spec: { ...mc.spec, settings: { ...mc.spec.settings, registry: { mode: "Direct", direct: { imagesRepo: OLD, license: "the-license" } } } } });
+    server.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "Module", metadata: { name: "registry" }, status: { conditions: [{ type: "EnabledByModuleManager", status: "True" }] } });
+    // a release with the registry module (the fixture's Deployment says no version)
+    const deployment = server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as KubeObject;
+    server.put({ ...deployment, metadata: { ...deployment.metadata, annotations: { ...(deployment.metadata.annotations as Record<string, string> | undefined), "core.deckhouse.io/version": "v1.75.3" } } });
+    try {
+      const r = await runSwitchStage(config(), { ...record, registryPath: "legacy" }, { preview: true, deps: { checker, kube: { kubeconfig: server.kubeconfigYaml } } });
+      expect(r.refusal?.message).toMatch(/^images-copier: refusing to switch: the copy read the vendor's registry from the legacy Secret d8-system\/deckhouse-registry, but the cluster now keeps it in registry mode Direct of ModuleConfig deckhouse; [^\n]+$/);
+      expect(r.refusal?.message).not.toContain("the-license");
+      expect(customResources(r)).toEqual([]);
+    } finally {
+      server.remove("deckhouse.io/v1alpha1", "Module", "", "registry");
+      server.remove("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse");
+    }
+  });
 
   it("refuses when the cluster cannot be read, in one line, without the kubeconfig's token", async () => {
     seedDeckhouseCluster(server, vendorCluster());
