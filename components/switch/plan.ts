@@ -85,7 +85,9 @@ export async function planSwitch({ config, copy, view, registryPath, checker }: 
   const mode: UpdatesMode = config.updates ?? (record.updateImages ? "keep" : "disable");
   const { home, channel } = view.releaseChannel;
   const releaseChannelImage = mode === "keep" && channel ? `${targetRepository}/release-channel:${channelTag(channel)}` : undefined;
-  const references = [...referencesToCheck(imageChanges), ...(releaseChannelImage ? [releaseChannelImage] : [])];
+  // Deckhouse renders its image as `<registry>:<its current tag>` once the registry changed: that tag must be there too.
+  const originalTag = record.originalTagImage ? [record.originalTagImage] : [];
+  const references = [...new Set([...referencesToCheck(imageChanges), ...originalTag, ...(releaseChannelImage ? [releaseChannelImage] : [])])];
   const expectations: RegistryExpectations = { references, targetImage, sourceDigest: record.sourceDigest, ...(releaseChannelImage ? { releaseChannelImage } : {}) };
 
   if (config.checkFrom === "local") {

@@ -272,6 +272,7 @@ describe("switch stage: refusals, in preview and in update, before anything is d
     ["the same tag now another digest", (c) => void (c.podImageID = `${OLD}@sha256:${"e".repeat(64)}`), /pod d8-system\/deckhouse-6f7d9c-x2k4p runs Deckhouse sha256:e{64}, but the copy stack copied/],
     ["a registry without Bearer tokens", () => void (basicOnly = true), /answers GET \/v2\/ with 401 and only "basic" authentication/],
     ["a missing image", () => void missing.add(`${NEW}:${TAG}`), new RegExp(`1 of 3 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:${TAG} \\(manifest unknown\\)`)],
+    ["the release under its original tag missing in the target (Deckhouse renders it after the switch)", () => (missing.add(`${NEW}:v1.46.3`), { copy: { ...record, originalTagImage: `${NEW}:v1.46.3` } }), new RegExp(`1 of 4 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:v1\\.46\\.3 \\(manifest unknown\\)`)],
     ["an untagged image in the copied repository", (c) => void c.containers.push({ name: "sidecar", image: OLD }), /container "sidecar": image "registry\.deckhouse\.io\/deckhouse\/ee" is in the registry repository .* has neither a tag nor a digest/],
   ];
   for (const preview of [true, false]) {
