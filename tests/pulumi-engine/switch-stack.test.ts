@@ -3,9 +3,9 @@
 // the suite's Bearer token server, and the cluster the Kubernetes API test server (a simulation of the API, not a
 // cluster; the Kubernetes provider is simulated by the harness, and the Deployment's status is set by the test,
 // which plays its controller). Scenarios: preview refused, preview passed, up, up again (empty diff), refresh,
-// destroy (everything restored), v1.76 re-rendering the original tag mid-switch, two half-applied starts, and `checkFrom: cluster` with the copier published into
-// the target registry (the test plays the node: it pulls the check Job's image with the pod's imagePullSecrets
-// through skopeo and runs the copier unpacked from it).
+// destroy (everything restored), v1.76 rendering the original tag mid-switch, two half-applied starts, and
+// `checkFrom: cluster` with the copier published into the target registry (the test plays the node: it pulls the
+// check Job's image with the pod's imagePullSecrets through skopeo and runs the copier unpacked from it).
 import { join } from "node:path";
 import { ensureBundle } from "../helpers/bundle";
 import { publishCopierImage, pushSmallBase } from "../helpers/copier-image";
