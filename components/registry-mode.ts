@@ -14,6 +14,9 @@
 //   refused         `Local` (no upstream to switch), ModuleConfig `registry` in `mode: Managed` (not supported yet),
 //                   or settings the module would not act on; `reason` is one line
 //
+// API (small on purpose; both stacks use it): readRegistryPath(kube, { configuredVersion }) -> RegistryPath;
+// describeRegistryPath(path) for words; classifyRegistryPath(facts) is the pure part (readRegistryFacts reads).
+//
 // The module's enabled state: Module `registry` (deckhouse.io/v1alpha1, cluster-scoped), condition
 // `EnabledByModuleManager` (the ENABLED column of `kubectl get modules`); without a Module object, ModuleConfig
 // `registry` `spec.enabled: false` says disabled and anything else says the module is not there.
@@ -67,7 +70,10 @@ export type RegistryPath =
   | { path: "legacy"; why: string; release?: string }
   | { path: "module-legacy"; release?: string }
   | { path: "module"; mode: ConfigurableMode; section: RegistrySection & { imagesRepo: string }; release?: string }
-  | { path: "refused"; reason: string; release?: string };
+  /** `reason` is one line phrased for the switch; `cause` lets another stack word its own. */
+  | { path: "refused"; cause: RefusalCause; reason: string; release?: string };
+
+export type RefusalCause = "managed" | "local" | "unknown-mode" | "malformed" | "module-not-enabled" | "no-images-repo";
 
 /** What the classification reads; every field from the cluster (see readRegistryFacts). */
 export interface RegistryFacts {
@@ -95,6 +101,7 @@ export function classifyRegistryPath(facts: RegistryFacts): RegistryPath {
   if (facts.registryModuleMode === "Managed") {
     return {
       path: "refused",
+      cause: "managed",
       release,
       reason: `${PREFIX} ModuleConfig registry is in mode Managed (the registry module's newer implementation)${at}, which images-copier does not support yet; switch it with Deckhouse's own tools`,
     };
@@ -102,7 +109,7 @@ export function classifyRegistryPath(facts: RegistryFacts): RegistryPath {
   const parsed = facts.settings === undefined || facts.settings === null ? { success: true as const, data: {} } : registrySettingsSchema.safeParse(facts.settings);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return { path: "refused", release, reason: `${PREFIX} ModuleConfig deckhouse spec.settings.registry is not shaped as expected (${issue.path.join(".")}: ${issue.message})` };
+    return { path: "refused", cause: "malformed", release, reason: `${PREFIX} ModuleConfig deckhouse spec.settings.registry is not shaped as expected (${issue.path.join(".")}: ${issue.message})` };
   }
   const settings = parsed.data;
   const mode = settings.mode ?? "Unmanaged";
@@ -110,12 +117,13 @@ export function classifyRegistryPath(facts: RegistryFacts): RegistryPath {
   if (mode === "Local") {
     return {
       path: "refused",
+      cause: "local",
       release,
       reason: `${PREFIX} ModuleConfig deckhouse sets registry mode Local${at}: the cluster serves its images from its own local registry, filled by d8 mirror push, and there is no upstream to switch; push the release there instead`,
     };
   }
   if (!(CONFIGURABLE_MODES as readonly string[]).includes(mode)) {
-    return { path: "refused", release, reason: `${PREFIX} ModuleConfig deckhouse sets registry mode "${mode}"${at}, which images-copier does not know (expected Unmanaged, Direct, Proxy)` };
+    return { path: "refused", cause: "unknown-mode", release, reason: `${PREFIX} ModuleConfig deckhouse sets registry mode "${mode}"${at}, which images-copier does not know (expected Unmanaged, Direct, Proxy)` };
   }
   const configurable = mode as ConfigurableMode;
   const section = settings[SECTION_KEY[configurable]];
@@ -128,12 +136,13 @@ export function classifyRegistryPath(facts: RegistryFacts): RegistryPath {
   if (facts.moduleEnabled !== true) {
     return {
       path: "refused",
+      cause: "module-not-enabled",
       release,
       reason: `${PREFIX} ModuleConfig deckhouse sets registry mode ${configurable}, but Module registry is ${facts.moduleEnabled === false ? "disabled" : "not there"}${at}, so nothing would act on a change; enable the registry module (or remove the registry settings) first`,
     };
   }
   if (!imagesRepo) {
-    return { path: "refused", release, reason: `${PREFIX} ModuleConfig deckhouse sets registry mode ${configurable} without ${SECTION_KEY[configurable]}.imagesRepo; fix the ModuleConfig first` };
+    return { path: "refused", cause: "no-images-repo", release, reason: `${PREFIX} ModuleConfig deckhouse sets registry mode ${configurable} without ${SECTION_KEY[configurable]}.imagesRepo; fix the ModuleConfig first` };
   }
   return { path: "module", mode: configurable, section: { ...section, imagesRepo }, release };
 }
@@ -202,6 +211,6 @@ export function describeRegistryPath(path: RegistryPath): string {
     case "module":
       return `registry module, mode ${path.mode} (ModuleConfig deckhouse spec.settings.registry.${SECTION_KEY[path.mode]}, imagesRepo ${path.section.imagesRepo})`;
     case "refused":
-      return "refused";
+      return `refused (${path.cause})`;
   }
 }

@@ -7,7 +7,7 @@ import type { V1EnvVar } from "@kubernetes/client-node";
 import { apiPath, type KubeClient } from "../kube";
 import { isProxyVariable } from "../copier-job/proxy-env";
 import { NAMESPACE } from "./manifests";
-import { classifyRegistryPath, readRegistryFacts } from "../registry-mode";
+import { readRegistryPath } from "../registry-mode";
 import { moduleRefusal, moduleSourceRepoConfig, type CopyRegistryPath } from "./module-source";
 import { ClusterStateError, deckhouseContainerOf, deckhouseImageOf, sourceRepoConfig, type RepoConfigJson } from "./registry-credentials";
 import { VERSION_ANNOTATION } from "./release-check";
@@ -46,9 +46,8 @@ export class RegistryPathRefusal extends Error {
 export async function readCopySource(kube: KubeClient, opts: { configuredVersion?: string } = {}): Promise<CopySourceView> {
   const deployment = await kube.get<DeploymentLike>(apiPath({ apiVersion: "apps/v1", resource: "deployments", namespace: NAMESPACE, name: "deckhouse" }));
   if (!deployment) throw new ClusterStateError(`${NAMESPACE}/deckhouse: no such Deployment (is Deckhouse installed in this cluster?)`);
-  const facts = await readRegistryFacts(kube, opts);
-  const path = classifyRegistryPath(facts);
-  const refusal = moduleRefusal(facts, path);
+  const path = await readRegistryPath(kube, opts);
+  const refusal = moduleRefusal(path);
   if (refusal) throw new RegistryPathRefusal(refusal);
   const deckhouseImage = deckhouseImageOf(deployment);
   const common = { deckhouseImage, versionAnnotation: deployment.metadata?.annotations?.[VERSION_ANNOTATION], proxyEnv: deckhouseProxyEnv(deployment.spec) };

@@ -4,7 +4,7 @@
 // the mode's section does: `imagesRepo`, `scheme` (HTTP|HTTPS), `ca`, and `license` (the password of user
 // `license-token`) or `username`+`password` (deckhouse/deckhouse modules/002-deckhouse/openapi/config-values.yaml).
 import { formatReference, formatRepository, moduleRepository, parseImageReference, parseRepositoryName } from "../../copier";
-import type { ConfigurableMode, RegistryFacts, RegistrySection } from "../registry-mode";
+import type { ConfigurableMode, RegistryPath, RegistrySection } from "../registry-mode";
 import { ClusterStateError, type RepoConfigJson } from "./registry-credentials";
 
 /** The registry path the copy saw, as the copy record keeps it. */
@@ -42,15 +42,16 @@ export function moduleSourceRepoConfig(section: RegistrySection & { imagesRepo: 
 }
 
 /** A one-line refusal of a registry the copy stack cannot read the vendor's release from, else undefined. */
-export function moduleRefusal(facts: RegistryFacts, classified: { path: string; reason?: string }): string | undefined {
+export function moduleRefusal(path: RegistryPath): string | undefined {
+  if (path.path !== "refused") return undefined;
   const prefix = "images-copier: refusing to copy:";
-  if (facts.registryModuleMode === "Managed") {
-    return `${prefix} ModuleConfig registry is in mode Managed (the registry module's newer implementation), where images-copier cannot tell the vendor's registry yet; copy with Deckhouse's own tools (d8 mirror)`;
+  switch (path.cause) {
+    case "managed":
+      return `${prefix} ModuleConfig registry is in mode Managed (the registry module's newer implementation), where images-copier cannot tell the vendor's registry yet; copy with Deckhouse's own tools (d8 mirror)`;
+    case "local":
+      return `${prefix} ModuleConfig deckhouse sets registry mode Local: the cluster pulls from its own local registry, filled by d8 mirror push, and has no upstream to copy from; fill the target with d8 mirror instead`;
+    default:
+      // the classifier's words name the ModuleConfig's problem and its fix; only the stack's verb differs
+      return path.reason.replace(/^images-copier: refusing to switch registries:/, prefix);
   }
-  const mode = (facts.settings as { mode?: unknown } | undefined)?.mode;
-  if (mode === "Local") {
-    return `${prefix} ModuleConfig deckhouse sets registry mode Local: the cluster pulls from its own local registry, filled by d8 mirror push, and has no upstream to copy from; fill the target with d8 mirror instead`;
-  }
-  if (classified.path === "refused") return (classified.reason ?? "").replace(/^images-copier: refusing to switch registries:/, prefix);
-  return undefined;
 }

@@ -12,10 +12,13 @@
 // one in the target registry is pinned by digest, a missing tag refused), and the check's objects come first
 // (cluster-check.ts).
 //
-// Order (dependsOn): [ClusterCheck] -> DeckhouseUpdates -> SwitchSnapshot -> SecretPatch -> DeploymentPatch ->
-// DeckhouseRollout. `pulumi destroy` runs it backwards: the snapshot puts the registry back, then the release
-// channel returns.
-import * as k8s from "@pulumi/kubernetes";
+// The gate also says which path the cluster's registry needs (../registry-mode.ts): the legacy patches
+// (paths/legacy.ts) or the ModuleConfig path (paths/module-config.ts); both sit between DeckhouseUpdates and the
+// rollout wait, and share the checks, the rollout wait and the report.
+//
+// Order (dependsOn): [ClusterCheck] -> DeckhouseUpdates -> (legacy: SwitchSnapshot -> SecretPatch -> DeploymentPatch |
+// ModuleConfig: RegistryModeSwitch) -> DeckhouseRollout. `pulumi destroy` runs it backwards: the snapshot (or
+// RegistryModeSwitch) puts the registry back, then the release channel returns.
 import * as pulumi from "@pulumi/pulumi";
 import type { SwitchStageConfig } from "../../stack-config";
 import { copierBundleFile, copierBundlePath, type CopierBundleFile } from "../copier-job/bundle-file";
@@ -25,20 +28,23 @@ import { kubeAccessFromStack } from "../kube/stack-access";
 import { oneLineError } from "../one-line-error";
 import { CHECK_PULL_SECRET_NAME } from "./check-job";
 import { declareClusterCheck } from "./cluster-check";
-import { readRegistryPath } from "../registry-mode";
 import { readClusterView } from "./cluster-view";
-import { describeReleaseChannel, describeRollback, describeSwitch } from "./describe";
+import { readRegistryPath } from "../registry-mode";
+import { describeReleaseChannel, describeSwitch } from "./describe";
+import { declareLegacyPath } from "./paths/legacy";
+import { declareModuleConfigPath, type ModuleConfigSections } from "./paths/module-config";
 import { planSwitch, type Gate } from "./plan";
 import type { RegistryChecker } from "./registry-checks";
-import { dockerConfigJson, encodeBase64 } from "../kube";
-import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE, REGISTRY_SECRET } from "./rollback";
+import { DECKHOUSE_DEPLOYMENT, DECKHOUSE_NAMESPACE } from "./rollback";
 import { FOLLOW_UP_STEPS } from "./rollout";
 import { DeckhouseRollout } from "./rollout-provider";
-import { SwitchSnapshot } from "./snapshot-provider";
 import { DeckhouseUpdates } from "./updates-provider";
 
 /** Field manager of the switch's Server-Side Apply patches (visible in the objects' managedFields). */
-export const SWITCH_FIELD_MANAGER = "images-copier-switch";
+export { SWITCH_FIELD_MANAGER } from "./paths/legacy";
+
+const LEGACY_PATH_WORDS = "legacy: no registry module owns the registry; Secret d8-system/deckhouse-registry and Deployment d8-system/deckhouse are patched, as change-registry does";
+const MODULE_CONFIG_PATH_WORDS = "ModuleConfig: the registry module owns the registry; the switch edits ModuleConfig deckhouse spec.settings.registry and waits for Secret d8-system/registry-state";
 
 /** How long the check Job may take before the switch gives up. */
 const CHECK_TIMEOUT_SECONDS = 300;
@@ -55,11 +61,6 @@ export interface SwitchStageDeps {
   inspectCopierImage?: CopierImageInspector;
 }
 
-const PATCH_ANNOTATIONS = {
-  "pulumi.com/patchForce": "true",
-  "pulumi.com/patchFieldManager": SWITCH_FIELD_MANAGER,
-};
-
 /** The copy record, the cluster and every check; any failure becomes one line. */
 async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReference, access: KubeAccess, checker?: RegistryChecker): Promise<Gate> {
   let copy: unknown;
@@ -72,7 +73,8 @@ async function runGate(config: SwitchStageConfig, copyStack: pulumi.StackReferen
   try {
     const kube = await connectKube(access);
     try {
-      return await planSwitch({ config, copy, view: await readClusterView(kube), registryPath: await readRegistryPath(kube), checker });
+      const [view, registryPath] = await Promise.all([readClusterView(kube), readRegistryPath(kube)]);
+      return await planSwitch({ config, copy, view, registryPath, checker });
     } finally {
       await kube.close();
     }
@@ -153,76 +155,61 @@ export class SwitchStage extends pulumi.ComponentResource {
       { ...parent, dependsOn: check ? [check] : [] },
     );
 
-    // Captured before the patches; on destroy deleted after them (restoring the registry) and before `updates`.
-    const snapshot = new SwitchSnapshot(
-      `${name}-rollback`,
-      {
-        images: plan.rollback.images,
-        secret: pulumi.secret(gate.secretCapture),
-        oldRegistry: plan.sourceRepository,
-        secretRestorable: plan.rollback.secretRestorable,
-        rolloutTimeoutSeconds: timeoutSeconds,
-      },
-      { ...parent, dependsOn: [updates] },
-    );
-
-    // The Kubernetes provider marks a Secret's whole `data` secret, so the preview masks it; the `plan` output
-    // names what is written.
-    const data: Record<string, string> = { ".dockerconfigjson": encodeBase64(dockerConfigJson(plan.targetRegistry, config.targetUsername, config.targetPassword)) };
-    for (const [key, value] of Object.entries(plan.secretValues)) data[key] = encodeBase64(value);
-    const secretPatch = new k8s.core.v1.SecretPatch(
-      `${name}-deckhouse-registry`,
-      { metadata: { name: REGISTRY_SECRET, namespace: DECKHOUSE_NAMESPACE, annotations: PATCH_ANNOTATIONS }, data: pulumi.secret(data) },
-      // The outputs are the live object: `metadata` may hold kubectl's last-applied-configuration with the data.
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot], additionalSecretOutputs: ["data", "metadata"] },
-    );
-
-    const pick = (kind: string) => plan.imageChanges.filter((c) => c.kind === kind).map((c) => ({ name: c.name, image: c.to }));
-    const initContainers = pick("initContainer");
-    const deploymentPatch = new k8s.apps.v1.DeploymentPatch(
-      `${name}-deckhouse`,
-      {
-        metadata: { name: DECKHOUSE_DEPLOYMENT, namespace: DECKHOUSE_NAMESPACE, annotations: { ...PATCH_ANNOTATIONS, "pulumi.com/skipAwait": "true" } },
-        spec: { template: { spec: { ...(initContainers.length > 0 ? { initContainers } : {}), containers: pick("container") } } },
-      },
-      // The Secret goes first: the new Deckhouse pod pulls from the new registry with the new credentials.
-      // The outputs are the live Deployment: the deckhouse container's env holds proxy URLs with passwords.
-      { ...parent, retainOnDelete: true, dependsOn: [snapshot, secretPatch], additionalSecretOutputs: ["spec", "metadata"] },
-    );
+    // The seam: the gate chose the path (plan.registryPath); each path declares its writes after `updates`, and
+    // the rollout wait, the report and the checks before them are shared.
+    const path: { last: pulumi.Resource; words?: pulumi.Output<string[]>; outputs: Record<string, pulumi.Input<unknown>> } =
+      plan.moduleConfig === undefined
+        ? declareLegacyPath(name, { config, gate, updates, timeoutSeconds }, this)
+        : declareModuleConfigPath(
+            name,
+            {
+              plan: plan.moduleConfig,
+              sections: gate.moduleSections as ModuleConfigSections,
+              target: { repository: plan.targetRepository, username: config.targetUsername, password: config.targetPassword, insecure: config.targetInsecure, ca: config.targetCA },
+              timeoutSeconds,
+              username: config.targetUsername,
+            },
+            { ...parent, dependsOn: [updates] },
+          );
 
     const rollout = new DeckhouseRollout(
       `${name}-rollout`,
       {
         namespace: DECKHOUSE_NAMESPACE,
         name: DECKHOUSE_DEPLOYMENT,
-        expectedImage: plan.targetImage,
-        ...(plan.record.originalTagImage ? { alsoImage: plan.record.originalTagImage, expectedDigest: plan.record.sourceDigest } : {}),
+        expectedImage: plan.moduleConfig?.expectedImage ?? plan.targetImage,
+        // legacy: Deckhouse may render the copied release under its original tag itself (its pods' digest decides)
+        ...(!plan.moduleConfig && plan.record.originalTagImage ? { alsoImage: plan.record.originalTagImage, expectedDigest: plan.record.sourceDigest } : {}),
         oldRegistry: plan.sourceRepository,
         timeoutSeconds,
       },
-      { ...parent, dependsOn: [deploymentPatch] },
+      { ...parent, dependsOn: [path.last] },
     );
 
-    const deckhouse = plan.imageChanges.find((c) => c.kind === "container" && c.name === "deckhouse");
+    // The module path writes neither the Secret nor the Deployment: its words replace those of the patches.
+    const { secret: _secret, repoint: _repoint, ...shared } = description;
     this.outputs = {
       targetImage: plan.targetImage,
+      registryPath: plan.registryPath,
       // The release channel's words come from the resource's recorded inputs: the same once it is removed.
-      plan: pulumi.all([updates.mode, updates.home, updates.channel]).apply(([mode, home, channel]) => ({
-        ...description,
+      plan: pulumi.all([updates.mode, updates.home, updates.channel, path.words]).apply(([mode, home, channel, moduleConfig]) => ({
+        ...shared,
+        // Stable words (a switched cluster reads differently; the `registryPath` output says what was read now).
+        registryPath: plan.moduleConfig ? MODULE_CONFIG_PATH_WORDS : LEGACY_PATH_WORDS,
+        ...(moduleConfig ? { moduleConfig } : { repoint: description.repoint, secret: description.secret }),
         releaseChannel: describeReleaseChannel(mode, home, channel ?? undefined, plan.targetRepository),
       })),
       copy: plan.record,
-      deckhouseImage: deckhouse && { from: deckhouse.from, to: deckhouse.to },
-      imageChanges: plan.imageChanges,
-      secretKeys: plan.secretKeys,
-      oldRegistry: snapshot.oldRegistry,
+      ...path.outputs,
+      ...(plan.moduleConfig
+        ? {
+            rollback: pulumi
+              .all([path.outputs.rollback as pulumi.Input<string[]>, updates.mode, updates.channel])
+              .apply(([lines, mode, channel]) => [...lines, ...(mode === "disable" && channel ? [`releaseChannel ${channel}, after the registry`] : [])]),
+          }
+        : {}),
       rolloutReady: rollout.ready,
       oldRegistryPods: rollout.oldRegistryPods,
-      rollbackCapturedAt: snapshot.capturedAt,
-      rollbackDeckhouseImage: snapshot.images.apply((i) => i.containers.find((c) => c.name === "deckhouse")?.image),
-      rollback: pulumi
-        .all([snapshot.images, snapshot.oldRegistry, snapshot.secretRestorable, updates.mode, updates.channel])
-        .apply(([images, oldRegistry, restorable, mode, channel]) => describeRollback(images, oldRegistry, restorable !== false, mode === "disable" ? (channel ?? undefined) : undefined)),
       followUp: [...FOLLOW_UP_STEPS],
       // What the check Job runs (plain: no credential in it), as the copy stack says what its Job runs.
       ...(args.check ? { copierImage: copierImageOutput(args.check.copierImage, args.check.copierImage.inTargetRegistry ? CHECK_PULL_SECRET_NAME : undefined) } : {}),

@@ -70,6 +70,9 @@ export interface KubeApiServer {
   /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
    *  engine stand-in's Kubernetes provider). */
   onAdded(kind: string, handler: (object: KubeObject) => void): void;
+  /** Called after an existing object changed, however it changed (PATCH, PUT or put()), with its previous version:
+   *  the test's stand-in for a controller that watches the object (e.g. tests/helpers/registry-orchestrator.ts). */
+  onUpdate(kind: string, handler: (object: KubeObject, previous: KubeObject) => void): () => void;
   /** The next `count` watch connections are cut (socket destroyed) right after their initial events; the returned
    *  promise resolves once the last of them is cut. */
   dropNextWatches(count: number): Promise<void>;
@@ -225,6 +228,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
+  const updateHooks = new Map<string, Array<(object: KubeObject, previous: KubeObject) => void>>();
   const watchers = new Set<Watcher>();
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
@@ -259,6 +263,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     store.set(k, stored);
     notify(existing ? "MODIFIED" : "ADDED", stored);
     if (!existing) for (const hook of addedHooks.get(stored.kind) ?? []) hook(structuredClone(stored));
+    else for (const hook of updateHooks.get(stored.kind) ?? []) hook(structuredClone(stored), structuredClone(existing));
     return stored;
   }
 
@@ -438,6 +443,10 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     },
     onAdded(kind, handler) {
       addedHooks.set(kind, [...(addedHooks.get(kind) ?? []), handler]);
+    },
+    onUpdate(kind, handler) {
+      updateHooks.set(kind, [...(updateHooks.get(kind) ?? []), handler]);
+      return () => void updateHooks.set(kind, (updateHooks.get(kind) ?? []).filter((h) => h !== handler));
     },
     dropNextWatches(count) {
       watchesToDrop = count;

@@ -228,7 +228,9 @@ describe("switch stage: what it declares", () => {
       secret: "d8-system/deckhouse-registry: .dockerconfigjson (user client at registry.example.com:5443), address registry.example.com:5443, path /client/deckhouse, scheme https; other keys untouched",
       releaseChannel: "removes releaseChannel Stable from ModuleConfig deckhouse (spec.settings.releaseChannel): Deckhouse takes no updates from the new registry (updates: disable)",
       checks: `passed from here, before any change: registry.example.com:5443 asks for Bearer tokens, 3 image(s) present, the target image is ${COPIED}`,
+      registryPath: "legacy: no registry module owns the registry; Secret d8-system/deckhouse-registry and Deployment d8-system/deckhouse are patched, as change-registry does",
     });
+    expect(outputs?.registryPath).toBe("legacy (Secret d8-system/deckhouse-registry; Deckhouse v1.46.3 has no registry module (from v1.72))");
     expect(outputs?.rollback).toEqual([
       `d8-system/deckhouse-registry: the keys this switch writes, back to their values before the switch (registry ${OLD})`,
       `init container init-downloaded-modules: ${OLD}@${DIGEST}`,

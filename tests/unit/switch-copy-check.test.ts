@@ -79,6 +79,6 @@ describe("requireSameRegistryPath: the cluster keeps its registry the way the co
   });
 
   it("leaves a refused path to the gate", () => {
-    expect(() => requireSameRegistryPath(record("Direct"), { path: "refused", reason: "Local" }, targetRepo)).not.toThrow();
+    expect(() => requireSameRegistryPath(record("Direct"), { path: "refused", cause: "local", reason: "Local" }, targetRepo)).not.toThrow();
   });
 });
