@@ -2,7 +2,7 @@
 // the old registry, and putting the captured values back on rollback.
 import { apiPath, type KubeApiError, type KubeClient } from "../kube";
 import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./rollback";
-import { copiedDigestState, deckhouseImageOf, podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./rollout";
+import { copiedDigestState, templateDeckhouseImage, podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./rollout";
 
 export interface RolloutWaitOptions {
   namespace: string;
@@ -78,7 +78,7 @@ export async function waitForRollout(kube: KubeClient, opts: RolloutWaitOptions)
     deployment = await kube.get(path);
     if (!deployment) throw new Error(`Deployment ${opts.namespace}/${opts.name} not found`);
     let state = rolloutState(deployment, opts.expectedImage, opts.expectedDigest ? opts.alsoImage : undefined);
-    if (state.done && opts.alsoImage && opts.expectedDigest && deckhouseImageOf(deployment) === opts.alsoImage) {
+    if (state.done && opts.alsoImage && opts.expectedDigest && templateDeckhouseImage(deployment) === opts.alsoImage) {
       state = copiedDigestState(await deploymentPods(kube, opts.namespace, deployment), opts.alsoImage, opts.expectedDigest);
     }
     if (state.done) return { restarts: restarted.length };

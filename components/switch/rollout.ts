@@ -34,7 +34,7 @@ export interface PodLike {
 export type RolloutState = { done: true } | { done: false; failed: boolean; reason: string };
 
 /** The `deckhouse` container's image in the Deployment's pod template. */
-export function deckhouseImageOf(deployment: DeploymentLike): string | undefined {
+export function templateDeckhouseImage(deployment: DeploymentLike): string | undefined {
   return deployment.spec?.template?.spec?.containers?.find((c) => c.name === "deckhouse")?.image;
 }
 
@@ -47,7 +47,7 @@ export function rolloutState(deployment: DeploymentLike, expectedImage?: string,
   const status = deployment.status ?? {};
   const wanted = deployment.spec?.replicas ?? 1;
   if (expectedImage) {
-    const image = deckhouseImageOf(deployment);
+    const image = templateDeckhouseImage(deployment);
     if (image !== expectedImage && (!alsoImage || image !== alsoImage)) {
       return { done: false, failed: false, reason: `the deckhouse container runs "${image}", not yet "${expectedImage}"${alsoImage ? ` or "${alsoImage}"` : ""}` };
     }
