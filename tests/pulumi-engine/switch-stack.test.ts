@@ -155,7 +155,8 @@ test("v1.76 legacy: Deckhouse renders <target>:<original tag> as soon as deckhou
   const originalTag = `${target()}:v1.46.3`;
   // the copy pushed the release under its original tag too: the same manifest, the same digest
   expect((await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers: [{ size: 2048, seed: "switch-stack" }] }, "v1.46.3")).digest).toBe(copied);
-  seedDeckhouseCluster(kube, vendorCluster());
+  // the Deployment controller reports no finished rollout until the test says so (below)
+  seedDeckhouseCluster(kube, vendorCluster({ deploymentStatus: { observedGeneration: 1, replicas: 2, updatedReplicas: 0, availableReplicas: 1 } }));
   // v1.76 with the registry module disabled (a managed Kubernetes): the legacy path
   const seeded = kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
   kube.put({ ...seeded, metadata: { ...seeded.metadata, annotations: { "core.deckhouse.io/version": "v1.76.1" } } });
@@ -164,22 +165,23 @@ test("v1.76 legacy: Deckhouse renders <target>:<original tag> as soon as deckhou
   // The test plays Deckhouse v1.76, which renders its image as `<address+path of deckhouse-registry>:<tag of the
   // running image>` whenever that differs (modules/002-deckhouse/hooks/set_module_image_value.go, CHANGELOG v1.76
   // "Overwrite currentReleaseImageName on mismatch"), and the Deployment controller. The Secret changes first: it
-  // renders the original tag in the new registry at once and the rollout starts; its helm release, computed from
-  // that moment, lands once more after the switch's own patch of the image. Only then is the rollout ready, on the
-  // original tag, its pod running the copied digest.
+  // renders the original tag in the new registry at once (unless the switch's own patch of the image came first);
+  // its helm release, computed from that moment, lands once more after the switch's patch. Only then is the rollout
+  // ready, on the original tag, its pod running the copied digest. Either order ends so.
   let phase = 0;
   const deployment = () => kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
-  const render = (status: Record<string, unknown>) => {
+  const render = (status?: Record<string, unknown>) => {
     const d = deployment();
     const containers = d.spec.template.spec.containers.map((c: { name: string }) => (c.name === "deckhouse" ? { ...c, image: originalTag } : c));
-    kube.put({ ...d, spec: { ...d.spec, template: { ...d.spec.template, spec: { ...d.spec.template.spec, containers } } }, status: { ...status, observedGeneration: d.metadata.generation ?? 1 } });
+    kube.put({ ...d, spec: { ...d.spec, template: { ...d.spec.template, spec: { ...d.spec.template.spec, containers } } }, ...(status ? { status: { ...status, observedGeneration: d.metadata.generation ?? 1 } } : {}) });
   };
+  const patchedByTheSwitch = () => deployment().spec.template.spec.containers.find((c: { name: string }) => c.name === "deckhouse").image === targetImage();
   const deckhouseAndController = setInterval(() => {
-    const secret = kube.get("v1", "Secret", "d8-system", "deckhouse-registry") as any;
-    if (phase === 0 && Buffer.from(secret.data.address, "base64").toString() === registry.host) {
+    const address = (kube.get("v1", "Secret", "d8-system", "deckhouse-registry") as any)?.data?.address;
+    if (phase === 0 && address && Buffer.from(address, "base64").toString() === registry.host) {
       phase = 1;
-      render({ replicas: 2, updatedReplicas: 0, availableReplicas: 1 });
-    } else if (phase === 1 && deployment().spec.template.spec.containers.find((c: { name: string }) => c.name === "deckhouse").image === targetImage()) {
+      if (!patchedByTheSwitch()) render();
+    } else if (phase === 1 && patchedByTheSwitch()) {
       phase = 2;
       render(READY);
       const pod = kube.get("v1", "Pod", "d8-system", "deckhouse-6f7d9c-x2k4p") as any;
