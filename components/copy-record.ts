@@ -12,7 +12,10 @@ export const copyRecordSchema = z.object({
   /** The target image with its tag (the Deckhouse image's new reference). */
   targetImage: z.string().min(1),
   runId: z.string().optional(),
-  /** The deckhouse container's image exactly as it was in the Deployment when the copy ran. */
+  /**
+   * The Deckhouse image the copy copied: the deckhouse container's image exactly as it was in the Deployment, or in
+   * Direct/Proxy (whose Deployment names the in-cluster registry) its tag in the mode's `imagesRepo`.
+   */
   sourceImage: z.string().min(1).optional(),
   /** The manifest digest `sourceImage` resolved to in the source registry during the copy. */
   sourceDigest: digest.optional(),
@@ -22,6 +25,16 @@ export const copyRecordSchema = z.object({
   imagesDigest: digest.optional(),
   /** Whether the release-channel and install images were copied too (`copyUpdateImages`). */
   updateImages: z.boolean().optional(),
+  /**
+   * `<target repo>:<original tag>`: the copied Deckhouse image under its source tag too (same digest), which
+   * Deckhouse renders after a switch (legacy mode, from v1.76 whenever it differs). Absent from older copy stacks.
+   */
+  originalTagImage: z.string().min(1).optional(),
+  /**
+   * Where the copy read the vendor's registry: `legacy` (Secret deckhouse-registry and the Deployment) or the
+   * configurable registry mode whose ModuleConfig section it read. Absent from older copy stacks (legacy then).
+   */
+  registryPath: z.enum(["legacy", "Unmanaged", "Direct", "Proxy"]).optional(),
   /** The running Deckhouse release as the copy stack found it (e.g. v1.58.2), for messages. */
   deckhouseVersion: z.string().min(1).optional(),
   images: z.number().int().nonnegative().optional(),

@@ -183,6 +183,11 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
   for (const m of report.modules ?? []) {
     if (m.status === "failed") out.say(`module failed: ${m.reason ?? `${m.name} ${m.version}`}`);
   }
+  const extra = report.originalTag;
+  if (extra?.status === "failed") out.say(`failed: ${extra.source} -> ${extra.target}: ${extra.reason ?? "unknown reason"}`);
+  if (extra && extra.status !== "failed") {
+    out.say(`${extra.status === "missing" ? "would also tag" : "also tagged"}: ${extra.target} (the Deckhouse image under its current tag, which Deckhouse may render after the switch)`);
+  }
   const t = report.totals;
   const absent = t.absent > 0 ? `, ${t.absent} absent in the source` : "";
   if (report.dryRun) {
@@ -222,6 +227,7 @@ async function copyCommand(flags: CopyFlags, out: Output): Promise<number> {
       imagesDigest: report.imagesDigest,
       groups: report.groups,
       ...(report.modules ? { modules: report.modules.map(({ name, version, channel, status }) => ({ name, version, channel, status })) } : {}),
+      ...(extra && (extra.status === "copied" || extra.status === "skipped") ? { originalTag: extra.target } : {}),
     }),
   );
   return failed ? 1 : 0;

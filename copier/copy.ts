@@ -4,7 +4,7 @@
 
 import { imagesListDigest, type ImagesList, type RepoConfig } from "./config";
 import { Executor, type ImageResult } from "./execute";
-import { planRelease, planUpdateImages, type ImageJob } from "./plan";
+import { planOriginalTag, planRelease, planUpdateImages, type ImageJob } from "./plan";
 import { groupTotals, planModule, planReleaseChannel, planSecurityDatabases, releaseGroupOf, type Group, type GroupTotals } from "./plan-groups";
 import { copyModule, type ModuleResult } from "./modules-copy";
 import type { ModuleSpec } from "./modules-list";
@@ -67,6 +67,12 @@ export interface CopyReport {
   /** One entry per module asked for (absent when none was). */
   modules?: ModuleResult[];
   images: ImageResult[];
+  /**
+   * The Deckhouse image pushed under its source tag too (`<target repo>:<original tag>`, same digest), which
+   * Deckhouse may render after the switch; not counted in `totals` (the same image). Absent when the source has
+   * no tag or the target's, or when the Deckhouse image itself was not copied.
+   */
+  originalTag?: ImageResult;
 }
 
 export async function copyRelease(options: CopyReleaseOptions): Promise<CopyReport> {
@@ -85,6 +91,8 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
   const jobs = planned.map((p) => p.job);
   const modulePlans = (options.modules ?? []).map((m) => planModule(options.source.image, options.target.image, m));
   const sourceRepositories = [...new Set([...jobs.map((j) => j.source.repository), ...modulePlans.map((m) => m.source.repository)])];
+  // Not twice when the list itself holds that tag (then it is pushed as a list image).
+  const originalTagJob = [planOriginalTag(deckhouseJob)].find((extra) => extra && !jobs.some((j) => formatReference(j.target) === formatReference(extra.target)));
   const sourceRef = parseImageReference(options.source.image);
   const targetRef = parseImageReference(options.target.image);
   const concurrency = options.concurrency ?? 16;
@@ -129,9 +137,10 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
 
   const progress = new ProgressTracker(options.onProgress);
   // A module's components are known once its list is read: they are added to the total then.
-  progress.imagesTotal = jobs.length + 2 * modulePlans.length;
+  progress.imagesTotal = jobs.length + 2 * modulePlans.length + (originalTagJob ? 1 : 0);
   const results: ImageResult[] = [];
   const moduleResults: ModuleResult[] = [];
+  let originalTag: ImageResult | undefined;
   let error: string | undefined;
   const ticker = options.onProgress ? setInterval(() => options.onProgress!(progress.snapshot()), 1000) : undefined;
   ticker?.unref();
@@ -141,8 +150,14 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     // A window of images in flight (the network pool stays full) so that images finish steadily and the
     // progress and ETA mean something; image tasks only wait on network tasks, never the reverse.
     const images = new Pool(Math.max(64, concurrency * 8));
+    const running = planned.map(({ job, group }, order) => images.run(async () => ({ ...(await executor.copyImage(job, order)), group })));
+    // Pinned to the digest the Deckhouse image resolved to, so both tags name one manifest even if the source tag moves.
+    const pinned = (job: ImageJob, digest: string): ImageJob => ({ source: { registry: job.source.registry, repository: job.source.repository, digest }, target: job.target });
+    const extra = originalTagJob
+      ? running[jobs.indexOf(deckhouseJob)].then((r) => (r.digest && r.status !== "failed" ? executor.copyImage(pinned(originalTagJob, r.digest), jobs.length + modulePlans.length) : undefined))
+      : undefined;
     const [plain, modules] = await Promise.all([
-      Promise.all(planned.map(({ job, group }, order) => images.run(async () => ({ ...(await executor.copyImage(job, order)), group })))),
+      Promise.all(running),
       Promise.all(
         modulePlans.map((plan, i) =>
           images.run(() => copyModule(plan, jobs.length + i, { executor, pool, progress, retry, source, log })),
@@ -154,7 +169,8 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
       moduleResults.push(m.module);
       results.push(...m.images.map((r) => ({ ...r, group: "modules" as const, module: m.module.name })));
     }
-    const failed = plain.find((r) => r.status === "failed");
+    originalTag = await extra;
+    const failed = [...results, ...(originalTag ? [originalTag] : [])].find((r) => r.status === "failed");
     const failedModule = moduleResults.find((m) => m.status === "failed");
     if (failed) error = failed.reason ?? `${failed.source}: failed`;
     else if (failedModule) error = failedModule.reason;
@@ -165,7 +181,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     options.onProgress?.(progress.snapshot());
     await Promise.all([sourceTransport.close(), targetTransport.close()]);
   }
-  for (const r of results) if (r.reason) r.reason = redact(r.reason);
+  for (const r of [...results, ...(originalTag ? [originalTag] : [])]) if (r.reason) r.reason = redact(r.reason);
   for (const m of moduleResults) if (m.reason) m.reason = redact(m.reason);
 
   const finishedAt = new Date();
@@ -205,6 +221,7 @@ export async function copyRelease(options: CopyReleaseOptions): Promise<CopyRepo
     groups,
     ...(modulePlans.length > 0 ? { modules: moduleResults } : {}),
     images: results,
+    ...(originalTag ? { originalTag } : {}),
   };
 }
 

@@ -42,6 +42,18 @@ export function planRelease(sourceImage: string, targetImage: string, images: Im
 }
 
 /**
+ * The Deckhouse image under its CURRENT tag in the target repository too: Deckhouse renders its image as
+ * `<registry base>:<tag of the running image>` (legacy mode; from v1.76 whenever it differs), so once the
+ * registry changes it may pull `<target repo>:<original tag>`. None when the source has no tag (digest only) or
+ * carries the target's tag already. The copy pushes it by the digest the Deckhouse job resolved (see copyRelease).
+ */
+export function planOriginalTag(deckhouse: ImageJob): ImageJob | undefined {
+  const tag = deckhouse.source.tag;
+  if (!tag || tag === deckhouse.target.tag) return undefined;
+  return { source: deckhouse.source, target: { registry: deckhouse.target.registry, repository: deckhouse.target.repository, tag } };
+}
+
+/**
  * The update sub-repositories (opt-in): every release channel tag, and the installer of the running version
  * (`<repo>/install:<tag of the Deckhouse image>`; none when that image is addressed by digest only).
  */

@@ -40,6 +40,8 @@ export function resultSummarySchema() {
     modules: z
       .array(z.object({ name: z.string(), version: z.string(), channel: z.string(), status: z.enum(["copied", "skipped", "failed", "missing"]) }))
       .optional(),
+    /** `<target repo>:<original tag>`: the Deckhouse image is in the target under its source tag too (same digest). */
+    originalTag: z.string().optional(),
   });
 }
 

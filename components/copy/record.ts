@@ -2,6 +2,7 @@
 // (copyRecordSchema). Built once the CopyRun succeeded; a failed run fails the update instead.
 import { formatRepository, moduleRepository, parseImageReference } from "../../copier";
 import { copyRecordSchema, type CopyRecord } from "../copy-record";
+import type { CopyRegistryPath } from "./module-source";
 import type { CopySummary } from "./run-provider";
 
 export interface RunFacts {
@@ -12,6 +13,8 @@ export interface RunFacts {
   /** The deckhouse container's image exactly as it was in the Deployment. */
   sourceImage: string;
   updateImages: boolean;
+  /** Where the copy read the vendor's registry (legacy Secret or the configurable mode's section). */
+  registryPath?: CopyRegistryPath;
   /** The running release as the release check found it. */
   deckhouseVersion?: string;
   /** Whether the run was asked for the security databases, and for which release channel. */
@@ -32,6 +35,7 @@ export function copyRecordOf(facts: RunFacts): CopyRecord {
     sourceImage: facts.sourceImage,
     sourceRepository: formatRepository(moduleRepository(parseImageReference(facts.sourceImage))),
     updateImages: facts.updateImages,
+    ...(facts.registryPath ? { registryPath: facts.registryPath } : {}),
     ...(facts.deckhouseVersion ? { deckhouseVersion: facts.deckhouseVersion } : {}),
     ...(summary
       ? {
@@ -48,6 +52,7 @@ export function copyRecordOf(facts: RunFacts): CopyRecord {
           ...(summary.modules ? { modules: summary.modules.filter((m) => m.status === "copied" || m.status === "skipped").map(({ name, version }) => ({ name, version })) } : {}),
           ...(summary.groups && facts.securityDatabases ? { securityDatabases: (summary.groups.security?.failed ?? 1) === 0 } : {}),
           ...(summary.groups && facts.releaseChannel ? { releaseChannel: facts.releaseChannel } : {}),
+          ...(summary.originalTag ? { originalTagImage: summary.originalTag } : {}),
         }
       : {}),
   };

@@ -56,6 +56,8 @@ export interface CopySummary {
   /** Counts per plan group, and how each module ended (copier result line). */
   groups?: ResultSummary["groups"];
   modules?: ResultSummary["modules"];
+  /** `<target repo>:<original tag>`: the Deckhouse image is in the target under its source tag too. */
+  originalTag?: string;
 }
 
 export interface CopyRunOutputs extends CopyRunInputs {
@@ -106,6 +108,7 @@ function summaryOf(result: ResultSummary & { source: string; sourceDigest: strin
     ...(result.groups ? { groups: result.groups } : {}),
     ...(result.modules ? { modules: result.modules } : {}),
     verificationOnly: result.copied === 0 && result.bytes === 0,
+    ...(result.originalTag ? { originalTag: result.originalTag } : {}),
   };
 }
 

@@ -43,6 +43,7 @@ import { kebabChannel, readClusterModules, type ClusterModules } from "./modules
 import { readReleaseChannel } from "../switch/updates";
 import { copyWrites } from "./write-proofs";
 import { describeProven, proveWrites } from "../kube/write-proof";
+import { requireNotSwitched } from "./switched-check";
 
 export interface CopyStageDeps {
   /** Cluster access for the program's reads; defaults to `kubernetes:kubeconfig` / `kubernetes:context`. */
@@ -94,7 +95,8 @@ export async function declareCopyStage(name: string, config: CopyStageConfig, op
   try {
     const kube = await connectKube(deps.kube ?? kubeAccessFromStack());
     try {
-      source = await readCopySource(kube);
+      source = await readCopySource(kube, { configuredVersion: config.deckhouseVersion });
+      requireNotSwitched(config.targetImage, { deckhouseImage: source.deckhouseImage, imagesRepo: source.imagesRepo });
       release = await requireReleaseWithoutHook({
         annotation: source.versionAnnotation,
         image: source.deckhouseImage,
@@ -261,7 +263,8 @@ export class CopyStage extends pulumi.ComponentResource {
         secretUid: this.secret.metadata.uid,
         ...(this.bundle ? { configMapName: this.bundle.configMapName, configMapUid: this.bundle.uid } : {}),
         ...(this.pullSecret ? { pullSecretName: PULL_SECRET_NAME, pullSecretUid: this.pullSecret.metadata.uid } : {}),
-        sourceImage: source.deckhouseImage,
+        // what the copier copies: the Deployment's image, or in Direct/Proxy that tag in the mode's imagesRepo
+        sourceImage: source.sourceRepo.image,
         unschedulableMinutes: config.unschedulableMinutes,
       },
       parent,
@@ -269,7 +272,8 @@ export class CopyStage extends pulumi.ComponentResource {
 
     this.outputs = {
       targetImage: config.targetImage,
-      sourceImage: source.deckhouseImage,
+      sourceImage: source.sourceRepo.image,
+      registryPath: source.registryPath,
       deckhouseRelease: release,
       // What the run copies, per group (copy-plan.ts); the Job's result counts them (summary.groups).
       plan,
@@ -289,7 +293,8 @@ export class CopyStage extends pulumi.ComponentResource {
           summary,
           runId: config.runId,
           targetImage: config.targetImage,
-          sourceImage: source.deckhouseImage,
+          sourceImage: source.sourceRepo.image,
+          registryPath: source.registryPath,
           updateImages: config.copyUpdateImages,
           deckhouseVersion: release.version,
           securityDatabases: plan.securityDatabases.images > 0,

@@ -3,13 +3,16 @@
 import { apiPath, type KubeApiError, type KubeClient } from "../kube";
 import { groupOldRegistryPods, type OldRegistryWorkload, type WorkloadPod } from "./old-registry-workloads";
 import { deploymentRestorePatch, secretRestorePatch, type LiveDeployment, type RollbackState } from "./rollback";
-import { podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./rollout";
+import { copiedDigestState, templateDeckhouseImage, podsFailingToPull, podsOnOldRegistry, RESTARTABLE_PULL_FAILURES, rolloutState, type DeploymentLike, type OldRegistryPod, type PodLike } from "./rollout";
 
 export interface RolloutWaitOptions {
   namespace: string;
   name: string;
   /** The image the `deckhouse` container must carry before the rollout counts. */
   expectedImage?: string;
+  /** Also counts when its pods run `expectedDigest`: the release under the original tag, which Deckhouse renders itself. */
+  alsoImage?: string;
+  expectedDigest?: string;
   timeoutMs: number;
   pollMs?: number;
   /** Pods stuck pulling that may be deleted (each at most once) so their ReplicaSet recreates them; default 3. */
@@ -75,7 +78,10 @@ export async function waitForRollout(kube: KubeClient, opts: RolloutWaitOptions)
   while (Date.now() < deadline) {
     deployment = await kube.get(path);
     if (!deployment) throw new Error(`Deployment ${opts.namespace}/${opts.name} not found`);
-    const state = rolloutState(deployment, opts.expectedImage);
+    let state = rolloutState(deployment, opts.expectedImage, opts.expectedDigest ? opts.alsoImage : undefined);
+    if (state.done && opts.alsoImage && opts.expectedDigest && templateDeckhouseImage(deployment) === opts.alsoImage) {
+      state = copiedDigestState(await deploymentPods(kube, opts.namespace, deployment), opts.alsoImage, opts.expectedDigest);
+    }
     if (state.done) return { restarts: restarted.length };
     reason = state.reason;
     if (state.failed) break;

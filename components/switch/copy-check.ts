@@ -1,7 +1,8 @@
 // The first gate before a switch: the copy stack's record must describe a successful, verified copy to the same
 // target image, with the release fields that tie the switch to the release that was copied.
-import { formatReference, parseImageReference } from "../../copier";
+import { formatReference, formatRepository, parseImageReference, parseRepositoryName } from "../../copier";
 import { copyRecordSchema, RELEASE_FIELDS, type CopyRecord } from "../copy-record";
+import type { RegistryPath } from "../registry-mode";
 
 /** A copy record with every field the switch relies on. */
 export type VerifiedCopy = CopyRecord & { [K in (typeof RELEASE_FIELDS)[number]]-?: NonNullable<CopyRecord[K]> };
@@ -20,6 +21,44 @@ export function sameImage(a: string, b: string): boolean {
   } catch {
     return a.trim() === b.trim();
   }
+}
+
+type CopyPath = NonNullable<CopyRecord["registryPath"]>;
+
+/** The cluster's registry path as the copy record names it (legacy also with the module enabled); undefined when refused. */
+export function copyPathOf(path: RegistryPath): CopyPath | undefined {
+  if (path.path === "legacy" || path.path === "module-legacy") return "legacy";
+  return path.path === "module" ? path.mode : undefined;
+}
+
+function normalizedRepo(repo: string): string {
+  try {
+    return formatRepository(parseRepositoryName(repo.trim().replace(/\/+$/, "")));
+  } catch {
+    return repo.trim();
+  }
+}
+
+const pathWords = (p: CopyPath) => (p === "legacy" ? "the legacy Secret d8-system/deckhouse-registry" : `registry mode ${p} of ModuleConfig deckhouse`);
+
+/**
+ * Refuses when the cluster keeps its registry another way than when the copy read it (a record without the field is
+ * from a legacy read): the copy's source may not be the cluster's registry any more. Legacy to configurable Unmanaged
+ * is the documented migration (the switch's own first step): allowed while `imagesRepo` is the copied repository or
+ * already the target.
+ */
+export function requireSameRegistryPath(record: CopyRecord, current: RegistryPath, targetRepository: string): void {
+  const now = copyPathOf(current);
+  if (now === undefined) return; // a refused path: the gate says why itself
+  const then: CopyPath = record.registryPath ?? "legacy";
+  if (now === then) return;
+  if (then === "legacy" && current.path === "module" && now === "Unmanaged") {
+    const repo = normalizedRepo(current.section.imagesRepo);
+    if ((record.sourceRepository && repo === normalizedRepo(record.sourceRepository)) || repo === normalizedRepo(targetRepository)) return;
+  }
+  throw new SwitchRefusedError(
+    `images-copier: refusing to switch: the copy read the vendor's registry from ${pathWords(then)}, but the cluster now keeps it in ${pathWords(now)}; the copied source may not be the cluster's registry any more; ${COPY_AGAIN}`,
+  );
 }
 
 /** Returns the record when it allows switching to `targetImage`; throws a one-line SwitchRefusedError otherwise. */

@@ -6,7 +6,7 @@ import { formatReference, formatRepository, parseRepositoryName, parseTaggedRefe
 import type { SwitchStageConfig } from "../../stack-config";
 import { describeRegistryPath, type RegistryPath } from "../registry-mode";
 import type { ClusterView } from "./cluster-view";
-import { requireVerifiedCopy, SwitchRefusedError, type VerifiedCopy } from "./copy-check";
+import { requireSameRegistryPath, requireVerifiedCopy, SwitchRefusedError, type VerifiedCopy } from "./copy-check";
 import { DECKHOUSE_CONTAINER, planImageChanges, referencesToCheck, type ImageChange, type PodTemplateImages } from "./images";
 import { planModuleConfigPath, upstreamImage, type ModuleConfigPlan, type ModuleConfigSections } from "./paths/module-config";
 import { checkRegistryHere, type RegistryChecker, type RegistryExpectations } from "./registry-checks";
@@ -59,7 +59,7 @@ export interface GateInputs {
   /** The copy stack's `copy` output. */
   copy: unknown;
   view: ClusterView;
-  /** Which path the cluster's registry needs; legacy when not given. */
+  /** Which path the cluster's registry needs (legacy when not given); the copy must have read the same. */
   registryPath?: RegistryPath;
   checker?: RegistryChecker;
 }
@@ -75,6 +75,7 @@ export async function planSwitch({ config, copy, view: read, registryPath = { pa
   if (registryPath.path === "refused") throw new SwitchRefusedError(registryPath.reason);
   const record = requireVerifiedCopy(copy, config.targetImage, config.copyStack);
   const target = parseTaggedReference(config.targetImage, "targetImage");
+  requireSameRegistryPath(record, registryPath, formatRepository(target));
   const targetImage = formatReference(target);
   const view = registryPath.path === "module" ? moduleView(read, registryPath.section.imagesRepo, target, targetImage) : read;
   requireCopiedRelease(record, view.deckhouseImage, targetImage, view.pods);
@@ -105,8 +106,10 @@ export async function planSwitch({ config, copy, view: read, registryPath = { pa
       throw new SwitchRefusedError(`images-copier: refusing to switch: ${(err as Error).message}`);
     }
   }
-  // The module renders the Deckhouse image as `<imagesRepo>:<its current tag>`: that tag must be in the target too.
-  const references = [...new Set([...referencesToCheck(imageChanges), ...(module ? [module.plan.originalTagImage] : []), ...(releaseChannelImage ? [releaseChannelImage] : []), ...moduleReferences(view.modules, targetRepository)])];
+  // Deckhouse renders its image as `<registry>:<its current tag>` once the registry changed (legacy: from
+  // deckhouse-registry; the module: from imagesRepo): that tag must be in the target too.
+  const originalTag = module ? [module.plan.originalTagImage] : record.originalTagImage ? [record.originalTagImage] : [];
+  const references = [...new Set([...referencesToCheck(imageChanges), ...originalTag, ...(releaseChannelImage ? [releaseChannelImage] : []), ...moduleReferences(view.modules, targetRepository)])];
   const expectations: RegistryExpectations = { references, targetImage, sourceDigest: record.sourceDigest, ...(releaseChannelImage ? { releaseChannelImage } : {}) };
 
   if (config.checkFrom === "local") {

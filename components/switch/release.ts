@@ -22,12 +22,13 @@ function release(record: VerifiedCopy): string {
 }
 
 /**
- * Refuses unless the Deployment's deckhouse image is the copied one (or already the target image: a switch that
- * was interrupted) and every deckhouse pod that reports an imageID runs the copied digest.
+ * Refuses unless the Deployment's deckhouse image is the copied one (or already on the target: a switch that was
+ * interrupted, under the target tag or under the original tag Deckhouse itself renders after the registry changed)
+ * and every deckhouse pod that reports an imageID runs the copied digest.
  */
 export function requireCopiedRelease(record: VerifiedCopy, deckhouseImage: string, targetImage: string, pods: RunningDeckhouse[]): void {
   const prefix = "images-copier: refusing to switch:";
-  const switched = sameImage(deckhouseImage, targetImage);
+  const switched = sameImage(deckhouseImage, targetImage) || (record.originalTagImage !== undefined && sameImage(deckhouseImage, record.originalTagImage));
   if (!switched && !sameImage(deckhouseImage, record.sourceImage)) {
     throw new SwitchRefusedError(
       `${prefix} Deckhouse now runs "${deckhouseImage}", but the copy stack copied ${release(record)}; Deckhouse changed its release since the copy, whose module images are not in the target; ${COPY_AGAIN}`,

@@ -12,6 +12,9 @@ export interface RolloutInputs {
   namespace: string;
   name: string;
   expectedImage: string;
+  /** The copied release under its original tag (copy record `originalTagImage`), accepted when its pods run `expectedDigest`. */
+  alsoImage?: string;
+  expectedDigest?: string;
   /** `host/path` of the registry the cluster used before the switch. */
   oldRegistry: string;
   timeoutSeconds: number;
@@ -36,6 +39,8 @@ async function waitAndList(access: KubeAccess, inputs: RolloutInputs): Promise<R
       namespace: inputs.namespace,
       name: inputs.name,
       expectedImage: inputs.expectedImage,
+      alsoImage: inputs.alsoImage,
+      expectedDigest: inputs.expectedDigest,
       timeoutMs: inputs.timeoutSeconds * 1000,
       pollMs: (inputs.pollSeconds ?? 2) * 1000,
       maxRestarts: inputs.maxRestarts,

@@ -1,5 +1,6 @@
 // Reading a Deployment's rollout state and the pods still running images from the old registry.
 import { parseImageReference } from "../../copier";
+import { digestOfImageID } from "./release";
 
 interface Condition {
   type?: string;
@@ -25,21 +26,31 @@ export interface PodLike {
   metadata?: { name?: string; namespace?: string; uid?: string };
   spec?: { containers?: Array<{ name?: string; image?: string }>; initContainers?: Array<{ name?: string; image?: string }>; ephemeralContainers?: Array<{ name?: string; image?: string }> };
   status?: {
-    containerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
+    containerStatuses?: Array<{ name?: string; image?: string; imageID?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
     initContainerStatuses?: Array<{ name?: string; image?: string; state?: { waiting?: { reason?: string; message?: string } } }>;
   };
 }
 
 export type RolloutState = { done: true } | { done: false; failed: boolean; reason: string };
 
-/** The rules `kubectl rollout status` uses, plus: the `deckhouse` container must already carry `expectedImage`. */
-export function rolloutState(deployment: DeploymentLike, expectedImage?: string): RolloutState {
+/** The `deckhouse` container's image in the Deployment's pod template. */
+export function templateDeckhouseImage(deployment: DeploymentLike): string | undefined {
+  return deployment.spec?.template?.spec?.containers?.find((c) => c.name === "deckhouse")?.image;
+}
+
+/**
+ * The rules `kubectl rollout status` uses, plus: the `deckhouse` container must already carry `expectedImage` (or
+ * `alsoImage`: the same release under the original tag, which Deckhouse may render itself after a switch).
+ */
+export function rolloutState(deployment: DeploymentLike, expectedImage?: string, alsoImage?: string): RolloutState {
   const generation = deployment.metadata?.generation ?? 0;
   const status = deployment.status ?? {};
   const wanted = deployment.spec?.replicas ?? 1;
   if (expectedImage) {
-    const image = deployment.spec?.template?.spec?.containers?.find((c) => c.name === "deckhouse")?.image;
-    if (image !== expectedImage) return { done: false, failed: false, reason: `the deckhouse container runs "${image}", not yet "${expectedImage}"` };
+    const image = templateDeckhouseImage(deployment);
+    if (image !== expectedImage && (!alsoImage || image !== alsoImage)) {
+      return { done: false, failed: false, reason: `the deckhouse container runs "${image}", not yet "${expectedImage}"${alsoImage ? ` or "${alsoImage}"` : ""}` };
+    }
   }
   const progressing = status.conditions?.find((c) => c.type === "Progressing");
   if (progressing?.reason === "ProgressDeadlineExceeded") {
@@ -51,6 +62,26 @@ export function rolloutState(deployment: DeploymentLike, expectedImage?: string)
   if ((status.replicas ?? 0) > updated) return { done: false, failed: false, reason: `${(status.replicas ?? 0) - updated} old replicas pending termination` };
   if ((status.availableReplicas ?? 0) < updated) return { done: false, failed: false, reason: `${status.availableReplicas ?? 0} of ${updated} updated replicas available` };
   return { done: true };
+}
+
+/**
+ * Under the original tag the release counts only when the pods show the copied digest: every pod whose deckhouse
+ * container is on `image` and reports an imageID runs `digest`, and at least one does. Another digest fails (that
+ * tag holds something else: not the copied release).
+ */
+export function copiedDigestState(pods: PodLike[], image: string, digest: string): RolloutState {
+  let matching = 0;
+  for (const pod of pods) {
+    if (pod.spec?.containers?.find((c) => c.name === "deckhouse")?.image !== image) continue;
+    const imageID = pod.status?.containerStatuses?.find((s) => s.name === "deckhouse")?.imageID;
+    const running = imageID ? digestOfImageID(imageID) : undefined;
+    if (!running) continue;
+    if (running !== digest) {
+      return { done: false, failed: true, reason: `pod ${pod.metadata?.namespace}/${pod.metadata?.name} runs "${image}" as ${running}, not the copied ${digest}` };
+    }
+    matching++;
+  }
+  return matching > 0 ? { done: true } : { done: false, failed: false, reason: `no deckhouse pod on "${image}" reports its image digest yet (the copied one is ${digest})` };
 }
 
 // An array, not a Set: this code runs inside closure-serialized dynamic providers, which cannot carry a Set.

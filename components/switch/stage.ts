@@ -190,6 +190,8 @@ export class SwitchStage extends pulumi.ComponentResource {
         namespace: DECKHOUSE_NAMESPACE,
         name: DECKHOUSE_DEPLOYMENT,
         expectedImage: plan.moduleConfig?.expectedImage ?? plan.targetImage,
+        // legacy: Deckhouse may render the copied release under its original tag itself (its pods' digest decides)
+        ...(!plan.moduleConfig && plan.record.originalTagImage ? { alsoImage: plan.record.originalTagImage, expectedDigest: plan.record.sourceDigest } : {}),
         oldRegistry: plan.sourceRepository,
         timeoutSeconds,
         restartOldRegistryWorkloads: config.restartOldRegistryWorkloads,

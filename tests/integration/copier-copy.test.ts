@@ -75,11 +75,17 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     // module images + index children + deckhouse
     expect(check.verified).toBeGreaterThan(distinctImages());
     expect(await skopeoManifestDigest(pair.target, targetImage)).toEqual(pair.release.deckhouseDigest);
+    // and under its original tag (Deckhouse renders `<registry>:<running tag>` after a switch), the same digest
+    const originalTag = `customer/deckhouse:${pair.release.deckhouseImage.split(":").pop()}`;
+    expect(await skopeoManifestDigest(pair.target, originalTag)).toEqual(pair.release.deckhouseDigest);
+    expect(summary.originalTag).toBe(pair.target.ref(originalTag));
+    expect(run.stdout).toContain(`also tagged: ${pair.target.ref(originalTag)}`);
 
     const reportText = readFileSync(report, "utf8");
     const statuses = reportStatuses(JSON.parse(reportText));
     expect(statuses).toHaveLength(distinctImages());
     expect(new Set(statuses)).toEqual(new Set(["copied"]));
+    expect(JSON.parse(reportText).originalTag).toMatchObject({ target: pair.target.ref(originalTag), status: "copied", digest: pair.release.deckhouseDigest, bytes: 0 });
     expectNoSecrets(run.stdout, run.stderr, reportText);
   });
 
@@ -93,6 +99,8 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     const statuses = reportStatuses(JSON.parse(readFileSync(report, "utf8")));
     expect(statuses).toHaveLength(distinctImages());
     expect(new Set(statuses)).toEqual(new Set(["skipped"]));
+    expect(JSON.parse(readFileSync(report, "utf8")).originalTag).toMatchObject({ status: "skipped" });
+    expect(summary.originalTag).toBe(pair.target.ref("customer/deckhouse:v1.46.3"));
     expect(countLoggedRequests(pair.target, WRITES)).toBe(writesBefore);
   });
 
@@ -121,6 +129,8 @@ describe("copy a release: token-auth source -> TLS + htpasswd target", () => {
     expect(new Set(reportStatuses(report))).toEqual(new Set(["copied"]));
     const check = await verifyCopiedRelease(pair.target, "mirror/api/deckhouse", "mirror/api/deckhouse:v1.46.3-copy", pair.release);
     expect(check.problems).toEqual([]);
+    expect(report.originalTag).toMatchObject({ target: pair.target.ref("mirror/api/deckhouse:v1.46.3"), status: "copied" });
+    expect(await skopeoManifestDigest(pair.target, "mirror/api/deckhouse:v1.46.3")).toEqual(pair.release.deckhouseDigest);
     expect(progress.length).toBeGreaterThan(0);
   });
 });

@@ -151,6 +151,35 @@ describe("DeckhouseRollout provider", () => {
     }
   });
 
+  it("counts the copied release under its original tag (Deckhouse re-rendered it) once its pod runs the copied digest", async () => {
+    const original = "registry.example.com/client/deckhouse:v1.46.3";
+    const copied = `sha256:${"c".repeat(64)}`;
+    server.put(deployment(original, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }));
+    const running = (imageID?: string) =>
+      pod("d8-system", "deckhouse-orig", [], { spec: { containers: [{ name: "deckhouse", image: original }] }, status: { containerStatuses: [{ name: "deckhouse", image: original, ...(imageID ? { imageID } : {}) }] } });
+    server.put(running());
+    // The test plays the kubelet: the digest appears in the pod's status only after the waiter has looked.
+    const podLists = () => server.requests.filter((r) => r.method === "GET" && r.path === "/api/v1/namespaces/d8-system/pods").length;
+    const before = podLists();
+    const kubelet = setInterval(() => {
+      if (podLists() > before) server.put(running(`registry.example.com/client/deckhouse@${copied}`));
+    }, 20);
+    try {
+      const result = await provider.create!({ ...inputs(30), alsoImage: original, expectedDigest: copied });
+      expect(result.outs.ready).toBe(true);
+      expect(podLists()).toBeGreaterThan(before);
+      // another digest under that tag is not the copied release
+      server.put(running(`registry.example.com/client/deckhouse@sha256:${"e".repeat(64)}`));
+      clearInterval(kubelet);
+      await expect(provider.create!({ ...inputs(30), alsoImage: original, expectedDigest: copied })).rejects.toThrow(`runs "${original}" as sha256:${"e".repeat(64)}, not the copied ${copied}`);
+      // without the copy's original tag the image is simply not the target yet
+      await expect(provider.create!(inputs(1))).rejects.toThrow(`not yet "${TARGET}"`);
+    } finally {
+      clearInterval(kubelet);
+      server.remove("v1", "Pod", "d8-system", "deckhouse-orig");
+    }
+  });
+
   it("groups the pods on the old registry by owner, calls out istio sidecars; istio restarts only the sidecar's Deployment, all the DaemonSet too, never Deckhouse's own", async () => {
     server.put(deployment(TARGET, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }));
     seedOldRegistryWorkloads(server, OLD);

@@ -7,7 +7,11 @@
 // exactly the RBAC rules of docs/permissions/copy-stack.yaml (enforced by the test server for the program's own
 // client and the dynamic providers); with one rule removed, the preview fails in one line naming it. The cluster runs two modules of
 // ModuleSource deckhouse and one of another source, and operator-trivy: the first run copies the two modules (image,
-// release image, components) and the four security databases, not the third module.
+// release image, components) and the four security databases, not the third module. From the new runId on, the
+// cluster keeps its registry in the registry module's Direct mode (v1.75: the Deployment names the in-cluster
+// registry.d8-system.svc:5001, the vendor's upstream is only in ModuleConfig deckhouse); after destroy, that
+// ModuleConfig names the target as a switched cluster's does, and the copy stack refuses.
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { imagesListDigest } from "../../copier";
 import { copyRecordSchema } from "../../components/copy-record";
@@ -19,11 +23,11 @@ import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { pushImage, pushMultiArch, seedRelease, type SeededRelease } from "../helpers/images";
 import { moduleConfig, moduleObject, moduleRelease } from "../helpers/deckhouse-modules";
 import { pushModuleImage, pushModuleRelease, pushTrivyDatabase } from "../helpers/module-image";
-import { skopeoManifestDigest } from "../helpers/skopeo";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
+import { skopeoManifestDigest } from "../helpers/skopeo";
 
 const ROOT = join(__dirname, "..", "..");
 const PROXY_PASSWORD = "proxy-Pa55-wd";
@@ -46,12 +50,14 @@ const TARGET_REPO = "customer/deckhouse";
 const TARGET_TAG = "rock-solid-1.58";
 let operatorToken: string;
 
-function deckhouse(version: string) {
+const IN_CLUSTER = "registry.d8-system.svc:5001";
+
+function deckhouse(version: string, image = release.deckhouseImage) {
   return deckhouseDeployment({
     containers: [
       {
         name: "deckhouse",
-        image: release.deckhouseImage,
+        image,
         // loopback is always reached directly, so this proxy is never used; its password must never show anywhere
         env: [{ name: "HTTPS_PROXY", value: `http://proxy-user:${PROXY_PASSWORD}@squid.corp.invalid:3128` }],
       },
@@ -63,7 +69,7 @@ function deckhouse(version: string) {
 beforeAll(async () => {
   [kube, source, target] = await Promise.all([
     startKubeApiServer(),
-    startRegistry({ tls: true, auth: "token", password: 'd8:src"pw' }),
+    startRegistry({ tls: true, auth: "token", username: "license-token", password: 'd8:src"pw' }),
     startRegistry({ tls: true, auth: "basic", password: 'cust:dst"pw' }),
   ]);
   release = await seedRelease(source, "deckhouse/ee", { tagged: 2, digestOnly: 1, multiArch: 1, deckhouseTag: "v1.58.3", seed: "copy-stack-engine" });
@@ -122,6 +128,15 @@ const runObjects = () => [...["Secret", "ConfigMap", "Pod"].flatMap((kind) => ku
 const providerLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
 const copyOf = (r: RunResult) => copyRecordSchema.parse(plainOutputs(r).copy);
 const noPlaintext = (r: RunResult) => expect(findPlaintextSecrets(r, sensitive)).toEqual([]);
+/** d8-repo.json as the last copy pod got it (the kubelet keeps each pod's mounted files in its work directory). */
+function lastSourceConfig(): Record<string, unknown> {
+  const dirs = readdirSync(work)
+    .map((name) => join(work, name, "config", "d8-repo.json"))
+    .filter((file) => statSync(file, { throwIfNoEntry: false }) !== undefined)
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  return JSON.parse(readFileSync(dirs[dirs.length - 1], "utf8"));
+}
+const originalTag = () => `${TARGET_REPO}:${release.deckhouseImage.split(":").pop()}`;
 
 test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and ConfigMap are gone; the copy record is complete", async () => {
   const up = await engine.up();
@@ -151,6 +166,8 @@ test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and Conf
       { name: "stronghold", version: "v0.5.0" },
     ],
     securityDatabases: true,
+    registryPath: "legacy",
+    originalTagImage: target.ref(originalTag()),
   });
   expect(copyOf(up).groups).toMatchObject({ modules: { images: 7, copied: 7, failed: 0 }, security: { images: 4, copied: 4 }, deckhouse: { images: 1 } });
   expect((await verifyCopiedRelease(target, TARGET_REPO, `${TARGET_REPO}:${TARGET_TAG}`, release)).problems).toEqual([]);
@@ -161,6 +178,8 @@ test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and Conf
     expect({ ref, digest: await skopeoManifestDigest(target, ref) }).toEqual({ ref, digest: moduleDigests[key] });
   }
   expect(providerLines(up).join("\n")).not.toContain("partner-thing");
+  // the Deckhouse image under its own tag too, which Deckhouse renders once the registry changed: the same digest
+  expect(await skopeoManifestDigest(target, originalTag())).toBe(release.deckhouseDigest);
   noPlaintext(up);
 });
 
@@ -173,14 +192,40 @@ test("up again: nothing changed, nothing runs", async () => {
   noPlaintext(again);
 });
 
-test("a new runId: the run's objects are replaced together and a fresh run moves nothing and says so", async () => {
+test("a new runId on v1.75 in registry mode Direct: the source is the ModuleConfig's upstream, the objects are replaced together and a fresh run moves nothing", async () => {
+  // what Deckhouse shows in Direct: the Deployment and deckhouse-registry name the in-cluster registry
+  kube.put(deckhouse("v1.75.3", `${IN_CLUSTER}/system/deckhouse:${release.deckhouseImage.split(":").pop()}`));
+  kube.put(deckhouseRegistrySecret({ host: IN_CLUSTER, path: "/system/deckhouse", username: source.username as string, password: source.password as string }));
+  kube.put({
+    apiVersion: "deckhouse.io/v1alpha1",
+    kind: "ModuleConfig",
+    metadata: { name: "deckhouse" },
+    spec: { version: 1, settings: { registry: { mode: "Direct", direct: { imagesRepo: `${source.host}/deckhouse/ee`, license: source.password, scheme: "HTTPS", ca: source.caPem } } } },
+  });
+  kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "Module", metadata: { name: "registry" }, status: { conditions: [{ type: "EnabledByModuleManager", status: "True" }] } });
   engine.setConfig({ runId: "2" });
   const rerun = await engine.up();
   expect(rerun.error).toBeUndefined();
   expect(ops(rerun)).toMatchObject({ "images-copier-config": "replace", "copier-bundle": "replace", "copy-images": "replace", "copy-run": "replace" });
   expect(kubelet.started).toBe(2);
+  // the copier read the vendor's upstream as the ModuleConfig names it: license-token and the license
+  const d8repo = lastSourceConfig();
+  expect(d8repo).toMatchObject({ image: release.deckhouseImage, username: "license-token", password: source.password, insecure: false, ca: source.caPem });
   expect(providerLines(rerun)).toContain(`images-copier: verification run: all ${total} images were already in the target with the source's digests; nothing was copied`);
-  expect(copyOf(rerun)).toMatchObject({ status: "succeeded", verified: true, runId: "2", copied: 0, bytes: 0, sourceDigest: release.deckhouseDigest });
+  expect(copyOf(rerun)).toMatchObject({
+    status: "succeeded",
+    verified: true,
+    runId: "2",
+    copied: 0,
+    bytes: 0,
+    sourceImage: release.deckhouseImage,
+    sourceDigest: release.deckhouseDigest,
+    sourceRepository: `${source.host}/deckhouse/ee`,
+    registryPath: "Direct",
+    deckhouseVersion: "v1.75.3",
+  });
+  // nothing the copy used or recorded points at the in-cluster address
+  expect(JSON.stringify([d8repo, copyOf(rerun), plainOutputs(rerun).sourceImage])).not.toContain(IN_CLUSTER);
   expect(runObjects()).toEqual([]);
   noPlaintext(rerun);
 });
@@ -238,6 +283,22 @@ test("destroy: nothing of the stack is left in the cluster or the state; copied 
   expect(kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")).toBeDefined();
   expect((await verifyCopiedRelease(target, TARGET_REPO, `${TARGET_REPO}:${TARGET_TAG}`, release)).problems).toEqual([]);
   noPlaintext(destroy);
+});
+
+test("the copy stack against a switched cluster (Direct's imagesRepo now the target): preview refuses in one line; nothing is declared", async () => {
+  const config = kube.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse") as any;
+  const switched = { ...config.spec.settings.registry.direct, imagesRepo: target.ref(TARGET_REPO), license: undefined, username: target.username, password: target.password };
+  kube.put({ ...config, spec: { ...config.spec, settings: { registry: { mode: "Direct", direct: switched } } } });
+  const run = await engine.preview();
+  const refusal =
+    `images-copier: refusing to copy: ModuleConfig deckhouse already has imagesRepo "${target.ref(TARGET_REPO)}", the target repository; ` +
+    "the cluster was switched already; to copy a release again, first switch back (`pulumi destroy` on the switch stack), or keep the copy stack's last record as it is";
+  expect(run.error).toBe(refusal);
+  expect(run.errorDetail).toBe(refusal);
+  expect(run.steps.map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
+  expect(runObjects()).toEqual([]);
+  expect(kubelet.started).toBe(6);
+  noPlaintext(run);
 });
 
 // The refusal runs before anything is declared, the same code in preview and update (the mock tests cover both modes).

@@ -3,7 +3,7 @@
 // the suite's Bearer token server, and the cluster the Kubernetes API test server (a simulation of the API, not a
 // cluster; the Kubernetes provider is simulated by the harness, and the Deployment's status is set by the test,
 // which plays its controller). Scenarios: preview refused, preview passed, up, up again (empty diff), refresh,
-// destroy (everything restored), two half-applied starts, and `checkFrom: cluster` with the copier published into
+// destroy (everything restored), v1.76 rendering the original tag mid-switch, two half-applied starts, and `checkFrom: cluster` with the copier published into
 // the target registry (the test plays the node: it pulls the check Job's image with the pod's imagePullSecrets
 // through skopeo and runs the copier unpacked from it). Every run acts as a user with exactly the RBAC rules of
 // docs/permissions/switch-stack.yaml (enforced by the test server for the program's own client and the dynamic
@@ -298,6 +298,57 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
     manager.stop();
     clearNodeGroups(kube);
     clearOldRegistryWorkloads(kube);
+  }
+});
+
+test("v1.76 legacy: Deckhouse renders <target>:<original tag> as soon as deckhouse-registry changes; the switch completes and the rollout is ready on that tag", async () => {
+  const originalTag = `${target()}:v1.46.3`;
+  // the copy pushed the release under its original tag too: the same manifest, the same digest
+  expect((await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.46.3", layers: [{ size: 2048, seed: "switch-stack" }] }, "v1.46.3")).digest).toBe(copied);
+  // the Deployment controller reports no finished rollout until the test says so (below)
+  seedDeckhouseCluster(kube, vendorCluster({ deploymentStatus: { observedGeneration: 1, replicas: 2, updatedReplicas: 0, availableReplicas: 1 } }));
+  // v1.76 with the registry module disabled (a managed Kubernetes): the legacy path
+  const seeded = kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
+  kube.put({ ...seeded, metadata: { ...seeded.metadata, annotations: { "core.deckhouse.io/version": "v1.76.1" } } });
+  kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "Module", metadata: { name: "registry" }, status: { conditions: [{ type: "EnabledByModuleManager", status: "False" }] } });
+
+  // The test plays Deckhouse v1.76, which renders its image as `<address+path of deckhouse-registry>:<tag of the
+  // running image>` whenever that differs (modules/002-deckhouse/hooks/set_module_image_value.go, CHANGELOG v1.76
+  // "Overwrite currentReleaseImageName on mismatch"), and the Deployment controller. The Secret changes first: it
+  // renders the original tag in the new registry at once (unless the switch's own patch of the image came first);
+  // its helm release, computed from that moment, lands once more after the switch's patch. Only then is the rollout
+  // ready, on the original tag, its pod running the copied digest. Either order ends so.
+  let phase = 0;
+  const deployment = () => kube.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
+  const render = (status?: Record<string, unknown>) => {
+    const d = deployment();
+    const containers = d.spec.template.spec.containers.map((c: { name: string }) => (c.name === "deckhouse" ? { ...c, image: originalTag } : c));
+    kube.put({ ...d, spec: { ...d.spec, template: { ...d.spec.template, spec: { ...d.spec.template.spec, containers } } }, ...(status ? { status: { ...status, observedGeneration: d.metadata.generation ?? 1 } } : {}) });
+  };
+  const patchedByTheSwitch = () => deployment().spec.template.spec.containers.find((c: { name: string }) => c.name === "deckhouse").image === targetImage();
+  const deckhouseAndController = setInterval(() => {
+    const address = (kube.get("v1", "Secret", "d8-system", "deckhouse-registry") as any)?.data?.address;
+    if (phase === 0 && address && Buffer.from(address, "base64").toString() === registry.host) {
+      phase = 1;
+      if (!patchedByTheSwitch()) render();
+    } else if (phase === 1 && patchedByTheSwitch()) {
+      phase = 2;
+      render(READY);
+      const pod = kube.get("v1", "Pod", "d8-system", "deckhouse-6f7d9c-x2k4p") as any;
+      const containers = pod.spec.containers.map((c: { name: string }) => (c.name === "deckhouse" ? { ...c, image: originalTag } : c));
+      kube.put({ ...pod, spec: { ...pod.spec, containers }, status: { ...pod.status, containerStatuses: [{ name: "deckhouse", image: originalTag, imageID: `docker-pullable://${target()}@${copied}`, ready: true }] } });
+    }
+  }, 10);
+  try {
+    const up = await engine(record({ originalTagImage: originalTag, registryPath: "legacy" })).up();
+    expect(up.error).toBeUndefined();
+    expect(phase).toBe(2);
+    expect(plainOutputs(up)).toMatchObject({ rolloutReady: true, deckhouseImage: { from: SOURCE_IMAGE, to: targetImage() } });
+    expect(images(cluster().pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${originalTag}`, `kube-rbac-proxy=${target()}:${TAG}`]);
+    expect(findPlaintextSecrets(up, sensitive())).toEqual([]);
+  } finally {
+    clearInterval(deckhouseAndController);
+    kube.remove("deckhouse.io/v1alpha1", "Module", "", "registry");
   }
 });
 

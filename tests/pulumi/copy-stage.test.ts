@@ -125,6 +125,10 @@ interface ClusterState {
   bundle?: string;
   /** Answers for a copierImage in the target registry; by default none may be read. */
   inspect?: CopierImageInspector;
+  /** ModuleConfig deckhouse spec.settings.registry (and Module registry enabled with it); none by default. */
+  registry?: Record<string, unknown>;
+  /** ModuleConfig registry spec.settings.mode (the unreleased Managed implementation). */
+  registryModuleMode?: string;
 }
 
 const noRegistryRead: CopierImageInspector = async (reference) => {
@@ -141,6 +145,15 @@ function start(state: ClusterState = {}) {
     }) as never,
   );
   kube.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "deckhouse-registry", namespace: "d8-system" }, type: "kubernetes.io/dockerconfigjson", data: state.secretData ?? registrySecretData({ auth: b64(`license-token:${SOURCE_PASSWORD}`) }) });
+  for (const name of ["deckhouse", "registry"]) kube.remove("deckhouse.io/v1alpha1", "ModuleConfig", "", name);
+  kube.remove("deckhouse.io/v1alpha1", "Module", "", "registry");
+  if (state.registry) {
+    kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "ModuleConfig", metadata: { name: "deckhouse" }, spec: { version: 1, settings: { registry: state.registry } } });
+    kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "Module", metadata: { name: "registry" }, status: { conditions: [{ type: "EnabledByModuleManager", status: "True" }] } });
+  }
+  if (state.registryModuleMode) {
+    kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "ModuleConfig", metadata: { name: "registry" }, spec: { version: 1, enabled: true, settings: { mode: state.registryModuleMode } } });
+  }
   for (const [i, r] of (state.releases ?? []).entries()) {
     kube.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "DeckhouseRelease", metadata: { name: `r${i}-${r.version}` }, spec: { version: r.version }, status: { phase: r.phase } });
   }
@@ -193,10 +206,16 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     expect(d.declared[0].inputs).toEqual({}); // the component's args would be stored: it gets none
     const requests = kube.requests.slice(before);
     const reads = requests.filter((r) => r.method === "GET").map((r) => `${r.method} ${r.path}`);
+    // the registry's path (components/registry-mode.ts reads the ModuleConfigs, Module registry and the Deployment
+    // again), then the legacy mode's Secret, then what else the cluster pulls: its modules, operator-trivy, the
+    // release channel (components/copy/modules-read.ts)
     expect(reads).toEqual([
       "GET /apis/apps/v1/namespaces/d8-system/deployments/deckhouse",
+      "GET /apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse",
+      "GET /apis/deckhouse.io/v1alpha1/moduleconfigs/registry",
+      "GET /apis/deckhouse.io/v1alpha1/modules/registry",
+      "GET /apis/apps/v1/namespaces/d8-system/deployments/deckhouse",
       "GET /api/v1/namespaces/d8-system/secrets/deckhouse-registry",
-      // what else the cluster pulls: its modules, operator-trivy, the release channel (components/copy/modules-read.ts)
       "GET /apis/deckhouse.io/v1alpha1/modulereleases",
       "GET /apis/deckhouse.io/v1alpha1/modules",
       "GET /apis/deckhouse.io/v1alpha1/moduleconfigs/operator-trivy",
@@ -212,6 +231,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
     expect(kube.get("v1", "Secret", "d8-system", "images-copier-config")).toBeUndefined();
     expect(kube.get("batch/v1", "Job", "d8-system", "copy-images")).toBeUndefined();
     expect(d.stage.outputs.sourceImage).toBe(DECKHOUSE_IMAGE);
+    expect(d.stage.outputs.registryPath).toBe("legacy");
     expect(d.stage.outputs.deckhouseRelease).toEqual({ version: "v1.58.3", source: "annotation core.deckhouse.io/version of d8-system/deckhouse" });
   });
 
@@ -346,6 +366,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
       sourceRepository: "registry.deckhouse.io/deckhouse/ee",
       imagesDigest: IMAGES_DIGEST,
       updateImages: false,
+      registryPath: "legacy",
       deckhouseVersion: "v1.58.3",
       images: 3,
       copied: 2,
@@ -435,6 +456,80 @@ describe(`the write proof${PREVIEW ? " in preview" : ""}`, () => {
       expect(kube.get("v1", "Secret", "d8-system", "images-copier-config")).toBeUndefined();
     } finally {
       undo();
+    }
+  });
+});
+
+describe(`the vendor's registry where the cluster keeps it${PREVIEW ? " in preview" : ""}`, () => {
+  const LICENSE = "lic:ense-Key-42";
+  const IN_CLUSTER = "registry.d8-system.svc:5001/system/deckhouse:v1.75.3";
+  const v175 = { "core.deckhouse.io/version": "v1.75.3" };
+
+  test("Direct: the source is the mode's imagesRepo with the Deployment's tag, license-token and the license; the Job still reads the list from the in-cluster image", async () => {
+    const d = await declare({ image: IN_CLUSTER, annotations: v175, registry: { mode: "Direct", direct: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: LICENSE, scheme: "HTTPS" } } });
+    const secret = d.of("kubernetes:core/v1:Secret");
+    expect(secretJson(secret, "d8-repo.json")).toEqual({ username: "license-token", password: LICENSE, insecure: false, image: "registry.deckhouse.io/deckhouse/ee:v1.75.3" });
+    expect(d.of("kubernetes:batch/v1:Job").inputs.spec.template.spec.initContainers[0].image).toBe(IN_CLUSTER);
+    expect(d.of("pulumi-nodejs:dynamic:CopyRun").inputs.sourceImage).toBe("registry.deckhouse.io/deckhouse/ee:v1.75.3");
+    expect(d.stage.outputs.registryPath).toBe("Direct");
+    if (PREVIEW) return;
+    expect(await value(pulumi.output(d.stage.outputs.copy))).toMatchObject({
+      sourceImage: "registry.deckhouse.io/deckhouse/ee:v1.75.3",
+      sourceRepository: "registry.deckhouse.io/deckhouse/ee",
+      registryPath: "Direct",
+    });
+  });
+
+  test("configurable Unmanaged over HTTP with user, password and CA; Proxy with a license", async () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const unmanaged = await declare({
+      image: "mirror.example:5000/d8/ee:v1.74.2",
+      annotations: { "core.deckhouse.io/version": "v1.74.2" },
+      registry: { mode: "Unmanaged", unmanaged: { imagesRepo: "mirror.example:5000/d8/ee", username: "puller", password: 'p:w"d', scheme: "HTTP", ca } },
+    });
+    expect(secretJson(unmanaged.of("kubernetes:core/v1:Secret"), "d8-repo.json")).toEqual({ username: "puller", password: 'p:w"d', insecure: true, image: "mirror.example:5000/d8/ee:v1.74.2", ca });
+    expect(unmanaged.stage.outputs.registryPath).toBe("Unmanaged");
+    const proxy = await declare({ image: IN_CLUSTER, annotations: v175, registry: { mode: "Proxy", proxy: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: LICENSE, ttl: "24h" } } });
+    expect(secretJson(proxy.of("kubernetes:core/v1:Secret"), "d8-repo.json")).toMatchObject({ username: "license-token", image: "registry.deckhouse.io/deckhouse/ee:v1.75.3" });
+  });
+
+  test("Local and the unreleased Managed: refused in one line, nothing declared", async () => {
+    for (const [state, expected] of [
+      [{ registry: { mode: "Local" } }, /^images-copier: refusing to copy: ModuleConfig deckhouse sets registry mode Local: .*has no upstream to copy from; fill the target with d8 mirror instead$/],
+      [{ registryModuleMode: "Managed" }, /^images-copier: refusing to copy: ModuleConfig registry is in mode Managed .*\(d8 mirror\)$/],
+    ] as Array<[ClusterState, RegExp]>) {
+      const { staged, seen } = start({ image: IN_CLUSTER, annotations: v175, ...state });
+      const error = await staged.then(() => undefined, (e: Error) => e);
+      expect(error).toBeInstanceOf(pulumi.RunError);
+      expect(error?.message).toMatch(expected);
+      expect(seen.map((x) => x.type)).toEqual([]);
+    }
+  });
+});
+
+describe(`a cluster already switched onto the target${PREVIEW ? " in preview" : ""}`, () => {
+  test("Direct whose imagesRepo is already the target (the Deployment keeps the in-cluster address): refused in one line", async () => {
+    const { staged, seen } = start({
+      image: "registry.d8-system.svc:5001/system/deckhouse:v1.75.3",
+      annotations: { "core.deckhouse.io/version": "v1.75.3" },
+      registry: { mode: "Direct", direct: { imagesRepo: "registry.customer.example/deckhouse/ee", username: "robot", password: TARGET_PASSWORD } },
+    });
+    const error = await staged.then(() => undefined, (e: Error) => e);
+    expect(error?.message).toMatch(/^images-copier: refusing to copy: ModuleConfig deckhouse already has imagesRepo "registry.customer.example\/deckhouse\/ee", the target repository; the cluster was switched already;/);
+    expect(error?.message).not.toContain(TARGET_PASSWORD);
+    expect(seen.map((x) => x.type)).toEqual([]);
+  });
+
+  test("the Deployment's Deckhouse image under the target repository (either tag): refused in one line, nothing declared", async () => {
+    for (const image of ["registry.customer.example/deckhouse/ee:rock-solid-1.46", "registry.customer.example/deckhouse/ee:v1.58.3"]) {
+      const { staged, seen } = start({ image });
+      const error = await staged.then(() => undefined, (e: Error) => e);
+      expect(error).toBeInstanceOf(pulumi.RunError);
+      expect(error?.message).toBe(
+        `images-copier: refusing to copy: Deckhouse already runs "${image}" from the target repository registry.customer.example/deckhouse/ee; ` +
+          "the cluster was switched already; to copy a release again, first switch back (`pulumi destroy` on the switch stack), or keep the copy stack's last record as it is",
+      );
+      expect(seen.map((x) => x.type)).toEqual([]);
     }
   });
 });

@@ -54,6 +54,8 @@ const record = {
   sourceRepository: UPSTREAM,
   imagesDigest: `sha256:${"b".repeat(64)}`,
   updateImages: false,
+  // the copy stack read the upstream from the same Direct section (copy-today: the switch refuses another path)
+  registryPath: "Direct",
 };
 
 beforeAll(async () => {

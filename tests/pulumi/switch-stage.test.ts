@@ -15,7 +15,7 @@ import { snapshotProvider } from "../../components/switch/snapshot-provider";
 import { makeBashibleProvider } from "../../components/switch/bashible-provider";
 import { rolloutProvider } from "../../components/switch/rollout-provider";
 import { updatesProvider } from "../../components/switch/updates-provider";
-import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import {
   b64,
   LICENSE_KEY,
@@ -330,6 +330,7 @@ describe("switch stage: refusals, in preview and in update, before anything is d
     ["the same tag now another digest", (c) => void (c.podImageID = `${OLD}@sha256:${"e".repeat(64)}`), /pod d8-system\/deckhouse-6f7d9c-x2k4p runs Deckhouse sha256:e{64}, but the copy stack copied/],
     ["a registry without Bearer tokens", () => void (basicOnly = true), /answers GET \/v2\/ with 401 and only "basic" authentication/],
     ["a missing image", () => void missing.add(`${NEW}:${TAG}`), new RegExp(`1 of 3 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:${TAG} \\(manifest unknown\\)`)],
+    ["the release under its original tag missing in the target (Deckhouse renders it after the switch)", () => (missing.add(`${NEW}:v1.46.3`), { copy: { ...record, originalTagImage: `${NEW}:v1.46.3` } }), new RegExp(`1 of 4 image\\(s\\) are not in the target registry: ${NEW.replace(/\./g, "\\.")}:v1\\.46\\.3 \\(manifest unknown\\)`)],
     ["an untagged image in the copied repository", (c) => void c.containers.push({ name: "sidecar", image: OLD }), /container "sidecar": image "registry\.deckhouse\.io\/deckhouse\/ee" is in the registry repository .* has neither a tag nor a digest/],
   ];
   for (const preview of [true, false]) {
@@ -357,6 +358,25 @@ describe("switch stage: refusals, in preview and in update, before anything is d
       expect(server.get("apps/v1", "Deployment", "d8-system", "deckhouse")?.spec).toMatchObject({ template: { spec: { containers: [{ name: "deckhouse", image: SOURCE_IMAGE }, { name: "kube-rbac-proxy" }] } } });
     } finally {
       undo();
+    }
+  });
+
+  it("refuses when the cluster keeps its registry another way than the copy read it (now Direct; the copy read the legacy Secret)", async () => {
+    seedDeckhouseCluster(server, vendorCluster());
+    const mc = server.get("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse") as KubeObject & { spec: { settings: Record<string, unknown> } };
+    server.put({ ...mc, spec: { ...mc.spec, settings: { ...mc.spec.settings, registry: { mode: "Direct", direct: { imagesRepo: OLD, license: "the-license" } } } } });
+    server.put({ apiVersion: "deckhouse.io/v1alpha1", kind: "Module", metadata: { name: "registry" }, status: { conditions: [{ type: "EnabledByModuleManager", status: "True" }] } });
+    // a release with the registry module (the fixture's Deployment says no version)
+    const deployment = server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as KubeObject;
+    server.put({ ...deployment, metadata: { ...deployment.metadata, annotations: { ...(deployment.metadata.annotations as Record<string, string> | undefined), "core.deckhouse.io/version": "v1.75.3" } } });
+    try {
+      const r = await runSwitchStage(config(), { ...record, registryPath: "legacy" }, { preview: true, deps: { checker, kube: { kubeconfig: server.kubeconfigYaml } } });
+      expect(r.refusal?.message).toMatch(/^images-copier: refusing to switch: the copy read the vendor's registry from the legacy Secret d8-system\/deckhouse-registry, but the cluster now keeps it in registry mode Direct of ModuleConfig deckhouse; [^\n]+$/);
+      expect(r.refusal?.message).not.toContain("the-license");
+      expect(customResources(r)).toEqual([]);
+    } finally {
+      server.remove("deckhouse.io/v1alpha1", "Module", "", "registry");
+      server.remove("deckhouse.io/v1alpha1", "ModuleConfig", "", "deckhouse");
     }
   });
 

@@ -101,6 +101,8 @@ function seedImage(fake: Fake, size: number, tag = "v1", architecture = "amd64")
     }),
   );
   fake.manifests.set(`deckhouse/ee:${tag}`, { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
+  // by digest too, as a registry serves it (the copy pushes the Deckhouse image's original tag by digest)
+  fake.manifests.set(`deckhouse/ee:${sha(manifest)}`, { bytes: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
   return { layer: sha(layerBytes), layerBytes, config };
 }
 

@@ -1,5 +1,5 @@
 // The copy record gate: a successful, verified copy to the same target, with the fields that name the release.
-import { requireVerifiedCopy, SwitchRefusedError } from "../../components/switch/copy-check";
+import { requireSameRegistryPath, requireVerifiedCopy, SwitchRefusedError } from "../../components/switch/copy-check";
 import { RELEASE_FIELDS } from "../../components/copy-record";
 
 const TARGET = "registry.example.com/client/deckhouse:rs";
@@ -49,5 +49,36 @@ describe("requireVerifiedCopy", () => {
   it("refuses the record an older copy stack exported (status, target, verified and counts only)", () => {
     const { sourceImage: _a, sourceDigest: _b, sourceRepository: _c, imagesDigest: _d, updateImages: _e, ...older } = good;
     expect(() => requireVerifiedCopy(older, TARGET, "c")).toThrow("lacks sourceImage, sourceDigest, sourceRepository, imagesDigest");
+  });
+});
+
+describe("requireSameRegistryPath: the cluster keeps its registry the way the copy read it", () => {
+  const targetRepo = "registry.example.com/client/deckhouse";
+  const direct = (imagesRepo: string) => ({ path: "module" as const, mode: "Direct" as const, section: { imagesRepo } });
+  const unmanaged = (imagesRepo: string) => ({ path: "module" as const, mode: "Unmanaged" as const, section: { imagesRepo } });
+  const record = (registryPath?: "legacy" | "Direct" | "Unmanaged") => requireVerifiedCopy({ ...good, ...(registryPath ? { registryPath } : {}) }, TARGET, "c");
+
+  it("passes the same path, also the module-enabled legacy mode and a record from before the field (a legacy read)", () => {
+    expect(() => requireSameRegistryPath(record("legacy"), { path: "legacy", why: "x" }, targetRepo)).not.toThrow();
+    expect(() => requireSameRegistryPath(record(), { path: "module-legacy" }, targetRepo)).not.toThrow();
+    expect(() => requireSameRegistryPath(record("Direct"), direct("registry.deckhouse.io/deckhouse/ee"), targetRepo)).not.toThrow();
+    expect(() => requireSameRegistryPath(record("Direct"), direct(targetRepo), targetRepo)).not.toThrow();
+  });
+
+  it("refuses a path changed since the copy, in one line naming both", () => {
+    expect(() => requireSameRegistryPath(record("legacy"), direct("registry.deckhouse.io/deckhouse/ee"), targetRepo)).toThrow(
+      "images-copier: refusing to switch: the copy read the vendor's registry from the legacy Secret d8-system/deckhouse-registry, but the cluster now keeps it in registry mode Direct of ModuleConfig deckhouse; the copied source may not be the cluster's registry any more; run the copy stack again",
+    );
+    expect(() => requireSameRegistryPath(record("Direct"), { path: "legacy", why: "x" }, targetRepo)).toThrow(/from registry mode Direct of ModuleConfig deckhouse, but the cluster now keeps it in the legacy Secret/);
+  });
+
+  it("allows the documented migration legacy -> configurable Unmanaged on the copied repository or the target, nothing else", () => {
+    expect(() => requireSameRegistryPath(record("legacy"), unmanaged("registry.deckhouse.io/deckhouse/ee/"), targetRepo)).not.toThrow();
+    expect(() => requireSameRegistryPath(record("legacy"), unmanaged(targetRepo), targetRepo)).not.toThrow();
+    expect(() => requireSameRegistryPath(record("legacy"), unmanaged("mirror.example/other"), targetRepo)).toThrow(/now keeps it in registry mode Unmanaged/);
+  });
+
+  it("leaves a refused path to the gate", () => {
+    expect(() => requireSameRegistryPath(record("Direct"), { path: "refused", cause: "local", reason: "Local" }, targetRepo)).not.toThrow();
   });
 });

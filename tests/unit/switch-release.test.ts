@@ -64,4 +64,15 @@ describe("requireCopiedRelease", () => {
     expect(() => requireCopiedRelease(record, TARGET, TARGET, running(`${TARGET.split(":")[0]}@${COPIED}`))).not.toThrow();
     expect(() => requireCopiedRelease(record, TARGET, TARGET, running(`${TARGET.split(":")[0]}@${NEWER}`))).toThrow(/runs Deckhouse sha256:e+/);
   });
+
+  it("accepts the target under the original tag (Deckhouse re-rendered it) only when the copy pushed that tag and the pods run the copied digest", () => {
+    const original = "registry.example.com/client/deckhouse:v1.46.3";
+    const withTag = { ...record, originalTagImage: original };
+    expect(() => requireCopiedRelease(withTag, original, TARGET, running(`registry.example.com/client/deckhouse@${COPIED}`))).not.toThrow();
+    expect(() => requireCopiedRelease(withTag, original, TARGET, running(`registry.example.com/client/deckhouse@${NEWER}`))).toThrow(
+      /pod d8-system\/deckhouse-5d9f7-abcde runs Deckhouse sha256:e+, but the copy stack copied/,
+    );
+    // an older copy record never pushed that tag: the image is not the copied one
+    expect(() => requireCopiedRelease(record, original, TARGET, running(`registry.example.com/client/deckhouse@${COPIED}`))).toThrow(/Deckhouse now runs "registry.example.com\/client\/deckhouse:v1.46.3"/);
+  });
 });
