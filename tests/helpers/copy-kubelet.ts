@@ -18,6 +18,11 @@ export interface CopyKubelet {
   readonly pulls: Array<{ image: string; credentialHosts: string[] }>;
   /** Pulls that failed, with skopeo's reason. */
   readonly pullErrors: string[];
+  /** Jobs that appeared while a Pod of an earlier Job of the same name was still there (e.g. shutting down). */
+  readonly overlaps: number;
+  /** The next Pod stays Running without starting its copier until the returned function is called; a Pod deleted
+   *  meanwhile never starts it. */
+  hold(): () => void;
   /** Kills any copier still running. */
   stop(): void;
 }
@@ -34,6 +39,8 @@ export interface CopyKubeletOptions {
 export function startCopyKubelet(kube: KubeApiServer, opts: CopyKubeletOptions): CopyKubelet {
   const children = new Set<ChildProcess>();
   let started = 0;
+  let overlaps = 0;
+  let held: Promise<void> | undefined;
   const pulls: CopyKubelet["pulls"] = [];
   const pullErrors: string[] = [];
 
@@ -57,8 +64,13 @@ export function startCopyKubelet(kube: KubeApiServer, opts: CopyKubeletOptions):
     }
   }
 
-  async function runPod(job: KubeObject, podName: string): Promise<void> {
+  async function runPod(job: KubeObject, podName: string, gate?: Promise<void>): Promise<void> {
     const ns = job.metadata.namespace as string;
+    if (gate) {
+      await gate;
+      const pod = kube.get("v1", "Pod", ns, podName);
+      if (!pod || pod.metadata.deletionTimestamp) return;
+    }
     const podSpec = (job.spec as any).template.spec;
     const dir = join(opts.work, podName);
     const mounts: Record<string, string> = { "/config": join(dir, "config"), "/opt/images-copier": join(dir, "opt"), "/images": join(dir, "images") };
@@ -103,15 +115,27 @@ export function startCopyKubelet(kube: KubeApiServer, opts: CopyKubeletOptions):
   }
 
   kube.onAdded("Job", (job) => {
+    const ns = job.metadata.namespace as string;
+    if (kube.list("v1", "Pod", ns).some((p) => p.metadata.labels?.["job-name"] === job.metadata.name && p.metadata.labels?.["controller-uid"] !== job.metadata.uid)) overlaps++;
     const pod = podOfJob(job);
     kube.put(pod);
     started++;
-    void runPod(job, pod.metadata.name);
+    const gate = held;
+    held = undefined;
+    void runPod(job, pod.metadata.name, gate);
   });
 
   return {
     get started() {
       return started;
+    },
+    get overlaps() {
+      return overlaps;
+    },
+    hold() {
+      let release = () => {};
+      held = new Promise<void>((resolve) => (release = resolve));
+      return () => release();
     },
     pulls,
     pullErrors,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { TLSSocket } from "node:tls";
 import { testCerts } from "./certs";
+import { deletionController, type Propagation } from "./kube-api/deletion";
 import { serverSideApply } from "./kube-api/server-side-apply";
 
 const run = promisify(execFile);
@@ -221,7 +222,12 @@ function kubeconfig(url: string, caPem: string, user: Record<string, string>): s
   ].join("\n");
 }
 
-export async function startKubeApiServer(): Promise<KubeApiServer> {
+export interface KubeApiServerOptions {
+  /** How long a deleted Pod keeps running (its graceful shutdown) before it goes; 0 (default): at once. */
+  podTerminationMs?: number;
+}
+
+export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const certs = await testCerts();
   const token = randomBytes(24).toString("hex");
   const store = new Map<string, KubeObject>();
@@ -247,7 +253,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     }
   }
 
-  function put(object: KubeObject): KubeObject {
+  function put(object: KubeObject, fromDeletion = false): KubeObject {
     const namespace = object.metadata.namespace ?? (CLUSTER_SCOPED.has(object.kind) ? "" : "default");
     const k = key(object.apiVersion, object.kind, namespace, object.metadata.name);
     const existing = store.get(k);
@@ -264,6 +270,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     store.set(k, stored);
     notify(existing ? "MODIFIED" : "ADDED", stored);
     if (!existing) for (const hook of addedHooks.get(stored.kind) ?? []) hook(structuredClone(stored));
+    // a write that removed the last finalizer of a Terminating object lets it go
+    if (!fromDeletion && stored.metadata.deletionTimestamp) deletion.collect();
     return stored;
   }
 
@@ -277,6 +285,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     notify("DELETED", deleted);
     return deleted;
   }
+
+  const deletion = deletionController(
+    { all: () => [...store.values()], put: (object) => put(object, true), drop: (object) => void removeObject(object.apiVersion, object.kind, object.metadata.namespace ?? "", object.metadata.name) },
+    options.podTerminationMs ?? 0,
+  );
 
   function list(apiVersion: string, kind: string, namespace: string): KubeObject[] {
     return [...store.values()].filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || o.metadata.namespace === namespace));
@@ -406,15 +419,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       if (uid && current && current.metadata.uid !== uid) {
         return status(res, 409, "Conflict", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`);
       }
-      const deleted = removeObject(apiVersion, kind, namespace, name);
-      if (!deleted) return notFound();
+      if (!current) return notFound();
       // batch/v1 Jobs orphan their pods unless the caller asks for propagation, as the real API server does.
-      const policy = query.propagationPolicy;
-      if (kind === "Job" && (policy === "Background" || policy === "Foreground")) {
-        for (const pod of list("v1", "Pod", namespace)) {
-          if (pod.metadata.labels?.["job-name"] === name) removeObject("v1", "Pod", namespace, pod.metadata.name);
-        }
-      }
+      const policy = (query.propagationPolicy ?? (kind === "Job" ? "Orphan" : "Background")) as Propagation;
+      const terminating = deletion.remove(current, policy);
+      if (terminating) return sendJson(res, 200, terminating);
       return sendJson(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: `${kind.toLowerCase()}s` } });
     }
     return status(res, 405, "MethodNotAllowed", `${method} is not allowed on ${url.pathname}`);
@@ -471,6 +480,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       return () => void rejections.splice(rejections.indexOf(rejection), 1);
     },
     async stop() {
+      deletion.stop();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

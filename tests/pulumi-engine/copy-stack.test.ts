@@ -2,8 +2,10 @@
 // CopierBundle in the real dynamic-provider host, driven by the suite's engine stand-in (its step logic and its
 // Kubernetes provider are simulations, see docs/testing.md). The Kubernetes API test server is a simulation of the API,
 // not a cluster; the test plays the kubelet, which runs the Job's own command: the real bundled copier, between two
-// real registries on 127.0.0.1, checked with skopeo. One stack, in order: up, up again, a new runId, refresh then up,
-// a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused.
+// real registries on 127.0.0.1, checked with skopeo. Deleted Pods take a while to shut down, as on a node. One stack,
+// in order: up, up again, a new runId, refresh then up, a failing run, a re-run after it (the replace chain in the
+// engine's order), an up interrupted while the Job runs and recovered, a retry with the same config after a
+// failure, destroy; then a Deckhouse before v1.51, refused.
 import { join } from "node:path";
 import { imagesListDigest } from "../../copier";
 import { copyRecordSchema } from "../../components/copy-record";
@@ -14,7 +16,7 @@ import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
 import { deckhouseRegistrySecret } from "../helpers/deckhouse-registry-secret";
 import { seedRelease, type SeededRelease } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { findPlaintextSecrets, plainOutputs, PulumiEngine, resourceOf, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 
 const ROOT = join(__dirname, "..", "..");
@@ -49,7 +51,7 @@ function deckhouse(version: string) {
 
 beforeAll(async () => {
   [kube, source, target] = await Promise.all([
-    startKubeApiServer(),
+    startKubeApiServer({ podTerminationMs: 1000 }),
     startRegistry({ tls: true, auth: "token", password: 'd8:src"pw' }),
     startRegistry({ tls: true, auth: "basic", password: 'cust:dst"pw' }),
   ]);
@@ -85,6 +87,15 @@ const runObjects = () => [...["Secret", "ConfigMap", "Pod"].flatMap((kind) => ku
 const providerLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
 const copyOf = (r: RunResult) => copyRecordSchema.parse(plainOutputs(r).copy);
 const noPlaintext = (r: RunResult) => expect(findPlaintextSecrets(r, sensitive)).toEqual([]);
+
+/** Waits (bounded) for a condition of the test server or the kubelet. */
+async function until(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; !condition(); i++) {
+    if (Date.now() > deadline || i > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and ConfigMap are gone; the copy record is complete", async () => {
   const up = await engine.up();
@@ -165,10 +176,52 @@ test("the cause fixed, up again: a re-run finishes what is missing and cleans up
   const fixed = await engine.up();
   expect(fixed.error).toBeUndefined();
   expect(ops(fixed)).toMatchObject({ "images-copier-config": "replace", "copy-images": "replace", "copy-run": "replace" });
+  // the engine's order for a delete-before-replace chain: dependents first, in reverse dependency order, every delete
+  // before any create; CopyRun's delete waited for the failed Job's Pod to shut down, so the new Job never met it
+  const deletes = ["delete copy-run", "delete copy-images", "delete copier-bundle", "delete images-copier-config"];
+  expect(fixed.operations!.slice(0, 4)).toEqual(deletes);
+  expect(fixed.operations!.slice(4, 8)).toEqual(["create images-copier-config", "create copier-bundle", "create copy-images", "create copy-run"]);
+  expect(kubelet.overlaps).toBe(0);
   expect(kubelet.started).toBe(5);
   expect(copyOf(fixed)).toMatchObject({ status: "succeeded", verified: true, runId: "2" });
   expect(runObjects()).toEqual([]);
   noPlaintext(fixed);
+});
+
+test("an up interrupted while the Job runs, refresh, then up while it still runs: that up replaces the Job and the run finishes", async () => {
+  engine.setConfig({ runId: "3" });
+  const release = kubelet.hold();
+  const startedBefore = kubelet.started;
+  const requestsBefore = kube.requests.length;
+  const interrupt = new AbortController();
+  const running = engine.up({ interrupt: interrupt.signal });
+  // Ctrl-C once CopyRun waits for the Job (it lists the Job's Pods)
+  await until("CopyRun waiting", () => kube.requests.slice(requestsBefore).some((r) => r.query.labelSelector === "job-name=copy-images"));
+  interrupt.abort();
+  const interrupted = await running;
+  expect(interrupted.error).toMatch(/interrupted/);
+  expect(kubelet.started).toBe(startedBefore + 1);
+  expect(interrupted.state.resources.map((r) => r.name)).toEqual(expect.arrayContaining(["images-copier-config", "copier-bundle", "copy-images"]));
+  expect(interrupted.state.resources.map((r) => r.name)).not.toContain("copy-run");
+  const oldJobUid = kube.get("batch/v1", "Job", "d8-system", "copy-images")!.metadata.uid;
+
+  const refresh = await engine.refresh();
+  expect(refresh.error).toBeUndefined();
+  expect(ops(refresh)["copy-images"]).toBe("refresh");
+  noPlaintext(refresh);
+
+  // the Job still runs: replaceUnready replaces it; its delete frees the name at once (the old Pod shuts down
+  // meanwhile), so the new Job is a new object and the new CopyRun follows it to the end
+  const recovered = await engine.up();
+  expect(recovered.error).toBeUndefined();
+  expect(recovered.steps.find((st) => st.urn.endsWith("::copy-images"))).toMatchObject({ op: "replace", replaceKeys: ['.metadata.annotations["pulumi.com/replaceUnready"]'] });
+  expect(ops(recovered)["copy-run"]).toBe("create");
+  expect(kubelet.started).toBe(startedBefore + 2);
+  expect(copyOf(recovered)).toMatchObject({ status: "succeeded", runId: "3", copied: 0 });
+  expect(resourceOf(recovered.state, "copy-images")!.outputs.metadata).not.toMatchObject({ uid: oldJobUid });
+  release();
+  await until("the old Pod gone", () => runObjects().length === 0);
+  noPlaintext(recovered);
 });
 
 test("destroy: nothing of the stack is left in the cluster or the state; copied images stay", async () => {
@@ -176,6 +229,15 @@ test("destroy: nothing of the stack is left in the cluster or the state; copied 
   engine.setConfig({ targetPassword: { secret: WRONG_PASSWORD } });
   expect((await engine.up()).error).toBe(FAILURE_MESSAGE);
   expect(runObjects()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+  // a retry with the same config: replaceUnready replaces the failed Job (CopyRun with it) and the copier runs again
+  const startedBefore = kubelet.started;
+  const retry = await engine.up();
+  expect(retry.error).toBe(FAILURE_MESSAGE);
+  expect(ops(retry)).toMatchObject({ "images-copier-config": "same", "copy-images": "replace", "copy-run": "replace" });
+  expect(retry.operations!.slice(0, 2)).toEqual(["delete copy-run", "delete copy-images"]);
+  expect(kubelet.started).toBe(startedBefore + 1);
+  expect(runObjects()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+  noPlaintext(retry);
   const destroy = await engine.destroy();
   expect(destroy.error).toBeUndefined();
   expect(runObjects()).toEqual([]);
@@ -197,5 +259,5 @@ test("a Deckhouse before v1.51: preview refuses in one line; nothing is declared
   expect(run.steps.map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
   expect(run.state.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
   expect(runObjects()).toEqual([]);
-  expect(kubelet.started).toBe(6);
+  expect(kubelet.started).toBe(9);
 });

@@ -60,6 +60,8 @@ export type RunMode = "preview" | "up" | "refresh" | "destroy";
 export interface RunResult {
   mode: RunMode;
   steps: Step[];
+  /** The provider operations in the order they ran (`create <name>`, `delete <name>`, ...; up only). */
+  operations?: string[];
   /** The stack's outputs as the engine holds them (secret-marked values stay wrapped; see stripSecrets). */
   outputs: PropertyMap;
   diagnostics: Diagnostic[];
@@ -111,8 +113,9 @@ export class PulumiEngine {
     return this.runProgram(true);
   }
 
-  up(): Promise<RunResult> {
-    return this.runProgram(false);
+  /** `pulumi up`; `interrupt`: when it aborts, the run is interrupted as by Ctrl-C (see deployment.ts). */
+  up(opts: { interrupt?: AbortSignal } = {}): Promise<RunResult> {
+    return this.runProgram(false, opts.interrupt);
   }
 
   refresh(): Promise<RunResult> {
@@ -180,7 +183,7 @@ export class PulumiEngine {
     return resolveConfig(this.project, this.stack, this.config);
   }
 
-  private async runProgram(preview: boolean): Promise<RunResult> {
+  private async runProgram(preview: boolean, interrupt?: AbortSignal): Promise<RunResult> {
     const mode: RunMode = preview ? "preview" : "up";
     const diagnostics: Diagnostic[] = [];
     const messages: ReceivedMessage[] = [];
@@ -200,6 +203,8 @@ export class PulumiEngine {
       return inputs;
     };
     const deployment = new Deployment({ preview, stack: this.stack, project: this.project.name, old: this.state, providerFor: providers.lookup, packageConfig });
+    const onInterrupt = () => deployment.interrupt();
+    interrupt?.addEventListener("abort", onInterrupt, { once: true });
     const monitor = await startMonitorServer({
       deployment,
       onDiagnostic: (d) => diagnostics.push(d),
@@ -223,6 +228,7 @@ export class PulumiEngine {
         secretKeys: config.secretKeys,
         env: this.env(),
         timeoutMs,
+        signal: interrupt,
         onLine: (stream, line) => diagnostics.push({ severity: stream === "stderr" ? "error" : "info", message: line, source: stream === "stderr" ? "program-stderr" : "program-stdout" }),
       });
       let programError: string | undefined;
@@ -237,6 +243,7 @@ export class PulumiEngine {
       return {
         mode,
         steps: deployment.steps,
+        operations: deployment.operations,
         outputs: deployment.stackOutputs,
         diagnostics,
         ...(deployment.failure ? { error: errorLine(deployment.failure), errorDetail: deployment.failure.replace(ANSI, "") } : {}),
@@ -244,6 +251,7 @@ export class PulumiEngine {
         messages,
       };
     } finally {
+      interrupt?.removeEventListener("abort", onInterrupt);
       await providers.stop();
       await monitor.stop();
     }
