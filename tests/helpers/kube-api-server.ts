@@ -1,7 +1,9 @@
 // A Kubernetes API test server on 127.0.0.1: TLS (test CA), bearer-token or client-certificate auth, and an
-// in-memory object store served through the real REST paths (GET, LIST with labelSelector, WATCH, POST, PATCH,
-// PUT, DELETE with propagationPolicy, pod logs). It is NOT a Kubernetes control plane: no controllers run, so a
-// test plays the job controller itself (onCreate hooks, put(), setPodLog()).
+// in-memory object store served through the real REST paths (GET, LIST with labelSelector, WATCH, POST, PATCH
+// including Server-Side Apply, PUT, DELETE with propagationPolicy and Terminating objects, pod logs), with
+// `resourceVersion` preconditions and `metadata.generation` bumped by writes that change `spec`. It is NOT a
+// Kubernetes control plane: no controllers run, so a test plays them (onCreate hooks, put(), setPodLog(),
+// deployment-controller.ts); the test's own put() is the world changing, not an API write.
 import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -64,6 +66,9 @@ export interface KubeApiServer {
   /** A kubeconfig using a client certificate signed by the test CA instead of a token. */
   clientCertKubeconfigYaml(): Promise<string>;
   requests: RecordedRequest[];
+  /** A new bearer token; the old one is refused from now on (401). Returns the kubeconfig with the new token
+   *  (`token` and `kubeconfigYaml` change with it). */
+  rotateToken(): string;
   put(object: KubeObject): KubeObject;
   get(apiVersion: string, kind: string, namespace: string, name: string): KubeObject | undefined;
   list(apiVersion: string, kind: string, namespace: string): KubeObject[];
@@ -71,6 +76,8 @@ export interface KubeApiServer {
   /** Replaces a pod's log; every line is stamped with the current time (served with `timestamps=true`). */
   setPodLog(namespace: string, pod: string, text: string): void;
   appendPodLog(namespace: string, pod: string, text: string): void;
+  /** Called for every request before it is handled (e.g. a concurrent writer racing it); returns an unsubscribe. */
+  onRequest(handler: (request: RecordedRequest) => void): () => void;
   /** Called after a POST stored an object (the test's stand-in for controllers). */
   onCreate(kind: string, handler: (object: KubeObject) => void): void;
   /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
@@ -173,6 +180,17 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) => (isObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+
+/** metadata.generation after a write through the API: 1 on create, +1 whenever `spec` changes (as a real server). */
+function withGeneration(existing: KubeObject | undefined, next: KubeObject): KubeObject {
+  if (next.spec === undefined && existing?.spec === undefined) return next;
+  const before = Number(existing?.metadata.generation ?? 1);
+  const generation = !existing ? 1 : canonical(existing.spec) === canonical(next.spec) ? before : before + 1;
+  return { ...next, metadata: { ...next.metadata, generation } };
+}
+
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   res.writeHead(code, { "content-type": "application/json" });
   res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code }));
@@ -229,13 +247,14 @@ export interface KubeApiServerOptions {
 
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const certs = await testCerts();
-  const token = randomBytes(24).toString("hex");
+  let token = randomBytes(24).toString("hex");
   const store = new Map<string, KubeObject>();
   /** Per object, each Server-Side Apply field manager's last applied configuration. */
   const appliers = new Map<string, Map<string, Record<string, unknown>>>();
   const podLogs = new Map<string, Array<{ time: string; line: string }>>();
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
+  const requestHooks = new Set<(request: RecordedRequest) => void>();
   const watchers = new Set<Watcher>();
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
@@ -311,7 +330,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if ("conflict" in result) return status(res, 409, "Conflict", result.conflict);
     appliers.set(k, owners);
     const merged = result.object as KubeObject;
-    sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } }));
+    sendJson(res, existing ? 200 : 201, put(withGeneration(existing, { ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } })));
   }
 
   const rejections: Array<{ method: string; kind: string; code: number; reason: string; message: string }> = [];
@@ -322,7 +341,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const method = req.method ?? "GET";
     const impersonateUser = req.headers["impersonate-user"] as string | undefined;
     const auth = req.headers.authorization ? "token" : (req.socket as TLSSocket).authorized ? "client-certificate" : undefined;
-    requests.push({ method, path: url.pathname, query, contentType: req.headers["content-type"], ...(auth ? { auth } : {}), ...(impersonateUser ? { impersonateUser } : {}), ...(query.fieldManager ? { fieldManager: query.fieldManager } : {}) });
+    const recorded: RecordedRequest = { method, path: url.pathname, query, contentType: req.headers["content-type"], ...(auth ? { auth } : {}), ...(impersonateUser ? { impersonateUser } : {}), ...(query.fieldManager ? { fieldManager: query.fieldManager } : {}) };
+    requests.push(recorded);
+    for (const hook of [...requestHooks]) hook(recorded);
     if (!authorized(req)) return status(res, 401, "Unauthorized", "Unauthorized");
     if (url.pathname === "/version") return sendJson(res, 200, { major: "1", minor: "29", gitVersion: "v1.29.0-test" });
 
@@ -392,24 +413,33 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       if (store.has(key(apiVersion, kind, namespace, body.metadata.name))) {
         return status(res, 409, "AlreadyExists", `${kind.toLowerCase()}s "${body.metadata.name}" already exists`);
       }
-      const stored = put({ ...body, metadata: { ...body.metadata, namespace } });
+      const stored = put(withGeneration(undefined, { ...body, metadata: { ...body.metadata, namespace } }));
       sendJson(res, 201, stored);
       for (const hook of createHooks.get(kind) ?? []) hook(structuredClone(stored));
       return;
     }
+    // metadata.resourceVersion in a write is a precondition, as on a real API server
+    const stale = (body: unknown, existing: KubeObject | undefined) => {
+      const wanted = (body as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+      return existing && typeof wanted === "string" && wanted !== existing.metadata.resourceVersion;
+    };
+    const conflict = () =>
+      status(res, 409, "Conflict", `Operation cannot be fulfilled on ${kind.toLowerCase()}s "${name}": the object has been modified; please apply your changes to the latest version and try again`);
     if (method === "PUT" && name) {
       const body = JSON.parse(await readBody(req)) as KubeObject;
       if (!store.has(key(apiVersion, kind, namespace, name))) return notFound();
-      return sendJson(res, 200, put({ ...body, metadata: { ...body.metadata, name, namespace } }));
+      if (stale(body, store.get(key(apiVersion, kind, namespace, name)))) return conflict();
+      return sendJson(res, 200, put(withGeneration(store.get(key(apiVersion, kind, namespace, name)), { ...body, metadata: { ...body.metadata, name, namespace } })));
     }
     if (method === "PATCH" && name) {
       const patch = JSON.parse(await readBody(req)) as unknown;
       const existing = store.get(key(apiVersion, kind, namespace, name));
       const contentType = req.headers["content-type"] ?? "";
+      if (stale(patch, existing)) return conflict();
       if (contentType.startsWith("application/apply-patch")) return applyPatch(res, { apiVersion, kind, namespace, name }, existing, patch as KubeObject, query);
       if (!existing) return notFound();
       const merged = mergePatch(existing ?? {}, patch) as KubeObject;
-      return sendJson(res, existing ? 200 : 201, put({ ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } }));
+      return sendJson(res, existing ? 200 : 201, put(withGeneration(existing, { ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } })));
     }
     if (method === "DELETE" && name) {
       // DeleteOptions.preconditions.uid: only that very object may go, as on a real API server
@@ -445,8 +475,16 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   return {
     url,
     caPem: certs.caPem,
-    token,
-    kubeconfigYaml: kubeconfig(url, certs.caPem, { token }),
+    get token() {
+      return token;
+    },
+    get kubeconfigYaml() {
+      return kubeconfig(url, certs.caPem, { token });
+    },
+    rotateToken() {
+      token = randomBytes(24).toString("hex");
+      return kubeconfig(url, certs.caPem, { token });
+    },
     async clientCertKubeconfigYaml() {
       const stem = join(certs.dir, `client-${randomBytes(4).toString("hex")}`);
       await run("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${stem}.key`, "-out", `${stem}.csr`, "-subj", "/CN=admin/O=system:masters"], { timeout: 30_000 });
@@ -466,6 +504,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     appendPodLog: (namespace, pod, text) => void podLogs.set(`${namespace}/${pod}`, [...(podLogs.get(`${namespace}/${pod}`) ?? []), ...logLines(text)]),
     onCreate(kind, handler) {
       createHooks.set(kind, [...(createHooks.get(kind) ?? []), handler]);
+    },
+    onRequest(handler) {
+      requestHooks.add(handler);
+      return () => void requestHooks.delete(handler);
     },
     onAdded(kind, handler) {
       addedHooks.set(kind, [...(addedHooks.get(kind) ?? []), handler]);

@@ -148,6 +148,7 @@ test("refresh keeps the run's record and starts nothing; the next up recreates t
   expect(ops(refresh)).toMatchObject({ "images-copier-config": "delete", "copier-bundle": "delete", "copy-images": "delete", "copy-run": "refresh" });
   expect(refresh.state.resources.find((r) => r.name === "copy-run")?.outputs.status).toBe("succeeded");
   expect(kubelet.started).toBe(2);
+  noPlaintext(refresh);
 
   const up = await engine.up();
   expect(up.error).toBeUndefined();

@@ -86,6 +86,7 @@ test("a dynamic resource through up, up again, a previewed update (unknowns reac
   expect(refreshed.steps).toEqual([expect.objectContaining({ op: "refresh", keys: ["label"] })]);
   expect(widgetState(refreshed).outputs.label).toBe("edited");
   expect(isSecret(widgetState(refreshed).outputs.token)).toBe(true);
+  expect(findPlaintextSecrets(refreshed, [TOKEN])).toEqual([]);
 
   const destroyed = await engine.destroy();
   expect(destroyed.error).toBeUndefined();

@@ -120,7 +120,17 @@ export class Deployment {
   private rootUrn?: string;
 
   constructor(
-    private readonly opts: { preview: boolean; stack: string; project: string; old: StackState; providerFor: ProviderLookup; packageConfig: PackageConfig },
+    private readonly opts: {
+      preview: boolean;
+      stack: string;
+      project: string;
+      old: StackState;
+      providerFor: ProviderLookup;
+      packageConfig: PackageConfig;
+      /** `destroy --run-program` / `refresh --run-program`: the program runs only so that its providers are
+       *  configured as it says now; nothing else is created or changed (step_generator.go destroyMode). */
+      programFor?: "destroy" | "refresh";
+    },
   ) {
     this.old = new Map(opts.old.resources.map((r) => [r.urn, r]));
   }
@@ -187,6 +197,12 @@ export class Deployment {
 
     const providerRef = reg.provider || (await this.defaultProvider(reg.type, reg.version));
     if (providerRef) base.provider = providerRef;
+    if (this.opts.programFor && !reg.type.startsWith("pulumi:providers:")) {
+      // destroy/refresh with the program: the resource stays as it was, now with the provider the program names
+      if (!old) return { urn, outputs: reg.inputs };
+      this.registered.set(urn, { ...old, ...(providerRef ? { provider: providerRef } : {}) });
+      return { urn, id: old.id, outputs: old.outputs };
+    }
     const provider = this.providerOrFail(reg.type, urn, providerRef);
     const goal = goalOf(base);
     const news: PropertyMap = { ...reg.inputs };
@@ -430,6 +446,7 @@ export class Deployment {
   async finish(programFailed: string | undefined): Promise<void> {
     if (programFailed) this.failure ??= programFailed;
     if (this.failure) return;
+    if (this.opts.programFor) return this.finishWithoutChanges(this.opts.programFor);
     const order = this.opts.old.resources.map((r) => r.urn);
     const doomed = [...this.pendingDeletes, ...this.opts.old.resources.filter((r) => !this.registered.has(r.urn) && !this.deleted.has(r.urn))];
     doomed.sort((a, b) => order.indexOf(b.urn) - order.indexOf(a.urn));
@@ -447,9 +464,21 @@ export class Deployment {
     }
   }
 
+  /** The result of `destroy`/`refresh --run-program`, once the program has configured the providers. */
+  programForResult?: { steps: Step[]; state: StackState; failure?: string };
+
+  private async finishWithoutChanges(mode: "destroy" | "refresh"): Promise<void> {
+    // the old state in its order, each resource as the program re-registered it (with its provider now)
+    const current: StackState = { resources: [...this.registered.values()].filter((r) => r.type.startsWith("pulumi:providers:")).concat(this.opts.old.resources.filter((r) => !r.type.startsWith("pulumi:providers:")).map((r) => this.registered.get(r.urn) ?? r)) };
+    this.programForResult = mode === "destroy" ? await destroyState(current, this.opts.providerFor) : await refreshState(current, this.opts.providerFor);
+    this.steps.push(...this.programForResult.steps);
+    if (this.programForResult.failure) this.failure ??= this.programForResult.failure;
+  }
+
   /** The state after this run: the old one after a preview; after an up, what was done (and, after a failure, what was left). */
   state(): StackState {
     if (this.opts.preview) return clone(this.opts.old);
+    if (this.opts.programFor) return this.programForResult ? clone(this.programForResult.state) : clone(this.opts.old);
     const resources = [...this.registered.values()];
     if (this.failure) {
       for (const old of this.opts.old.resources) if (!this.registered.has(old.urn) && !this.deleted.has(old.urn)) resources.push(old);
@@ -474,7 +503,10 @@ export async function refreshState(old: StackState, providerFor: ProviderLookup)
         steps.push({ op: "delete", urn: state.urn, type: state.type, keys: [] });
         continue;
       }
-      const refreshed: ResourceState = { ...state, id: result.id, outputs: result.outputs, ...(result.inputs ? { inputs: result.inputs } : {}) };
+      // the engine marks the refreshed outputs as it marks any outputs: additionalSecretOutputs, whatever the provider
+      const outputs = { ...result.outputs };
+      for (const key of state.additionalSecretOutputs) if (outputs[key] !== undefined && !isSecret(outputs[key])) outputs[key] = secret(outputs[key]);
+      const refreshed: ResourceState = { ...state, id: result.id, outputs, ...(result.inputs ? { inputs: result.inputs } : {}) };
       if (isDynamicType(state.type)) await provider.diff(goalOf(state), { ...state, outputs: refreshed.outputs }, state.inputs);
       steps.push({ op: "refresh", urn: state.urn, type: state.type, keys: changedKeys(state.outputs, refreshed.outputs) });
       resources.push(refreshed);
