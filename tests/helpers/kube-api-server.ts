@@ -191,6 +191,13 @@ function withGeneration(existing: KubeObject | undefined, next: KubeObject): Kub
   return { ...next, metadata: { ...next.metadata, generation } };
 }
 
+/** A real API server's validation of an update that this server enforces: a Job's pod template is immutable. */
+function immutableFieldChanged(existing: KubeObject | undefined, next: KubeObject): string | undefined {
+  if (!existing || existing.kind !== "Job") return undefined;
+  const template = (o: KubeObject) => canonical((o.spec as { template?: unknown } | undefined)?.template);
+  return template(existing) === template(next) ? undefined : `Job.batch "${existing.metadata.name}" is invalid: spec.template: Invalid value: field is immutable`;
+}
+
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   res.writeHead(code, { "content-type": "application/json" });
   res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code }));
@@ -325,11 +332,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (!query.fieldManager) return status(res, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
     if (applied.kind !== at.kind || applied.apiVersion !== at.apiVersion) return status(res, 400, "BadRequest", `expected ${at.apiVersion} ${at.kind}, got ${applied.apiVersion} ${applied.kind}`);
     const k = key(at.apiVersion, at.kind, at.namespace, at.name);
-    const owners = appliers.get(k) ?? new Map<string, Record<string, unknown>>();
+    const owners = new Map<string, Record<string, unknown>>(appliers.get(k) ?? []); // kept only if the apply succeeds
     const result = serverSideApply(existing, applied, query.fieldManager, query.force === "true", owners);
     if ("conflict" in result) return status(res, 409, "Conflict", result.conflict);
-    appliers.set(k, owners);
     const merged = result.object as KubeObject;
+    const invalid = immutableFieldChanged(existing, merged);
+    if (invalid) return status(res, 422, "Invalid", invalid);
+    appliers.set(k, owners);
     sendJson(res, existing ? 200 : 201, put(withGeneration(existing, { ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } })));
   }
 
@@ -439,6 +448,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       if (contentType.startsWith("application/apply-patch")) return applyPatch(res, { apiVersion, kind, namespace, name }, existing, patch as KubeObject, query);
       if (!existing) return notFound();
       const merged = mergePatch(existing ?? {}, patch) as KubeObject;
+      const invalid = immutableFieldChanged(existing, merged);
+      if (invalid) return status(res, 422, "Invalid", invalid);
       return sendJson(res, existing ? 200 : 201, put(withGeneration(existing, { ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } })));
     }
     if (method === "DELETE" && name) {
