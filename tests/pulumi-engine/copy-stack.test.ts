@@ -174,7 +174,15 @@ test("a failing run: everything kept, the hook's failure message and the log tai
 
 test("the cause fixed, up again: a re-run finishes what is missing and cleans up", async () => {
   engine.setConfig({ targetPassword: { secret: target.password as string } });
-  const fixed = await engine.up();
+  // what is left of the failed run when the Kubernetes provider deletes the Job (its own delete step, after CopyRun's)
+  const leftAtJobDelete: string[][] = [];
+  const stop = kube.onRequest((r) => {
+    if (r.method !== "DELETE" || !r.path.endsWith("/jobs/copy-images") || r.query.propagationPolicy !== "Background") return;
+    leftAtJobDelete.push([...kube.list("batch/v1", "Job", "d8-system"), ...kube.list("v1", "Pod", "d8-system")].map((o) => `${o.kind}/${o.metadata.name}`));
+  });
+  const fixed = await engine.up().finally(stop);
+  // CopyRun's delete waited until the failed Job and its Pod were gone (a foreground deletion takes the Pod's shutdown)
+  expect(leftAtJobDelete).toEqual([[]]);
   expect(fixed.error).toBeUndefined();
   expect(ops(fixed)).toMatchObject({ "images-copier-config": "replace", "copy-images": "replace", "copy-run": "replace" });
   // the engine's order for a delete-before-replace chain: dependents first, in reverse dependency order, every delete

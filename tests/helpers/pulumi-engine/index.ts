@@ -1,6 +1,7 @@
 // A Pulumi engine stand-in for tests: the program runs for real under the Node language runtime (`cmd/run`),
-// every dynamic resource goes through the real dynamic-provider host, Kubernetes resources are simulated against
-// the Kubernetes API test server, and a small in-memory state carries over between runs. A test is a sequence:
+// every dynamic resource goes through the real dynamic-provider host, Kubernetes resources go through a stand-in of
+// the Kubernetes provider to the Kubernetes API test server's REST API (with their provider's kubeconfig), and a
+// small in-memory state carries over between runs. A test is a sequence:
 //
 //   const engine = new PulumiEngine({ programDir, kube, config: { stage: "copy", targetPassword: { secret: "pw" } } });
 //   const preview = await engine.preview();   // steps, outputs, diagnostics, error, state, messages
