@@ -468,8 +468,10 @@ export class Deployment {
   programForResult?: { steps: Step[]; state: StackState; failure?: string };
 
   private async finishWithoutChanges(mode: "destroy" | "refresh"): Promise<void> {
-    // the old state in its order, each resource as the program re-registered it (with its provider now)
-    const current: StackState = { resources: [...this.registered.values()].filter((r) => r.type.startsWith("pulumi:providers:")).concat(this.opts.old.resources.filter((r) => !r.type.startsWith("pulumi:providers:")).map((r) => this.registered.get(r.urn) ?? r)) };
+    // the old state in its order, each resource as the program re-registered it (with its provider now); a provider
+    // the old state lacks goes first, before anything that uses it
+    const fresh = [...this.registered.values()].filter((r) => r.type.startsWith("pulumi:providers:") && !this.old.has(r.urn));
+    const current: StackState = { resources: [...fresh, ...this.opts.old.resources.map((r) => this.registered.get(r.urn) ?? r)] };
     this.programForResult = mode === "destroy" ? await destroyState(current, this.opts.providerFor) : await refreshState(current, this.opts.providerFor);
     this.steps.push(...this.programForResult.steps);
     if (this.programForResult.failure) this.failure ??= this.programForResult.failure;
