@@ -119,6 +119,11 @@ export function buildCopyJob(spec: CopyJobSpec): V1Job {
       "pulumi.com/skipAwait": "true",
       // A Job left failed or unfinished by an earlier run is replaced by the next `pulumi up`.
       "pulumi.com/replaceUnready": "true",
+      // ... and its delete (skipAwait: not waited for) frees the name at once, its Pods going after it: otherwise the
+      // provider applies the new Job onto the old one while it still terminates (Foreground, the provider's default),
+      // which then disappears under the new run (an interrupted `up` replaced by the next). CopyRun's own delete
+      // still waits for the old Pods first (run-provider.ts).
+      "pulumi.com/deletionPropagationPolicy": "background",
     },
     podAnnotations: { ...runAnnotation },
     deadlineSeconds: spec.timeoutMinutes * 60 + JOB_DEADLINE_SLACK_SECONDS,

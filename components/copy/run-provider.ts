@@ -5,7 +5,8 @@
 // finished run is a historical fact: `pulumi refresh` never starts a copy). delete() removes the run's Job and waits
 // until its name is free, so a replacement Job of the same name can be created right after.
 // Closure-serialized by Pulumi: npm packages are required inside functions; no input holds a credential; cluster
-// access comes from `configure` (the current stack config) at every call, never from the state.
+// access comes from `configure`: the current stack config in `pulumi up`; in `pulumi destroy`/`refresh` without
+// `--run-program`, the config the engine stored with the last `up` as the dynamic providers' default provider.
 import type * as pulumi from "@pulumi/pulumi";
 import { formatBytes, parseResultLine, type ResultSummary } from "../../copier";
 import { jobPods, waitForJob } from "../copier-job/job-waiter";

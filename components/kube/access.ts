@@ -42,9 +42,12 @@ export function kubeAccessFromConfig(config: { get(key: string): string | undefi
 }
 
 /**
- * The part of a dynamic provider that holds its cluster access: the engine calls `configure` with the current
- * stack config before every create, update, read and delete, so a rotated token or a moved kubeconfig is used
- * at once, and no access is ever recorded in the state. Spread it into the provider object.
+ * The part of a dynamic provider that holds its cluster access: the engine calls `configure` with the inputs of
+ * the dynamic providers' default provider, i.e. the whole stack config: the current one in `pulumi up` (a rotated
+ * token or a moved kubeconfig is used at once), but in `pulumi destroy`/`refresh` without `--run-program` the one
+ * stored in the state with the last `up` (as a secret: pulumi/pulumi pkg/resource/deploy/target.go
+ * GetPackageConfig, providers/registry.go). No resource's own inputs or outputs hold it. Spread it into the
+ * provider object.
  */
 export function configuredAccess(): { access: KubeAccess; configure(req: { config: { get(key: string): string | undefined } }): Promise<void> } {
   return {

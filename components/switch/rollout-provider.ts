@@ -1,7 +1,8 @@
 // A dynamic resource that waits for the Deckhouse rollout after the Patch resources and then lists the pods
 // still running images from the old registry (the operator's follow-up list), each and grouped by owner, and restarts
 // the owners `restartOldRegistryWorkloads` selects (old-registry-workloads.ts). Cluster access comes from the
-// stack config at every call (configure), never from the state.
+// provider's configuration (configure): the current stack config in `pulumi up`; in `pulumi destroy`/`refresh`
+// without `--run-program`, the config stored with the last `up` (../switch/stale-access.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { configuredAccess, connectKube, type KubeAccess } from "../kube";
 import { listOldRegistryWorkloads, waitForRollout } from "./cluster";

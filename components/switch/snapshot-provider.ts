@@ -2,10 +2,12 @@
 // resources run, which depend on it). Its delete — `pulumi destroy` of the switch stack — puts them back.
 // The Patch resources are retainOnDelete, so their own delete never relinquishes fields: the Secret keeps
 // `.dockerconfigjson` and every container keeps an image at every moment of a rollback.
-// Cluster access comes from the stack config at every call (configure), never from the state.
+// Cluster access comes from the provider's configuration (configure): the current stack config in `pulumi up`, the
+// config stored with the last `up` in `pulumi destroy` without `--run-program` (stale-access.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { configuredAccess, connectKube } from "../kube";
 import { restoreRollback } from "./cluster";
+import { explainStaleAccess } from "./stale-access";
 import type { RollbackState } from "./rollback";
 
 export interface SnapshotInputs {
@@ -54,6 +56,8 @@ export const snapshotProvider = {
     const kube = await connectKube(this.access);
     try {
       await restoreRollback(kube, { deployment: props.images, secret: props.secret }, { timeoutMs: (props.rolloutTimeoutSeconds ?? 900) * 1000 });
+    } catch (error) {
+      throw explainStaleAccess(error, "rollback not started");
     } finally {
       await kube.close();
     }

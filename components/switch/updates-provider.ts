@@ -4,6 +4,7 @@
 // changes nothing. Cluster access comes from the stack config at every call (configure).
 import * as pulumi from "@pulumi/pulumi";
 import { configuredAccess, connectKube, type KubeAccess } from "../kube";
+import { explainStaleAccess } from "./stale-access";
 import { readReleaseChannel, writeReleaseChannel, type ChannelHome, type UpdatesMode } from "./updates";
 
 export interface UpdatesInputs {
@@ -73,7 +74,11 @@ export const updatesProvider = {
   },
 
   async delete(_id: string, olds: UpdatesOutputs): Promise<void> {
-    await restore(this.access, olds);
+    try {
+      await restore(this.access, olds);
+    } catch (error) {
+      throw explainStaleAccess(error, "release channel not restored");
+    }
   },
 };
 

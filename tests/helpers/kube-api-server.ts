@@ -1,7 +1,9 @@
 // A Kubernetes API test server on 127.0.0.1: TLS (test CA), bearer-token or client-certificate auth, and an
-// in-memory object store served through the real REST paths (GET, LIST with labelSelector, WATCH, POST, PATCH,
-// PUT, DELETE with propagationPolicy, pod logs). It is NOT a Kubernetes control plane: no controllers run, so a
-// test plays the job controller itself (onCreate hooks, put(), setPodLog()).
+// in-memory object store served through the real REST paths (GET, LIST with labelSelector, WATCH, POST, PATCH
+// including Server-Side Apply, PUT, DELETE with propagationPolicy and Terminating objects, pod logs), with
+// `resourceVersion` preconditions and `metadata.generation` bumped by writes that change `spec`. It is NOT a
+// Kubernetes control plane: no controllers run, so a test plays them (onCreate hooks, put(), setPodLog(),
+// deployment-controller.ts); the test's own put() is the world changing, not an API write.
 //
 // Identity, admission, dry run (opt-in per server; new logic in ./kube-api/):
 // - Every request acts as an identity: the default `token` is `kubernetes-admin` in `system:masters` (passes every
@@ -33,6 +35,7 @@ import type { TLSSocket } from "node:tls";
 import { Access, isStatus, requestAttributes, type TokenSpec } from "./kube-api/access";
 import { deckhouseAdmission, type Operation } from "./kube-api/deckhouse-admission";
 import type { Grant, RequestAttributes } from "./kube-api/rbac";
+import { deletionController, type Propagation } from "./kube-api/deletion";
 import { serverSideApply } from "./kube-api/server-side-apply";
 import { sendStatus } from "./kube-api/status";
 
@@ -88,6 +91,8 @@ export interface RecordedRequest {
 export interface KubeApiServerOptions {
   /** Deckhouse's admission policies on `heritage: deckhouse` objects as this release renders them (`v1.66`). */
   deckhouse?: { version: string };
+  /** How long a deleted Pod keeps running (its graceful shutdown) before it goes; 0 (default): at once. */
+  podTerminationMs?: number;
 }
 
 export interface KubeApiServer {
@@ -99,6 +104,11 @@ export interface KubeApiServer {
   /** A kubeconfig using a client certificate signed by the test CA instead of a token. */
   clientCertKubeconfigYaml(): Promise<string>;
   requests: RecordedRequest[];
+  /** A new bearer token; the old one is refused from now on (401). Returns the kubeconfig with the new token
+   *  (`token` and `kubeconfigYaml` change with it). */
+  /** Replaces a bearer token (the admin token by default) with a new one for the same identity; the old one no
+   *  longer authenticates. Returns a kubeconfig with the new token. */
+  rotateToken(old?: string): string;
   put(object: KubeObject): KubeObject;
   get(apiVersion: string, kind: string, namespace: string, name: string): KubeObject | undefined;
   list(apiVersion: string, kind: string, namespace: string): KubeObject[];
@@ -106,6 +116,8 @@ export interface KubeApiServer {
   /** Replaces a pod's log; every line is stamped with the current time (served with `timestamps=true`). */
   setPodLog(namespace: string, pod: string, text: string): void;
   appendPodLog(namespace: string, pod: string, text: string): void;
+  /** Called for every request before it is handled (e.g. a concurrent writer racing it); returns an unsubscribe. */
+  onRequest(handler: (request: RecordedRequest) => void): () => void;
   /** Called after a POST stored an object (the test's stand-in for controllers). */
   onCreate(kind: string, handler: (object: KubeObject) => void): void;
   /** Called when an object first appears in the store, however it got there (a POST or put(), e.g. the Pulumi
@@ -225,6 +237,24 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) => (isObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+
+/** metadata.generation after a write through the API: 1 on create, +1 whenever `spec` changes (as a real server). */
+function withGeneration(existing: KubeObject | undefined, next: KubeObject): KubeObject {
+  if (next.spec === undefined && existing?.spec === undefined) return next;
+  const before = Number(existing?.metadata.generation ?? 1);
+  const generation = !existing ? 1 : canonical(existing.spec) === canonical(next.spec) ? before : before + 1;
+  return { ...next, metadata: { ...next.metadata, generation } };
+}
+
+/** A real API server's validation of an update that this server enforces: a Job's pod template is immutable. */
+function immutableFieldChanged(existing: KubeObject | undefined, next: KubeObject): string | undefined {
+  if (!existing || existing.kind !== "Job") return undefined;
+  const template = (o: KubeObject) => canonical((o.spec as { template?: unknown } | undefined)?.template);
+  return template(existing) === template(next) ? undefined : `Job.batch "${existing.metadata.name}" is invalid: spec.template: Invalid value: field is immutable`;
+}
+
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   res.writeHead(code, { "content-type": "application/json" });
   res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code }));
@@ -276,7 +306,7 @@ function kubeconfig(url: string, caPem: string, user: Record<string, string>): s
 
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const certs = await testCerts();
-  const token = randomBytes(24).toString("hex");
+  let token = randomBytes(24).toString("hex");
   const access = new Access(token);
   const admission = options.deckhouse ? deckhouseAdmission(options.deckhouse.version) : undefined;
   const store = new Map<string, KubeObject>();
@@ -286,6 +316,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   const createHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const addedHooks = new Map<string, Array<(object: KubeObject) => void>>();
   const updateHooks = new Map<string, Array<(object: KubeObject, previous: KubeObject) => void>>();
+  const requestHooks = new Set<(request: RecordedRequest) => void>();
   const watchers = new Set<Watcher>();
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
@@ -303,7 +334,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     }
   }
 
-  function put(object: KubeObject): KubeObject {
+  function put(object: KubeObject, fromDeletion = false): KubeObject {
     const namespace = object.metadata.namespace ?? (CLUSTER_SCOPED.has(object.kind) ? "" : "default");
     const k = key(object.apiVersion, object.kind, namespace, object.metadata.name);
     const existing = store.get(k);
@@ -321,6 +352,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     notify(existing ? "MODIFIED" : "ADDED", stored);
     if (!existing) for (const hook of addedHooks.get(stored.kind) ?? []) hook(structuredClone(stored));
     else for (const hook of updateHooks.get(stored.kind) ?? []) hook(structuredClone(stored), structuredClone(existing));
+    // a write that removed the last finalizer of a Terminating object lets it go
+    if (!fromDeletion && stored.metadata.deletionTimestamp) deletion.collect();
     return stored;
   }
 
@@ -334,6 +367,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     notify("DELETED", deleted);
     return deleted;
   }
+
+  const deletion = deletionController(
+    { all: () => [...store.values()], put: (object) => put(object, true), drop: (object) => void removeObject(object.apiVersion, object.kind, object.metadata.namespace ?? "", object.metadata.name) },
+    options.podTerminationMs ?? 0,
+  );
 
   function list(apiVersion: string, kind: string, namespace: string): KubeObject[] {
     return [...store.values()].filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || o.metadata.namespace === namespace));
@@ -353,12 +391,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (applied.kind !== at.kind || applied.apiVersion !== at.apiVersion) return status(res, 400, "BadRequest", `expected ${at.apiVersion} ${at.kind}, got ${applied.apiVersion} ${applied.kind}`);
     const k = key(at.apiVersion, at.kind, at.namespace, at.name);
     const dryRun = query.dryRun === "All";
-    const current = appliers.get(k) ?? new Map<string, Record<string, unknown>>();
-    const owners = dryRun ? new Map(current) : current;
+    const owners = new Map<string, Record<string, unknown>>(appliers.get(k) ?? []); // kept only if the apply is stored
     const result = serverSideApply(existing, applied, query.fieldManager, query.force === "true", owners);
     if ("conflict" in result) return status(res, 409, "Conflict", result.conflict);
     const merged = result.object as KubeObject;
-    const candidate: KubeObject = { ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } };
+    const invalid = immutableFieldChanged(existing, merged);
+    if (invalid) return status(res, 422, "Invalid", invalid);
+    const candidate: KubeObject = withGeneration(existing, { ...merged, apiVersion: at.apiVersion, kind: at.kind, metadata: { ...merged.metadata, name: at.name, namespace: at.namespace } });
     if (!admit(existing ? "UPDATE" : "CREATE", candidate, existing)) return;
     if (dryRun) return sendJson(res, existing ? 200 : 201, candidate);
     appliers.set(k, owners);
@@ -383,6 +422,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       ...(query.fieldManager ? { fieldManager: query.fieldManager } : {}),
     };
     requests.push(record);
+    for (const hook of [...requestHooks]) hook(record);
     res.on("finish", () => (record.code = res.statusCode));
     const authenticated = access.authenticate(req);
     if (!authenticated) return status(res, 401, "Unauthorized", "Unauthorized");
@@ -471,7 +511,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       if (store.has(key(apiVersion, kind, namespace, body.metadata.name))) {
         return status(res, 409, "AlreadyExists", `${kind.toLowerCase()}s "${body.metadata.name}" already exists`);
       }
-      const candidate: KubeObject = { ...body, metadata: { ...body.metadata, namespace } };
+      const candidate: KubeObject = withGeneration(undefined, { ...body, metadata: { ...body.metadata, namespace } });
       if (refusedByAdmission("CREATE", candidate, undefined)) return;
       if (dryRun) return sendJson(res, 201, { ...candidate, metadata: { creationTimestamp: new Date().toISOString(), ...candidate.metadata, uid: randomUUID() } });
       const stored = put(candidate);
@@ -479,11 +519,19 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       for (const hook of createHooks.get(kind) ?? []) hook(structuredClone(stored));
       return;
     }
+    // metadata.resourceVersion in a write is a precondition, as on a real API server
+    const stale = (body: unknown, existing: KubeObject | undefined) => {
+      const wanted = (body as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+      return existing && typeof wanted === "string" && wanted !== existing.metadata.resourceVersion;
+    };
+    const conflict = () =>
+      status(res, 409, "Conflict", `Operation cannot be fulfilled on ${kind.toLowerCase()}s "${name}": the object has been modified; please apply your changes to the latest version and try again`);
     if (method === "PUT" && name) {
       const body = JSON.parse(await readBody(req)) as KubeObject;
       const existing = store.get(key(apiVersion, kind, namespace, name));
       if (!existing) return notFound();
-      const candidate: KubeObject = { ...body, metadata: { ...body.metadata, name, namespace } };
+      if (stale(body, existing)) return conflict();
+      const candidate: KubeObject = withGeneration(existing, { ...body, metadata: { ...body.metadata, name, namespace } });
       if (refusedByAdmission("UPDATE", candidate, existing)) return;
       if (dryRun) return sendJson(res, 200, { ...candidate, metadata: { ...candidate.metadata, uid: existing.metadata.uid, resourceVersion: existing.metadata.resourceVersion } });
       return sendJson(res, 200, put(candidate));
@@ -492,12 +540,15 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const patch = JSON.parse(await readBody(req)) as unknown;
       const existing = store.get(key(apiVersion, kind, namespace, name));
       const contentType = req.headers["content-type"] ?? "";
+      if (stale(patch, existing)) return conflict();
       if (contentType.startsWith("application/apply-patch")) {
         return applyPatch(res, { apiVersion, kind, namespace, name }, existing, patch as KubeObject, query, (operation, object, oldObject) => !refusedByAdmission(operation, object, oldObject));
       }
       if (!existing) return notFound();
       const merged = mergePatch(existing ?? {}, patch) as KubeObject;
-      const candidate: KubeObject = { ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } };
+      const invalid = immutableFieldChanged(existing, merged);
+      if (invalid) return status(res, 422, "Invalid", invalid);
+      const candidate: KubeObject = withGeneration(existing, { ...merged, apiVersion, kind, metadata: { ...merged.metadata, name, namespace } });
       if (refusedByAdmission(existing ? "UPDATE" : "CREATE", candidate, existing)) return;
       if (dryRun) return sendJson(res, existing ? 200 : 201, candidate);
       return sendJson(res, existing ? 200 : 201, put(candidate));
@@ -510,17 +561,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       if (uid && current && current.metadata.uid !== uid) {
         return status(res, 409, "Conflict", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`);
       }
-      if (current && refusedByAdmission("DELETE", undefined, current)) return;
-      if (dryRun) return current ? sendJson(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: `${kind.toLowerCase()}s` } }) : notFound();
-      const deleted = removeObject(apiVersion, kind, namespace, name);
-      if (!deleted) return notFound();
+      if (!current) return notFound();
+      if (refusedByAdmission("DELETE", undefined, current)) return;
+      if (dryRun) return sendJson(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: `${kind.toLowerCase()}s` } });
       // batch/v1 Jobs orphan their pods unless the caller asks for propagation, as the real API server does.
-      const policy = query.propagationPolicy;
-      if (kind === "Job" && (policy === "Background" || policy === "Foreground")) {
-        for (const pod of list("v1", "Pod", namespace)) {
-          if (pod.metadata.labels?.["job-name"] === name) removeObject("v1", "Pod", namespace, pod.metadata.name);
-        }
-      }
+      const policy = (query.propagationPolicy ?? (kind === "Job" ? "Orphan" : "Background")) as Propagation;
+      const terminating = deletion.remove(current, policy);
+      if (terminating) return sendJson(res, 200, terminating);
       return sendJson(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: `${kind.toLowerCase()}s` } });
     }
     return status(res, 405, "MethodNotAllowed", `${method} is not allowed on ${url.pathname}`);
@@ -542,8 +589,18 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   return {
     url,
     caPem: certs.caPem,
-    token,
-    kubeconfigYaml: kubeconfig(url, certs.caPem, { token }),
+    get token() {
+      return token;
+    },
+    get kubeconfigYaml() {
+      return kubeconfig(url, certs.caPem, { token });
+    },
+    rotateToken(old = token) {
+      const fresh = randomBytes(24).toString("hex");
+      if (old === token) token = fresh;
+      access.replaceToken(old, fresh);
+      return kubeconfig(url, certs.caPem, { token: fresh });
+    },
     async clientCertKubeconfigYaml() {
       const stem = join(certs.dir, `client-${randomBytes(4).toString("hex")}`);
       await run("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${stem}.key`, "-out", `${stem}.csr`, "-subj", "/CN=admin/O=system:masters"], { timeout: 30_000 });
@@ -563,6 +620,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     appendPodLog: (namespace, pod, text) => void podLogs.set(`${namespace}/${pod}`, [...(podLogs.get(`${namespace}/${pod}`) ?? []), ...logLines(text)]),
     onCreate(kind, handler) {
       createHooks.set(kind, [...(createHooks.get(kind) ?? []), handler]);
+    },
+    onRequest(handler) {
+      requestHooks.add(handler);
+      return () => void requestHooks.delete(handler);
     },
     onAdded(kind, handler) {
       addedHooks.set(kind, [...(addedHooks.get(kind) ?? []), handler]);
@@ -591,6 +652,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       return () => void rejections.splice(rejections.indexOf(rejection), 1);
     },
     async stop() {
+      deletion.stop();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -22,6 +22,8 @@ let release: SeededRelease;
 let work: string;
 let bundle: string;
 let kubelet: CopyKubelet | undefined;
+/** The list file the Deckhouse image carries (an older release has only images_tags.json). */
+let releaseListFile: "images_digests.json" | "images_tags.json" = "images_digests.json";
 
 
 beforeAll(async () => {
@@ -33,7 +35,7 @@ beforeAll(async () => {
   release = await seedRelease(source, "deckhouse/ee", { tagged: 2, digestOnly: 1, multiArch: 1, seed: "copy-run-e2e" });
   work = tempDir("copy-run-e2e");
   bundle = loadCopierBundle();
-  kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images });
+  kubelet = startCopyKubelet(kube, { work, releaseImages: () => release.images, releaseListFile: () => releaseListFile });
 });
 
 afterAll(async () => {
@@ -76,7 +78,8 @@ test("a run copies the whole release into the target, verified with skopeo, reco
   expect(leftovers()).toEqual([]);
 });
 
-test("the objects recreated for the same release (pulumi refresh, then up): a verification run that copies nothing and says so", async () => {
+test("the objects recreated for the same release (pulumi refresh, then up): a verification run that copies nothing and says so; the init container finds an older release's images_tags.json", async () => {
+  releaseListFile = "images_tags.json";
   const lines: string[] = [];
   const p = await provider(lines);
   const writes = () => countLoggedRequests(target, /^(PUT|POST|PATCH|DELETE)$/);
@@ -87,6 +90,7 @@ test("the objects recreated for the same release (pulumi refresh, then up): a ve
   expect(lines).toContain(`images-copier: verification run: all ${release.references.length} images were already in the target with the source's digests; nothing was copied`);
   expect((await verifyCopiedRelease(target, "customer/deckhouse", "customer/deckhouse:rock-solid-e2e", release)).problems).toEqual([]);
   expect(leftovers()).toEqual([]);
+  releaseListFile = "images_digests.json";
 });
 
 test("a wrong target password fails the run with the copier's own error line; everything is kept until destroy", async () => {

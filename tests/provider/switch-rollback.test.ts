@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../helpers/kube-api-server";
 import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { deckhouseDeployment } from "../helpers/deckhouse-deployment";
+import { startDeploymentController, type DeploymentController } from "../helpers/deployment-controller";
 import { configureProvider, serializeAndRevive } from "../helpers/serialized-provider";
 import { snapshotProvider, type SnapshotInputs } from "../../components/switch/snapshot-provider";
 import { captureImages, captureSecret } from "../../components/switch/rollback";
@@ -24,6 +25,18 @@ beforeAll(async () => {
   provider = (await serializeAndRevive<pulumi.dynamic.ResourceProvider>(snapshotProvider)).provider;
   // exactly the switch stack's RBAC rules (docs/permissions/switch-stack.yaml)
   await configureProvider(provider, { "kubernetes:kubeconfig": server.kubeconfigFor(addStackOperator(server, "switch-stack")) });
+});
+
+// The Deployment controller, played over time: a restored image rolls out (new Pods ready after 50 ms).
+let controller: DeploymentController | undefined;
+const playController = async (readyAfterMs: number) => {
+  await controller?.stop();
+  controller = await startDeploymentController(server, { namespace: "d8-system", name: "deckhouse", readyAfterMs });
+};
+beforeEach(() => playController(50));
+afterEach(async () => {
+  await controller?.stop();
+  controller = undefined;
 });
 
 afterAll(async () => {
@@ -111,6 +124,33 @@ describe("SwitchSnapshot provider", () => {
     ]);
   });
 
+  it("a write to the Deployment between the restore's read and its patch: 409 on the stale resourceVersion, read again, restored", async () => {
+    const { inputs } = switchedCluster();
+    const created = await provider.create!(inputs);
+    const path = "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse";
+    let raced = 0;
+    // a concurrent writer (another controller) lands its change just before the first image patch is handled
+    const stop = server.onRequest((request) => {
+      if (request.method !== "PATCH" || request.path !== path || raced > 0) return;
+      raced++;
+      const live = server.get("apps/v1", "Deployment", "d8-system", "deckhouse")!;
+      server.put({ ...live, metadata: { ...live.metadata, labels: { ...live.metadata.labels, "touched-by": "other-writer" } } });
+    });
+    const first = server.requests.length;
+    try {
+      await provider.delete!(created.id, created.outs);
+    } finally {
+      stop();
+    }
+    expect(raced).toBe(1);
+    const deploymentCalls = server.requests.slice(first).filter((r) => r.path === path && !r.query.watch);
+    // read, patch (refused: stale), read again, patch
+    expect(deploymentCalls.slice(0, 4).map((r) => r.method)).toEqual(["GET", "PATCH", "GET", "PATCH"]);
+    const deployment = server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
+    expect(deployment.metadata.labels["touched-by"]).toBe("other-writer");
+    expect(deployment.spec.template.spec.containers.map((c: any) => c.image)).toEqual([`${OLD}:rock-solid`, `${OLD}:abc`]);
+  });
+
   it("keeps the current .dockerconfigjson when none was captured, and never empties a container image", async () => {
     const { inputs } = switchedCluster();
     const odd: SnapshotInputs = {
@@ -170,14 +210,13 @@ describe("SwitchSnapshot provider", () => {
     expect((server.get("v1", "Secret", "d8-system", "deckhouse-registry") as any).data).toEqual(before.data);
   });
 
-  it("fails the destroy when the old image never becomes ready (Pulumi keeps the resource; destroy again retries)", async () => {
+  it("fails the destroy at its timeout, with the reason, when the old image never becomes ready (Pulumi keeps the resource; destroy again retries)", async () => {
     const { inputs } = switchedCluster();
-    const stuck = deploymentObject(
-      { initContainers: [], containers: [{ name: "deckhouse", image: TARGET }] },
+    await playController(Infinity); // the new ReplicaSet's Pod never gets ready
+    await expect(provider.delete!("d8-system/deckhouse", { ...inputs, rolloutTimeoutSeconds: 1, capturedAt: "t" })).rejects.toThrow(
+      /^Deployment d8-system\/deckhouse did not become ready: 0 of 1 updated replicas available$/,
     );
-    stuck.status = { observedGeneration: 5, replicas: 2, updatedReplicas: 1, availableReplicas: 1 };
-    server.put(stuck);
-    await expect(provider.delete!("d8-system/deckhouse", { ...inputs, rolloutTimeoutSeconds: 1, capturedAt: "t" })).rejects.toThrow(/did not become ready/);
+    expect(controller!.rollouts).toBe(1);
   });
 
   it("skips objects that are gone", async () => {

@@ -2,8 +2,10 @@
 // CopierBundle in the real dynamic-provider host, driven by the suite's engine stand-in (its step logic and its
 // Kubernetes provider are simulations, see docs/testing.md). The Kubernetes API test server is a simulation of the API,
 // not a cluster; the test plays the kubelet, which runs the Job's own command: the real bundled copier, between two
-// real registries on 127.0.0.1, checked with skopeo. One stack, in order: up, up again, a new runId, refresh then up,
-// a failing run, a re-run after it, destroy; then a Deckhouse before v1.51, refused. The stack runs as a user with
+// real registries on 127.0.0.1, checked with skopeo. Deleted Pods take a while to shut down, as on a node. One stack,
+// in order: up, up again, a new runId, refresh then up, a failing run, a re-run after it (the replace chain in the
+// engine's order), an up interrupted while the Job runs and recovered, a retry with the same config after a
+// failure, destroy; then a Deckhouse before v1.51, refused. The stack runs as a user with
 // exactly the RBAC rules of docs/permissions/copy-stack.yaml (enforced by the test server for the program's own
 // client and the dynamic providers); with one rule removed, the preview fails in one line naming it. The cluster runs two modules of
 // ModuleSource deckhouse and one of another source, and operator-trivy: the first run copies the two modules (image,
@@ -25,7 +27,7 @@ import { moduleConfig, moduleObject, moduleRelease } from "../helpers/deckhouse-
 import { pushModuleImage, pushModuleRelease, pushTrivyDatabase } from "../helpers/module-image";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
-import { findPlaintextSecrets, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
+import { findPlaintextSecrets, plainOutputs, PulumiEngine, resourceOf, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { skopeoManifestDigest } from "../helpers/skopeo";
 
@@ -68,7 +70,7 @@ function deckhouse(version: string, image = release.deckhouseImage) {
 
 beforeAll(async () => {
   [kube, source, target] = await Promise.all([
-    startKubeApiServer(),
+    startKubeApiServer({ podTerminationMs: 1000 }),
     startRegistry({ tls: true, auth: "token", username: "license-token", password: 'd8:src"pw' }),
     startRegistry({ tls: true, auth: "basic", password: 'cust:dst"pw' }),
   ]);
@@ -137,6 +139,15 @@ function lastSourceConfig(): Record<string, unknown> {
   return JSON.parse(readFileSync(dirs[dirs.length - 1], "utf8"));
 }
 const originalTag = () => `${TARGET_REPO}:${release.deckhouseImage.split(":").pop()}`;
+
+/** Waits (bounded) for a condition of the test server or the kubelet. */
+async function until(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; !condition(); i++) {
+    if (Date.now() > deadline || i > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 test("up: the Job runs the real copier, succeeds, and Job, Pods, Secret and ConfigMap are gone; the copy record is complete", async () => {
   const up = await engine.up();
@@ -237,6 +248,7 @@ test("refresh keeps the run's record and starts nothing; the next up recreates t
   expect(ops(refresh)).toMatchObject({ "images-copier-config": "delete", "copier-bundle": "delete", "copy-images": "delete", "copy-run": "refresh" });
   expect(refresh.state.resources.find((r) => r.name === "copy-run")?.outputs.status).toBe("succeeded");
   expect(kubelet.started).toBe(2);
+  noPlaintext(refresh);
 
   const up = await engine.up();
   expect(up.error).toBeUndefined();
@@ -262,13 +274,65 @@ test("a failing run: everything kept, the hook's failure message and the log tai
 
 test("the cause fixed, up again: a re-run finishes what is missing and cleans up", async () => {
   engine.setConfig({ targetPassword: { secret: target.password as string } });
-  const fixed = await engine.up();
+  // what is left of the failed run when the Kubernetes provider deletes the Job (its own delete step, after CopyRun's)
+  const leftAtJobDelete: string[][] = [];
+  const stop = kube.onRequest((r) => {
+    if (r.method !== "DELETE" || !r.path.endsWith("/jobs/copy-images") || r.query.propagationPolicy !== "Background") return;
+    leftAtJobDelete.push([...kube.list("batch/v1", "Job", "d8-system"), ...kube.list("v1", "Pod", "d8-system")].map((o) => `${o.kind}/${o.metadata.name}`));
+  });
+  const fixed = await engine.up().finally(stop);
+  // CopyRun's delete waited until the failed Job and its Pod were gone (a foreground deletion takes the Pod's shutdown)
+  expect(leftAtJobDelete).toEqual([[]]);
   expect(fixed.error).toBeUndefined();
   expect(ops(fixed)).toMatchObject({ "images-copier-config": "replace", "copy-images": "replace", "copy-run": "replace" });
+  // the engine's order for a delete-before-replace chain: dependents first, in reverse dependency order, every delete
+  // before any create; CopyRun's delete waited for the failed Job's Pod to shut down, so the new Job never met it
+  // (the dynamic providers' default provider is updated too: its inputs are the stack config, password included)
+  const resourceOps = fixed.operations!.filter((o) => o !== "update default");
+  expect(fixed.operations).toContain("update default");
+  expect(resourceOps.slice(0, 4)).toEqual(["delete copy-run", "delete copy-images", "delete copier-bundle", "delete images-copier-config"]);
+  expect(resourceOps.slice(4, 8)).toEqual(["create images-copier-config", "create copier-bundle", "create copy-images", "create copy-run"]);
+  expect(kubelet.overlaps).toBe(0);
   expect(kubelet.started).toBe(5);
   expect(copyOf(fixed)).toMatchObject({ status: "succeeded", verified: true, runId: "2" });
   expect(runObjects()).toEqual([]);
   noPlaintext(fixed);
+});
+
+test("an up interrupted while the Job runs, refresh, then up while it still runs: that up replaces the Job and the run finishes", async () => {
+  engine.setConfig({ runId: "3" });
+  const release = kubelet.hold();
+  const startedBefore = kubelet.started;
+  const requestsBefore = kube.requests.length;
+  const interrupt = new AbortController();
+  const running = engine.up({ interrupt: interrupt.signal });
+  // Ctrl-C once CopyRun waits for the Job (it lists the Job's Pods)
+  await until("CopyRun waiting", () => kube.requests.slice(requestsBefore).some((r) => r.query.labelSelector === "job-name=copy-images"));
+  interrupt.abort();
+  const interrupted = await running;
+  expect(interrupted.error).toMatch(/interrupted/);
+  expect(kubelet.started).toBe(startedBefore + 1);
+  expect(interrupted.state.resources.map((r) => r.name)).toEqual(expect.arrayContaining(["images-copier-config", "copier-bundle", "copy-images"]));
+  expect(interrupted.state.resources.map((r) => r.name)).not.toContain("copy-run");
+  const oldJobUid = kube.get("batch/v1", "Job", "d8-system", "copy-images")!.metadata.uid;
+
+  const refresh = await engine.refresh();
+  expect(refresh.error).toBeUndefined();
+  expect(ops(refresh)["copy-images"]).toBe("refresh");
+  noPlaintext(refresh);
+
+  // the Job still runs: replaceUnready replaces it; its delete frees the name at once (the old Pod shuts down
+  // meanwhile), so the new Job is a new object and the new CopyRun follows it to the end
+  const recovered = await engine.up();
+  expect(recovered.error).toBeUndefined();
+  expect(recovered.steps.find((st) => st.urn.endsWith("::copy-images"))).toMatchObject({ op: "replace", replaceKeys: ['.metadata.annotations["pulumi.com/replaceUnready"]'] });
+  expect(ops(recovered)["copy-run"]).toBe("create");
+  expect(kubelet.started).toBe(startedBefore + 2);
+  expect(copyOf(recovered)).toMatchObject({ status: "succeeded", runId: "3", copied: 0 });
+  expect(resourceOf(recovered.state, "copy-images")!.outputs.metadata).not.toMatchObject({ uid: oldJobUid });
+  release();
+  await until("the old Pod gone", () => runObjects().length === 0);
+  noPlaintext(recovered);
 });
 
 test("destroy: nothing of the stack is left in the cluster or the state; copied images stay", async () => {
@@ -276,6 +340,15 @@ test("destroy: nothing of the stack is left in the cluster or the state; copied 
   engine.setConfig({ targetPassword: { secret: WRONG_PASSWORD } });
   expect((await engine.up()).error).toBe(FAILURE_MESSAGE);
   expect(runObjects()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+  // a retry with the same config: replaceUnready replaces the failed Job (CopyRun with it) and the copier runs again
+  const startedBefore = kubelet.started;
+  const retry = await engine.up();
+  expect(retry.error).toBe(FAILURE_MESSAGE);
+  expect(ops(retry)).toMatchObject({ "images-copier-config": "same", "copy-images": "replace", "copy-run": "replace" });
+  expect(retry.operations!.slice(0, 2)).toEqual(["delete copy-run", "delete copy-images"]);
+  expect(kubelet.started).toBe(startedBefore + 1);
+  expect(runObjects()).toEqual(["ConfigMap", "Job", "Pod", "Secret"]);
+  noPlaintext(retry);
   const destroy = await engine.destroy();
   expect(destroy.error).toBeUndefined();
   expect(runObjects()).toEqual([]);
@@ -313,7 +386,7 @@ test("a Deckhouse before v1.51: preview refuses in one line; nothing is declared
   expect(run.steps.map((s) => s.type)).toEqual(["pulumi:pulumi:Stack"]);
   expect(run.state.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
   expect(runObjects()).toEqual([]);
-  expect(kubelet.started).toBe(6);
+  expect(kubelet.started).toBe(9);
 });
 
 test("RBAC with one rule of docs/permissions/copy-stack.yaml removed: the preview fails in one line naming the missing permission", async () => {

@@ -21,7 +21,9 @@ const engineFor = (config: Record<string, string | { secret: string }> = {}) =>
 
 const widgetFiles = () => readdirSync(world).sort();
 const widgetFile = (id: string) => JSON.parse(readFileSync(join(world, `${id}.json`), "utf8")) as Record<string, unknown>;
-const hostLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
+const providerLines = (r: RunResult) => r.diagnostics.filter((d) => d.source === "provider-host").map((d) => d.message);
+const hostLines = (r: RunResult) => providerLines(r).filter((m) => !m.startsWith("widget: configured with "));
+const configuredWith = (r: RunResult) => providerLines(r).filter((m) => m.startsWith("widget: configured with ")).map((m) => m.slice("widget: configured with ".length));
 const plan = (r: RunResult) => r.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}`);
 const widgetState = (r: RunResult) => resourceOf(r.state, "widget")!;
 
@@ -86,6 +88,16 @@ test("a dynamic resource through up, up again, a previewed update (unknowns reac
   expect(refreshed.steps).toEqual([expect.objectContaining({ op: "refresh", keys: ["label"] })]);
   expect(widgetState(refreshed).outputs.label).toBe("edited");
   expect(isSecret(widgetState(refreshed).outputs.token)).toBe(true);
+  expect(findPlaintextSecrets(refreshed, [TOKEN])).toEqual([]);
+
+  // the provider's configuration at refresh: the config stored with the last up, unless --run-program
+  engine.setConfig({ label: "three" });
+  expect(configuredWith(await engine.refresh())).toEqual(["label two"]);
+  const withProgram = await engine.refresh({ runProgram: true });
+  expect(withProgram.error).toBeUndefined();
+  expect(configuredWith(withProgram)).toEqual(["label three"]);
+  expect(widgetState(withProgram).inputs.label).toBe("two"); // refresh changes no inputs
+  expect(findPlaintextSecrets(withProgram, [TOKEN, NEW_TOKEN])).toEqual([]);
 
   const destroyed = await engine.destroy();
   expect(destroyed.error).toBeUndefined();

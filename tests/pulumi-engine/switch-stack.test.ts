@@ -17,6 +17,7 @@ import { publishCopierImage, pushSmallBase } from "../helpers/copier-image";
 import { removeDir, tempDir } from "../helpers/copy-fixture";
 import { startCopyKubelet } from "../helpers/copy-kubelet";
 import { pushImage } from "../helpers/images";
+import { startDeploymentController, type DeploymentController } from "../helpers/deployment-controller";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { addStackOperator, OPERATOR, operatorGrants } from "../helpers/kube-api/stack-operator";
 import { moduleConfig, moduleRelease } from "../helpers/deckhouse-modules";
@@ -96,6 +97,24 @@ function engine(copy: Record<string, unknown> = record(), server = kube, kubecon
       "kubernetes:kubeconfig": { secret: kubeconfig },
     },
   });
+}
+
+// The Deployment controller and kubelet, played over time (deployment-controller.ts): new generations roll out.
+const controllers: DeploymentController[] = [];
+afterEach(async () => {
+  await Promise.all(controllers.splice(0).map((c) => c.stop()));
+});
+async function playController(pullFails?: (image: string, attempt: number) => boolean): Promise<DeploymentController> {
+  const controller = await startDeploymentController(kube, {
+    namespace: "d8-system",
+    name: "deckhouse",
+    readyAfterMs: 300,
+    ...(pullFails ? { pullFails } : {}),
+    // what the node resolves the release's image to, in either registry
+    imageID: (image) => (image === targetImage() ? `docker-pullable://${target()}@${copied}` : image === SOURCE_IMAGE ? `docker-pullable://${OLD}@${copied}` : ""),
+  });
+  controllers.push(controller);
+  return controller;
 }
 
 const ops = (r: RunResult) => Object.fromEntries(r.steps.map((s) => [s.urn.split("::").pop(), s.op]));
@@ -229,6 +248,9 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   expect(plan.releaseChannel).toMatch(/^removes releaseChannel Stable from ModuleConfig deckhouse/);
   expect(findPlaintextSecrets(preview, sensitive())).toEqual([]);
 
+  // the first pod of the new ReplicaSet cannot pull (ImagePullBackOff); the switch restarts it and the next one runs
+  const controller = await playController((image, attempt) => image === targetImage() && attempt === 1);
+  kube.put({ apiVersion: "v1", kind: "Pod", metadata: { name: "kube-proxy-old", namespace: "kube-system" }, spec: { containers: [{ name: "kube-proxy", image: `${OLD}/kube-proxy:v1` }] } });
   mark = kube.requests.length;
   const up = await stack.up();
   expect(up.error).toBeUndefined();
@@ -242,9 +264,15 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   expect(Buffer.from(switched.secret.address, "base64").toString()).toBe(registry.host);
   expect(JSON.parse(Buffer.from(switched.secret[".dockerconfigjson"], "base64").toString()).auths[registry.host].password).toBe(PASSWORD);
   expect(switched.channel).toBeUndefined();
+  // the rollout really happened before the switch said ready: one new generation, its stuck pod restarted, the
+  // replacement running the target image, the vendor's pod gone
+  expect({ rollouts: controller.rollouts, restarts: controller.restartsSeen, pods: controller.podsCreated }).toEqual({ rollouts: 1, restarts: 1, pods: 2 });
+  const running = kube.list("v1", "Pod", "d8-system").filter((p) => p.metadata.labels?.app === "deckhouse");
+  expect(running.map((p) => [(p.status as any).phase, (p.spec as any).containers.find((c: any) => c.name === "deckhouse").image])).toEqual([["Running", targetImage()]]);
   expect(plainOutputs(up)).toMatchObject({ rolloutReady: true, oldRegistry: OLD });
   const onOld = plainOutputs(up).oldRegistryPods as Array<{ namespace: string; name: string }>;
-  expect(onOld.map((p) => `${p.namespace}/${p.name}`)).toContain("d8-system/deckhouse-6f7d9c-x2k4p");
+  expect(onOld.map((p) => `${p.namespace}/${p.name}`)).toContain("kube-system/kube-proxy-old");
+  kube.remove("v1", "Pod", "kube-system", "kube-proxy-old");
   // the switch waited for master-2's bashible, relaying the progress, then went on
   const messages = up.diagnostics.map((d) => d.message);
   expect(messages).toContain("images-copier: bashible: master: 2/3 nodes up to date (Updating)");
@@ -277,8 +305,24 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   const rollback = refresh.state.resources.find((r) => r.urn.endsWith("::switch-rollback"));
   expect(rollback?.outputs.capturedAt).toBe(up.state.resources.find((r) => r.urn.endsWith("::switch-rollback"))?.outputs.capturedAt);
 
+  expect(findPlaintextSecrets(refresh, sensitive())).toEqual([]);
+
+  // The kubeconfig's token is rotated (the old one revoked) and the stack config updated: a plain destroy
+  // configures the providers from the state (the last up's kubeconfig), as Pulumi does, and stops in one line
+  // before changing anything; `destroy --run-program` configures them from the current config and rolls back.
+  const oldToken = operatorToken;
+  const rotated = kube.rotateToken(operatorToken);
+  operatorToken = /token: (\S+)/.exec(rotated)![1]; // the later scenarios act with the new token
+  stack.setConfig({ "kubernetes:kubeconfig": { secret: rotated } });
+  const refused = await stack.destroy();
+  expect(refused.error).toMatch(/^images-copier: (rollback not started|release channel not restored): the cluster refused the credentials of the last `pulumi up` \(401 Unauthorized\), which `pulumi destroy` uses; .*run `pulumi destroy --run-program`/);
+  expect(refused.errorDetail).toBe(refused.error);
+  expect(cluster()).toEqual(switched);
+  // what failed stays in the state (the rollback capture, the channel); the retained patches went (nothing to undo)
+  expect(refused.state.resources.map((r) => r.urn)).toEqual(expect.arrayContaining(["switch-updates", "switch-rollback"].map((n) => expect.stringContaining(`::${n}`))));
+
   mark = kube.requests.length;
-  const destroy = await stack.destroy();
+  const destroy = await stack.destroy({ runProgram: true });
   expect(destroy.error).toBeUndefined();
   // the rollback (the project's own client) wrote Deckhouse's objects as system:sudouser too
   expect(writersByPath(writesSince(kube, mark))).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
@@ -294,6 +338,7 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   expect(restored.channel).toBe("Stable");
   expect(restored.annotations).toEqual({});
   expect(destroy.state.resources).toEqual([]);
+  expect(findPlaintextSecrets([refused, destroy], [...sensitive(), oldToken])).toEqual([]);
   } finally {
     manager.stop();
     clearNodeGroups(kube);
@@ -362,8 +407,7 @@ test("a half-applied start: an up that failed at the rollout is completed by the
 
   // The test plays the Deployment controller: the new pods come up. master-2's bashible does not apply the new
   // configuration: the next up fails after nodeGroupsTimeoutMinutes in one line naming it.
-  const deployment = kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")!;
-  kube.put({ ...deployment, status: READY });
+  await playController();
   let stuck = true;
   const manager = nodeManager(() => stuck);
   try {
@@ -395,6 +439,7 @@ test("a half-applied start: Secret already new, Deployment partly re-pointed; up
   partly.containers[1].image = `${target()}:${TAG}`;
   const auths = { auths: { [registry.host]: { username: "client", password: PASSWORD, auth: b64(`client:${PASSWORD}`) } } };
   seedDeckhouseCluster(kube, { ...partly, secretData: { ...vendorSecretData(OLD), ".dockerconfigjson": b64(JSON.stringify(auths)), address: b64(registry.host), path: b64(`/${REPO}`) } });
+  await playController();
   const stack = engine();
   const up = await stack.up();
   expect(up.error).toBeUndefined();
@@ -411,6 +456,7 @@ test("checkFrom: cluster with the copier published into the target registry: the
     const pinned = await publishCopierImage(registry, { target: "tools/images-copier:0.1.0", base: "mirror/node:20-bookworm-slim", bundle: await ensureBundle() });
     expect(pinned).toBe(registry.ref(`tools/images-copier@${await skopeoManifestDigest(registry, "tools/images-copier:0.1.0")}`));
     seedDeckhouseCluster(kube, vendorCluster());
+    await playController();
     const original = cluster();
     const stack = engine();
     stack.setConfig({ checkFrom: "cluster", copierImage: registry.ref("tools/images-copier:0.1.0") });

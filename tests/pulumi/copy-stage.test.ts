@@ -270,6 +270,7 @@ describe(`copy stage${PREVIEW ? " in preview" : ""}`, () => {
         "images-copier.deckhouse.io/run-key": secret.inputs.metadata.annotations["images-copier.deckhouse.io/run-key"],
         "pulumi.com/skipAwait": "true",
         "pulumi.com/replaceUnready": "true",
+        "pulumi.com/deletionPropagationPolicy": "background",
       },
     });
     expect(optionsOf(d, "kubernetes:batch/v1:Job", "copy-images")).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["*"] });

@@ -49,6 +49,13 @@ export class Access {
     this.tokens.set(adminToken, ADMIN);
   }
 
+  /** A rotated token: the old one no longer authenticates, the new one is the same identity. */
+  replaceToken(old: string, token: string): void {
+    const identity = this.tokens.get(old);
+    this.tokens.delete(old);
+    if (identity) this.tokens.set(token, identity);
+  }
+
   addToken(token: string, spec: TokenSpec): Identity {
     const identity = { user: spec.user, groups: [...new Set([...(spec.groups ?? []), "system:authenticated"])] };
     this.tokens.set(token, identity);

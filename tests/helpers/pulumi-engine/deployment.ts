@@ -1,14 +1,20 @@
 // The engine's step decisions for one run, simplified (see docs/testing.md):
 // - preview/up: a registration is checked, then created (no old state), or diffed against the old state and kept
-//   (same), updated, or replaced. A replacement deletes first when the provider or the resource asks for
-//   deleteBeforeReplace, otherwise it creates the new one and deletes the old one at the end. A resource left with
-//   initialization errors is updated even when its diff says nothing changed. `ignoreChanges` and
-//   `replaceOnChanges` work on top-level keys only; `replaceOnChanges` applies only when the provider names the
-//   changed keys (the dynamic-provider host never does). Aliases, imports and transforms are not supported.
+//   (same), updated, or replaced. A replacement creates the new one and deletes the old one at the end, unless the
+//   provider or the resource asks for deleteBeforeReplace: then, as the real step generator does
+//   (pulumi/pulumi pkg/resource/deploy/step_generator.go, calculateDependentReplacements), the old state's
+//   dependents that would be replaced by the change (a provider in the replace set, or a Diff with the inputs that
+//   depend on the replace set made unknown says replace) are deleted first, in reverse dependency order, then the
+//   resource itself, all before anything is created; a dependent deleted so is re-created (a replace) when it
+//   registers. A resource left with initialization errors is updated even when its diff says nothing changed.
+//   `ignoreChanges` and `replaceOnChanges` work on top-level keys only; `replaceOnChanges` applies only when the
+//   provider names the changed keys (the dynamic-provider host never does). No aliases, imports or transforms.
 // - In preview nothing is created, updated or deleted: the outputs of a new or changed resource are its inputs.
 // - After the program ends (up), resources it no longer declares are deleted, in reverse state order.
 // - The first failing step fails the run: that registration and every later one is answered UNAVAILABLE (as the
 //   real engine's monitor does once it shuts down); nothing else is deleted; the state keeps what was done.
+//   An interrupted run (`interrupt()`, Ctrl-C) ends the same way; a create still in flight is not in the state
+//   (the real engine records it as a pending operation that the next refresh clears).
 // - refresh: Read(id, old outputs) for every custom resource, then Diff(refreshed outputs, old inputs) for dynamic
 //   ones; a resource that is gone leaves the state. destroy: every resource in reverse state order (dependents
 //   before their dependencies, children before parents); retainOnDelete skips the provider, protect fails.
@@ -95,6 +101,8 @@ function goalOf(state: Pick<ResourceState, "urn" | "type" | "name" | "additional
 
 export class Deployment {
   readonly steps: Step[] = [];
+  /** The provider operations in the order they ran: `create <name>`, `update <name>`, `delete <name>`. */
+  readonly operations: string[] = [];
   /** The first failure's whole message (a provider's error can carry a log tail on later lines). */
   failure?: string;
   stackOutputs: PropertyMap = {};
@@ -103,10 +111,26 @@ export class Deployment {
   private readonly pendingDeletes: ResourceState[] = [];
   private readonly deleted = new Set<string>();
   private readonly defaultProviders = new Map<string, Promise<string>>();
+  /** Dependents deleted ahead of a delete-before-replace, with the keys that made them go. */
+  private readonly dependentReplaceKeys = new Map<string, string[]>();
+  private interrupted?: () => void;
+  private readonly interruption = new Promise<never>((_, reject) => {
+    this.interrupted = () => reject(new DeploymentCancelled());
+  });
   private rootUrn?: string;
 
   constructor(
-    private readonly opts: { preview: boolean; stack: string; project: string; old: StackState; providerFor: ProviderLookup; packageConfig: PackageConfig },
+    private readonly opts: {
+      preview: boolean;
+      stack: string;
+      project: string;
+      old: StackState;
+      providerFor: ProviderLookup;
+      packageConfig: PackageConfig;
+      /** `destroy --run-program` / `refresh --run-program`: the program runs only so that its providers are
+       *  configured as it says now; nothing else is created or changed (step_generator.go destroyMode). */
+      programFor?: "destroy" | "refresh";
+    },
   ) {
     this.old = new Map(opts.old.resources.map((r) => [r.urn, r]));
   }
@@ -116,6 +140,19 @@ export class Deployment {
     if (step) step.failed = true;
     this.failure ??= error instanceof Error ? error.message : String(error);
     throw new DeploymentCancelled();
+  }
+
+  /** Ctrl-C: the run stops; what is in flight is abandoned (its result never reaches the state). */
+  interrupt(): void {
+    this.failure ??= "update canceled (interrupted)";
+    this.interrupted?.();
+  }
+
+  /** A provider call that an interruption abandons. */
+  private async call<T>(what: string, promise: Promise<T>): Promise<T> {
+    this.interruption.catch(() => undefined);
+    this.operations.push(what);
+    return Promise.race([promise, this.interruption]);
   }
 
   private record(step: Step): Step {
@@ -160,6 +197,12 @@ export class Deployment {
 
     const providerRef = reg.provider || (await this.defaultProvider(reg.type, reg.version));
     if (providerRef) base.provider = providerRef;
+    if (this.opts.programFor && !reg.type.startsWith("pulumi:providers:")) {
+      // destroy/refresh with the program: the resource stays as it was, now with the provider the program names
+      if (!old) return { urn, outputs: reg.inputs };
+      this.registered.set(urn, { ...old, ...(providerRef ? { provider: providerRef } : {}) });
+      return { urn, id: old.id, outputs: old.outputs };
+    }
     const provider = this.providerOrFail(reg.type, urn, providerRef);
     const goal = goalOf(base);
     const news: PropertyMap = { ...reg.inputs };
@@ -173,6 +216,11 @@ export class Deployment {
     }
     const next: ResourceState = { ...base, inputs: checked };
     if (!old) return this.create(provider, goal, next, this.record({ op: "create", urn, type: reg.type, keys: [] }));
+    if (this.deleted.has(urn)) {
+      // deleted ahead of a delete-before-replace: re-created, whatever its own diff says (step_generator.go "recreating")
+      const replaceKeys = this.dependentReplaceKeys.get(urn) ?? [];
+      return this.create(provider, goal, next, this.record({ op: "replace", urn, type: reg.type, keys: changedKeys(old.inputs, checked), replaceKeys, deleteBeforeReplace: true }));
+    }
 
     const step = await this.decide(provider, goal, old, checked, reg);
     if (step.op === "same") {
@@ -209,6 +257,14 @@ export class Deployment {
     if (old.protect) this.fail(new Error(`${old.urn}: resource is protected; it cannot be replaced`), step);
     if (!this.opts.preview) {
       if (step.deleteBeforeReplace) {
+        const dependents = await this.dependentReplacements(old, step);
+        for (const dependent of [...dependents].reverse()) {
+          if (this.deleted.has(dependent.state.urn)) continue;
+          if (dependent.state.protect) this.fail(new Error(`unable to replace resource "${dependent.state.urn}" as part of replacing "${old.urn}" as it is currently marked for protection`), step);
+          this.dependentReplaceKeys.set(dependent.state.urn, dependent.keys);
+          await this.deleteOne(dependent.state, step);
+          this.deleted.add(dependent.state.urn);
+        }
         await this.deleteOne(old, step);
         this.deleted.add(old.urn);
       } else {
@@ -218,10 +274,56 @@ export class Deployment {
     return this.create(provider, goal, next, step);
   }
 
+  /**
+   * The old state's dependents of `root` that its replacement would replace (step_generator.go
+   * calculateDependentReplacements over graph.DependingOn), in dependency order; ones already registered this run
+   * cannot depend on it and are skipped.
+   */
+  private async dependentReplacements(root: ResourceState, step: Step): Promise<Array<{ state: ResourceState; keys: string[] }>> {
+    const resources = this.opts.old.resources;
+    const dependentSet = new Set([root.urn]);
+    const replaceSet = new Set([root.urn]);
+    const result: Array<{ state: ResourceState; keys: string[] }> = [];
+    const providerUrn = (ref?: string) => (ref ? ref.slice(0, ref.lastIndexOf("::")) : undefined);
+    for (const candidate of resources.slice(resources.findIndex((r) => r.urn === root.urn) + 1)) {
+      if (this.registered.has(candidate.urn)) continue;
+      const deps = [...candidate.dependencies, ...Object.values(candidate.propertyDependencies).flat()];
+      const provider = providerUrn(candidate.provider);
+      if (!deps.some((d) => dependentSet.has(d)) && !(provider && dependentSet.has(provider))) continue;
+      dependentSet.add(candidate.urn);
+      if (!candidate.custom || candidate.external) continue;
+      if (provider && replaceSet.has(provider)) {
+        result.push({ state: candidate, keys: [] });
+        replaceSet.add(candidate.urn);
+        continue;
+      }
+      const inputsForDiff: PropertyMap = { ...candidate.inputs };
+      let dependsOnReplaced = false;
+      for (const [key, urns] of Object.entries(candidate.propertyDependencies)) {
+        if (key in inputsForDiff && urns.some((u) => replaceSet.has(u))) {
+          inputsForDiff[key] = UNKNOWN;
+          dependsOnReplaced = true;
+        }
+      }
+      if (!dependsOnReplaced) continue;
+      let diff: DiffResult;
+      try {
+        diff = await this.opts.providerFor(candidate.type, this.providerConfig(candidate.provider)).diff(goalOf(candidate), candidate, inputsForDiff);
+      } catch (error) {
+        this.fail(error, step);
+      }
+      if (diff.replaces.length > 0) {
+        result.push({ state: candidate, keys: diff.replaces });
+        replaceSet.add(candidate.urn);
+      }
+    }
+    return result;
+  }
+
   private async update(provider: EngineProvider, goal: ResourceGoal, old: ResourceState, next: ResourceState, step: Step) {
     if (this.opts.preview) return this.settle({ ...next, id: old.id, outputs: next.inputs });
     try {
-      const outputs = await provider.update(goal, old, next.inputs);
+      const outputs = await this.call(`update ${goal.name}`, provider.update(goal, old, next.inputs));
       return this.settle({ ...next, id: old.id, outputs });
     } catch (error) {
       if (error instanceof InitFailure) this.registered.set(old.urn, { ...next, id: old.id, outputs: error.outputs, initErrors: error.reasons });
@@ -283,7 +385,7 @@ export class Deployment {
   private async create(provider: EngineProvider, goal: ResourceGoal, next: ResourceState, step: Step) {
     if (this.opts.preview) return this.settle({ ...next, outputs: next.inputs });
     try {
-      const { id, outputs } = await provider.create(goal, next.inputs);
+      const { id, outputs } = await this.call(`create ${goal.name}`, provider.create(goal, next.inputs));
       return this.settle({ ...next, id, outputs });
     } catch (error) {
       if (error instanceof InitFailure) this.registered.set(next.urn, { ...next, id: error.id, outputs: error.outputs, initErrors: error.reasons });
@@ -295,7 +397,7 @@ export class Deployment {
     if (state.protect) this.fail(new Error(`${state.urn}: resource is protected; it cannot be deleted`), step);
     if (!state.custom || state.external || state.retainOnDelete) return;
     try {
-      await this.opts.providerFor(state.type, this.providerConfig(state.provider)).delete(goalOf(state), state);
+      await this.call(`delete ${state.name}`, this.opts.providerFor(state.type, this.providerConfig(state.provider)).delete(goalOf(state), state));
     } catch (error) {
       this.fail(error, step);
     }
@@ -344,8 +446,9 @@ export class Deployment {
   async finish(programFailed: string | undefined): Promise<void> {
     if (programFailed) this.failure ??= programFailed;
     if (this.failure) return;
+    if (this.opts.programFor) return this.finishWithoutChanges(this.opts.programFor);
     const order = this.opts.old.resources.map((r) => r.urn);
-    const doomed = [...this.pendingDeletes, ...this.opts.old.resources.filter((r) => !this.registered.has(r.urn))];
+    const doomed = [...this.pendingDeletes, ...this.opts.old.resources.filter((r) => !this.registered.has(r.urn) && !this.deleted.has(r.urn))];
     doomed.sort((a, b) => order.indexOf(b.urn) - order.indexOf(a.urn));
     for (const state of doomed) {
       const replaced = this.pendingDeletes.includes(state);
@@ -361,9 +464,23 @@ export class Deployment {
     }
   }
 
+  /** The result of `destroy`/`refresh --run-program`, once the program has configured the providers. */
+  programForResult?: { steps: Step[]; state: StackState; failure?: string };
+
+  private async finishWithoutChanges(mode: "destroy" | "refresh"): Promise<void> {
+    // the old state in its order, each resource as the program re-registered it (with its provider now); a provider
+    // the old state lacks goes first, before anything that uses it
+    const fresh = [...this.registered.values()].filter((r) => r.type.startsWith("pulumi:providers:") && !this.old.has(r.urn));
+    const current: StackState = { resources: [...fresh, ...this.opts.old.resources.map((r) => this.registered.get(r.urn) ?? r)] };
+    this.programForResult = mode === "destroy" ? await destroyState(current, this.opts.providerFor) : await refreshState(current, this.opts.providerFor);
+    this.steps.push(...this.programForResult.steps);
+    if (this.programForResult.failure) this.failure ??= this.programForResult.failure;
+  }
+
   /** The state after this run: the old one after a preview; after an up, what was done (and, after a failure, what was left). */
   state(): StackState {
     if (this.opts.preview) return clone(this.opts.old);
+    if (this.opts.programFor) return this.programForResult ? clone(this.programForResult.state) : clone(this.opts.old);
     const resources = [...this.registered.values()];
     if (this.failure) {
       for (const old of this.opts.old.resources) if (!this.registered.has(old.urn) && !this.deleted.has(old.urn)) resources.push(old);
@@ -388,7 +505,10 @@ export async function refreshState(old: StackState, providerFor: ProviderLookup)
         steps.push({ op: "delete", urn: state.urn, type: state.type, keys: [] });
         continue;
       }
-      const refreshed: ResourceState = { ...state, id: result.id, outputs: result.outputs, ...(result.inputs ? { inputs: result.inputs } : {}) };
+      // the engine marks the refreshed outputs as it marks any outputs: additionalSecretOutputs, whatever the provider
+      const outputs = { ...result.outputs };
+      for (const key of state.additionalSecretOutputs) if (outputs[key] !== undefined && !isSecret(outputs[key])) outputs[key] = secret(outputs[key]);
+      const refreshed: ResourceState = { ...state, id: result.id, outputs, ...(result.inputs ? { inputs: result.inputs } : {}) };
       if (isDynamicType(state.type)) await provider.diff(goalOf(state), { ...state, outputs: refreshed.outputs }, state.inputs);
       steps.push({ op: "refresh", urn: state.urn, type: state.type, keys: changedKeys(state.outputs, refreshed.outputs) });
       resources.push(refreshed);

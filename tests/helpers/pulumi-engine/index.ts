@@ -1,6 +1,7 @@
 // A Pulumi engine stand-in for tests: the program runs for real under the Node language runtime (`cmd/run`),
-// every dynamic resource goes through the real dynamic-provider host, Kubernetes resources are simulated against
-// the Kubernetes API test server, and a small in-memory state carries over between runs. A test is a sequence:
+// every dynamic resource goes through the real dynamic-provider host, Kubernetes resources go through a stand-in of
+// the Kubernetes provider to the Kubernetes API test server's REST API (with their provider's kubeconfig), and a
+// small in-memory state carries over between runs. A test is a sequence:
 //
 //   const engine = new PulumiEngine({ programDir, kube, config: { stage: "copy", targetPassword: { secret: "pw" } } });
 //   const preview = await engine.preview();   // steps, outputs, diagnostics, error, state, messages
@@ -60,6 +61,8 @@ export type RunMode = "preview" | "up" | "refresh" | "destroy";
 export interface RunResult {
   mode: RunMode;
   steps: Step[];
+  /** The provider operations in the order they ran (`create <name>`, `delete <name>`, ...; up only). */
+  operations?: string[];
   /** The stack's outputs as the engine holds them (secret-marked values stay wrapped; see stripSecrets). */
   outputs: PropertyMap;
   diagnostics: Diagnostic[];
@@ -111,15 +114,25 @@ export class PulumiEngine {
     return this.runProgram(true);
   }
 
-  up(): Promise<RunResult> {
-    return this.runProgram(false);
+  /** `pulumi up`; `interrupt`: when it aborts, the run is interrupted as by Ctrl-C (see deployment.ts). */
+  up(opts: { interrupt?: AbortSignal } = {}): Promise<RunResult> {
+    return this.runProgram(false, opts.interrupt);
   }
 
-  refresh(): Promise<RunResult> {
+  /**
+   * `pulumi refresh` / `pulumi destroy`. As the engine does it (pulumi/pulumi pkg/engine/destroy.go,
+   * pkg/resource/deploy/deployment_executor.go, providers/registry.go): without `runProgram` the program does not
+   * run and every provider is configured from the inputs stored in the state (a default provider's are the stack
+   * config as of the last `up`; the dynamic providers' default provider holds the whole config); with `runProgram`
+   * (`--run-program`) the program runs first and its providers, configured from the current config, are used.
+   */
+  refresh(opts: { runProgram?: boolean } = {}): Promise<RunResult> {
+    if (opts.runProgram) return this.runProgram(false, undefined, "refresh");
     return this.withoutProgram("refresh", (providers) => refreshState(this.state, providers));
   }
 
-  destroy(): Promise<RunResult> {
+  destroy(opts: { runProgram?: boolean } = {}): Promise<RunResult> {
+    if (opts.runProgram) return this.runProgram(false, undefined, "destroy");
     return this.withoutProgram("destroy", (providers) => destroyState(this.state, providers));
   }
 
@@ -138,21 +151,25 @@ export class PulumiEngine {
   /** The providers of one run; one dynamic-provider host per run, configured once, as the engine loads the plugin. */
   private providers(configValues: Record<string, string>, diagnostics: Diagnostic[]) {
     let host: Promise<DynamicProviderHost> | undefined;
-    const startHost = () =>
+    // configured once, with the first configuration asked for (one dynamic provider per run)
+    const startHost = (values: Record<string, string> = configValues) =>
       (host ??= DynamicProviderHost.start({
         cwd: this.opts.programDir,
         env: { ...this.env(), PULUMI_NODEJS_PROJECT: this.project.name },
         onLine: (_stream, line) => diagnostics.push({ severity: "info", message: line, source: "provider-host" }),
       }).then(async (h) => {
-        await h.configure(configValues);
+        await h.configure(values);
         return h;
       }));
-    const dynamic = dynamicProvider(startHost);
+    const dynamic = dynamicProvider(() => startHost());
+    /** The dynamic provider configured as its provider resource says (its inputs: the namespaced stack config). */
+    const dynamicWith = (inputs: PropertyMap) =>
+      dynamicProvider(() => startHost(Object.fromEntries(Object.entries(stripSecrets(inputs) as Record<string, unknown>).filter(([k]) => k.includes(":")).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]))));
     const builtin = providerResourceProvider();
     const stackRefs = stackReferenceProvider(this.opts.stackReferences ?? {});
     const kubeProviders = new Map<string, EngineProvider>();
     const lookup: ProviderLookup = (type, providerConfig) => {
-      if (isDynamicType(type)) return dynamic;
+      if (isDynamicType(type)) return providerConfig ? dynamicWith(providerConfig.inputs) : dynamic;
       if (type.startsWith("pulumi:providers:")) return builtin;
       if (type === "pulumi:pulumi:StackReference") return stackRefs;
       if (type.startsWith("kubernetes:")) {
@@ -180,8 +197,8 @@ export class PulumiEngine {
     return resolveConfig(this.project, this.stack, this.config);
   }
 
-  private async runProgram(preview: boolean): Promise<RunResult> {
-    const mode: RunMode = preview ? "preview" : "up";
+  private async runProgram(preview: boolean, interrupt?: AbortSignal, programFor?: "destroy" | "refresh"): Promise<RunResult> {
+    const mode: RunMode = programFor ?? (preview ? "preview" : "up");
     const diagnostics: Diagnostic[] = [];
     const messages: ReceivedMessage[] = [];
     let config;
@@ -195,11 +212,15 @@ export class PulumiEngine {
     const packageConfig = (pkg: string): PropertyMap => {
       const inputs: PropertyMap = {};
       for (const [key, value] of Object.entries(config.values)) {
-        if (key.startsWith(`${pkg}:`)) inputs[key.slice(pkg.length + 1)] = config.secretKeys.includes(key) ? secret(value) : value;
+        // a dynamic provider's default provider gets the whole config, namespaced (deploy/target.go GetPackageConfig)
+        if (pkg === "pulumi-nodejs") inputs[key] = config.secretKeys.includes(key) ? secret(value) : value;
+        else if (key.startsWith(`${pkg}:`)) inputs[key.slice(pkg.length + 1)] = config.secretKeys.includes(key) ? secret(value) : value;
       }
       return inputs;
     };
-    const deployment = new Deployment({ preview, stack: this.stack, project: this.project.name, old: this.state, providerFor: providers.lookup, packageConfig });
+    const deployment = new Deployment({ preview, stack: this.stack, project: this.project.name, old: this.state, providerFor: providers.lookup, packageConfig, ...(programFor ? { programFor } : {}) });
+    const onInterrupt = () => deployment.interrupt();
+    interrupt?.addEventListener("abort", onInterrupt, { once: true });
     const monitor = await startMonitorServer({
       deployment,
       onDiagnostic: (d) => diagnostics.push(d),
@@ -223,6 +244,7 @@ export class PulumiEngine {
         secretKeys: config.secretKeys,
         env: this.env(),
         timeoutMs,
+        signal: interrupt,
         onLine: (stream, line) => diagnostics.push({ severity: stream === "stderr" ? "error" : "info", message: line, source: stream === "stderr" ? "program-stderr" : "program-stdout" }),
       });
       let programError: string | undefined;
@@ -237,6 +259,7 @@ export class PulumiEngine {
       return {
         mode,
         steps: deployment.steps,
+        operations: deployment.operations,
         outputs: deployment.stackOutputs,
         diagnostics,
         ...(deployment.failure ? { error: errorLine(deployment.failure), errorDetail: deployment.failure.replace(ANSI, "") } : {}),
@@ -244,6 +267,7 @@ export class PulumiEngine {
         messages,
       };
     } finally {
+      interrupt?.removeEventListener("abort", onInterrupt);
       await providers.stop();
       await monitor.stop();
     }

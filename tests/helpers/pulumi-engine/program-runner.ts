@@ -27,6 +27,8 @@ export interface ProgramOptions {
   secretKeys: string[];
   env: NodeJS.ProcessEnv;
   timeoutMs: number;
+  /** Killed when this aborts (an interrupted run). */
+  signal?: AbortSignal;
   onLine: (stream: "stdout" | "stderr", line: string) => void;
 }
 
@@ -60,8 +62,11 @@ export function runProgram(opts: ProgramOptions): Promise<ProgramRun> {
       timedOut = true;
       child.kill("SIGKILL");
     }, opts.timeoutMs);
+    const kill = () => child.kill("SIGKILL");
+    opts.signal?.addEventListener("abort", kill, { once: true });
     child.once("close", (code) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", kill);
       resolve({ exitCode: code, timedOut });
     });
   });
