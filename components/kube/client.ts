@@ -193,3 +193,13 @@ export async function connectKube(access: KubeAccess): Promise<KubeClient> {
     close: () => agent.close(),
   };
 }
+
+/** Runs `work` with a client for `access`, closed afterwards whatever happens. */
+export async function withKube<T>(access: KubeAccess, work: (kube: KubeClient) => Promise<T>): Promise<T> {
+  const kube = await connectKube(access);
+  try {
+    return await work(kube);
+  } finally {
+    await kube.close();
+  }
+}

@@ -3,7 +3,7 @@
 // it removed; its delete, after the snapshot has moved the registry back, puts that value back. With `keep` it
 // changes nothing. Cluster access comes from the stack config at every call (configure).
 import * as pulumi from "@pulumi/pulumi";
-import { configuredAccess, connectKube, type KubeAccess } from "../kube";
+import { configuredAccess, withKube, type KubeAccess } from "../kube";
 import { explainStaleAccess } from "./stale-access";
 import { readReleaseChannel, writeReleaseChannel, type ChannelHome, type UpdatesMode } from "./updates";
 
@@ -19,15 +19,6 @@ export interface UpdatesOutputs extends UpdatesInputs {
   /** The channel this resource removed and its delete restores; null: it removed nothing. */
   removed: string | null;
   removedFrom: ChannelHome;
-}
-
-async function withKube<T>(access: KubeAccess, work: (kube: Awaited<ReturnType<typeof connectKube>>) => Promise<T>): Promise<T> {
-  const kube = await connectKube(access);
-  try {
-    return await work(kube);
-  } finally {
-    await kube.close();
-  }
 }
 
 /** Removes the channel when `mode` is disable; returns what it removed. */

@@ -6,10 +6,12 @@
 // Deployment's images, reverts a direct change of deckhouse-registry). Scenarios: v1.74 with the module enabled
 // but still in the legacy mode (preview says migration; up migrates then switches; destroy back to the
 // configurable Unmanaged mode with the vendor's repository), v1.74 configurable Unmanaged (up, up again, destroy),
-// and Local refused in one line. No credential in plain text anywhere.
+// and Local refused in one line. No credential in plain text anywhere. Every run acts as the operator with exactly the
+// switch stack's RBAC rules (docs/permissions/switch-stack.yaml), none of its requests refused.
 import { join } from "node:path";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
+import { addStackOperator } from "../helpers/kube-api/stack-operator";
 import { findPlaintextSecrets, opOf, plainOutputs, PulumiEngine, type RunResult } from "../helpers/pulumi-engine";
 import { startRegistry, type TestRegistry } from "../helpers/registry";
 import { registryStateSecret, startRegistryOrchestrator, type RegistryOrchestrator } from "../helpers/registry-orchestrator";
@@ -26,12 +28,15 @@ const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availabl
 const MC = "deckhouse.io/v1alpha1";
 
 let kube: KubeApiServer;
+/** The operator with exactly docs/permissions/switch-stack.yaml's rules: every run acts as it. */
+let operatorToken: string;
 let registry: TestRegistry;
 let copied: string;
 let moduleDigest: string;
 
 beforeAll(async () => {
   [kube, registry] = await Promise.all([startKubeApiServer(), startRegistry({ tls: true, auth: "token", username: "client", password: PASSWORD })]);
+  operatorToken = addStackOperator(kube, "switch-stack");
   const layers = [{ size: 2048, seed: "module-path" }];
   copied = (await pushImage(registry, REPO, { format: "docker", seed: "deckhouse-v1.74.3", layers }, "rock-solid-1.74")).digest;
   // The original tag, as the copy pushes it (issue 17 item 6): the module renders `<imagesRepo>:<current tag>`.
@@ -83,7 +88,7 @@ function engine(): PulumiEngine {
       targetUsername: "client",
       targetPassword: { secret: PASSWORD },
       targetCA: registry.caPem as string,
-      "kubernetes:kubeconfig": { secret: kube.kubeconfigYaml },
+      "kubernetes:kubeconfig": { secret: kube.kubeconfigFor(operatorToken) },
     },
   });
 }
@@ -99,7 +104,7 @@ const images = () => {
   const pod = (kube.get("apps/v1", "Deployment", "d8-system", "deckhouse")!.spec as any).template.spec;
   return [...(pod.initContainers ?? []), ...pod.containers].map((c: { name: string; image: string }) => `${c.name}=${c.image}`);
 };
-const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token, b64(PASSWORD)];
+const sensitive = () => [PASSWORD, LICENSE_KEY, PROXY_PASSWORD, kube.token, operatorToken, b64(PASSWORD)];
 const VENDOR_IMAGES = () => [`init-downloaded-modules=${OLD}@${moduleDigest}`, `deckhouse=${SOURCE_IMAGE}`, `kube-rbac-proxy=${OLD}:${TAG}`];
 const TARGET_IMAGES = () => [`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${target()}:v1.74.3`, `kube-rbac-proxy=${target()}:${TAG}`];
 const LEGACY_RESOURCES = ["switch-rollback", "switch-deckhouse-registry", "switch-deckhouse"];
@@ -156,6 +161,8 @@ test("v1.74, module enabled, legacy mode: preview says migration; up migrates th
     expect(registrySettings().releaseChannel).toBe("Stable");
     expect(destroy.state.resources).toEqual([]);
     expect(findPlaintextSecrets(destroy, sensitive())).toEqual([]);
+    // every request of the program and its providers was allowed by the switch stack's rules
+    expect(kube.requests.filter((r) => r.code === 403).map((r) => `${r.method} ${r.path}`)).toEqual([]);
   } finally {
     orchestrator.stop();
   }
@@ -192,6 +199,7 @@ test("v1.74 configurable Unmanaged: up writes the target's section (license drop
     expect(registrySecret()).toEqual({ repo: OLD, user: "license-token", password: LICENSE_KEY });
     expect(images()).toEqual(VENDOR_IMAGES());
     expect(findPlaintextSecrets(destroy, sensitive())).toEqual([]);
+    expect(kube.requests.filter((r) => r.code === 403).map((r) => `${r.method} ${r.path}`)).toEqual([]);
   } finally {
     orchestrator.stop();
   }

@@ -127,6 +127,7 @@ const cluster = (server = kube) => ({
 
 const SECRET_PATH = "/api/v1/namespaces/d8-system/secrets/deckhouse-registry";
 const DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/d8-system/deployments/deckhouse";
+const SHOP_WEB_PATH = "/apis/apps/v1/namespaces/shop/deployments/web";
 const MODULE_CONFIG_PATH = "/apis/deckhouse.io/v1alpha1/moduleconfigs/deckhouse";
 const SUDO = `system:sudouser by ${OPERATOR}`;
 /** The writes a server saw since `from` (reads left out): whom as, to which object, real or dry run, with which field manager. */
@@ -255,10 +256,11 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   const up = await stack.up();
   expect(up.error).toBeUndefined();
   // the Patch resources went through the explicit provider (its kubeconfig's user `as: system:sudouser`), applied
-  // under the switch's field manager; the release channel's ModuleConfig (not Deckhouse-labelled) as the user
+  // under the switch's field manager; the release channel's ModuleConfig (not Deckhouse-labelled) and the restart of
+  // the application's Deployment on the old registry (restartOldRegistryWorkloads: istio) as the user
   const upWrites = writesSince(kube, mark).filter((w) => !w.dryRun);
-  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO] });
-  expect(upWrites.filter((w) => w.path !== MODULE_CONFIG_PATH).map((w) => w.fieldManager)).toEqual(["images-copier-switch", "images-copier-switch"]);
+  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO], [SHOP_WEB_PATH]: [OPERATOR] });
+  expect(upWrites.filter((w) => w.path === SECRET_PATH || w.path === DEPLOYMENT_PATH).map((w) => w.fieldManager)).toEqual(["images-copier-switch", "images-copier-switch"]);
   const switched = cluster();
   expect(images(switched.pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
   expect(Buffer.from(switched.secret.address, "base64").toString()).toBe(registry.host);

@@ -5,7 +5,7 @@
 // the engine keeps the outputs of the same names secret; no other output repeats them.
 // Cluster access comes from the stack config at every call (configure), never from the state.
 import * as pulumi from "@pulumi/pulumi";
-import { configuredAccess, connectKube, type KubeAccess } from "../../kube";
+import { configuredAccess, withKube, type KubeAccess } from "../../kube";
 import type { ConfigurableMode, RegistrySection } from "../../registry-mode";
 import { writeRegistrySection } from "./module-config-cluster";
 
@@ -28,15 +28,6 @@ export interface ModeSwitchInputs {
 
 export interface ModeSwitchOutputs extends ModeSwitchInputs {
   switchedAt: string;
-}
-
-async function withKube<T>(access: KubeAccess, work: (kube: Awaited<ReturnType<typeof connectKube>>) => Promise<T>): Promise<T> {
-  const kube = await connectKube(access);
-  try {
-    return await work(kube);
-  } finally {
-    await kube.close();
-  }
 }
 
 async function switchTo(access: KubeAccess, inputs: ModeSwitchInputs): Promise<void> {
