@@ -16,6 +16,9 @@ export interface DeploymentControllerOptions {
   pullFails?: (image: string, attempt: number) => boolean;
   /** The imageID a running container reports for `image` (what a node would resolve it to). */
   imageID?: (image: string) => string;
+  /** How the controller reaches the server (default: the admin kubeconfig); on a server with Deckhouse's admission
+   *  policies, a kube-system service account, as kube-controller-manager's controllers are. */
+  kubeconfig?: string;
 }
 
 export interface DeploymentController {
@@ -35,7 +38,7 @@ interface Rollout {
 }
 
 export async function startDeploymentController(kube: KubeApiServer, opts: DeploymentControllerOptions): Promise<DeploymentController> {
-  const client: KubeClient = await connectKube({ kubeconfig: kube.kubeconfigYaml });
+  const client: KubeClient = await connectKube({ kubeconfig: opts.kubeconfig ?? kube.kubeconfigYaml });
   const abort = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   let rollout: Rollout | undefined;

@@ -104,8 +104,11 @@ const controllers: DeploymentController[] = [];
 afterEach(async () => {
   await Promise.all(controllers.splice(0).map((c) => c.stop()));
 });
-async function playController(pullFails?: (image: string, attempt: number) => boolean): Promise<DeploymentController> {
-  const controller = await startDeploymentController(kube, {
+async function playController(pullFails?: (image: string, attempt: number) => boolean, server = kube): Promise<DeploymentController> {
+  // the controller acts as kube-controller-manager's service account (Deckhouse's admission policy admits it)
+  const controllerToken = server.addToken({ user: "system:serviceaccount:kube-system:deployment-controller", groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system"] });
+  const controller = await startDeploymentController(server, {
+    kubeconfig: server.kubeconfigFor(controllerToken),
     namespace: "d8-system",
     name: "deckhouse",
     readyAfterMs: 300,
@@ -259,7 +262,10 @@ test("preview, up, up again, refresh and destroy: the switch made, an empty diff
   // under the switch's field manager; the release channel's ModuleConfig (not Deckhouse-labelled) and the restart of
   // the application's Deployment on the old registry (restartOldRegistryWorkloads: istio) as the user
   const upWrites = writesSince(kube, mark).filter((w) => !w.dryRun);
-  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO], [SHOP_WEB_PATH]: [OPERATOR] });
+  // ... and the restart of the Deckhouse pod stuck in ImagePullBackOff: a delete of that pod, as the operator
+  const podDeletes = upWrites.filter((w) => w.path.startsWith("/api/v1/namespaces/d8-system/pods/"));
+  expect(podDeletes).toHaveLength(1);
+  expect(writersByPath(upWrites)).toEqual({ [MODULE_CONFIG_PATH]: [OPERATOR], [SECRET_PATH]: [SUDO], [DEPLOYMENT_PATH]: [SUDO], [SHOP_WEB_PATH]: [OPERATOR], [podDeletes[0].path]: [OPERATOR] });
   expect(upWrites.filter((w) => w.path === SECRET_PATH || w.path === DEPLOYMENT_PATH).map((w) => w.fieldManager)).toEqual(["images-copier-switch", "images-copier-switch"]);
   const switched = cluster();
   expect(images(switched.pod)).toEqual([`init-downloaded-modules=${target()}@${moduleDigest}`, `deckhouse=${targetImage()}`, `kube-rbac-proxy=${target()}:${TAG}`]);
@@ -518,6 +524,7 @@ describe("Deckhouse v1.66 with its admission policies on heritage: deckhouse obj
 
   test("preview, up and destroy work through impersonation: the server saw Deckhouse's objects written as system:sudouser, the rest as the user", async () => {
     seedDeckhouseCluster(kube66, v166());
+    await playController(undefined, kube66);
     const original = cluster(kube66);
     const stack = engine(record({ sourceImage: RELEASE }), kube66, kube66.kubeconfigFor(operator66Token));
 
