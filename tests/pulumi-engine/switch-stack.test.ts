@@ -211,7 +211,10 @@ test("RBAC with one rule of docs/permissions/switch-stack.yaml removed: the prev
   seedDeckhouseCluster(kube, vendorCluster());
   const before = cluster();
   const rules = operatorGrants("switch-stack");
-  kube.setGrants(OPERATOR, rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes("moduleconfigs")) })));
+  // exactly one rule: get/patch of ModuleConfig deckhouse (ModuleConfigs registry and operator-trivy stay readable)
+  const without = rules.map((g) => ({ ...g, rules: g.rules.filter((r) => !(r.resources?.includes("moduleconfigs") && r.resourceNames?.includes("deckhouse"))) }));
+  expect(rules.flatMap((g) => g.rules).length - without.flatMap((g) => g.rules).length).toBe(1);
+  kube.setGrants(OPERATOR, without);
   try {
     const preview = await engine().preview();
     expect(preview.error).toContain('moduleconfigs.deckhouse.io "deckhouse" is forbidden: User "images-copier-operator" cannot get resource "moduleconfigs" in API group "deckhouse.io" at the cluster scope');
