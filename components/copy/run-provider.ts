@@ -85,8 +85,15 @@ export interface CopyRunProviderOptions {
  * with properties, not a subclass: closure serialization would turn a subclass into a function whose instances
  * carry no message.
  */
+/**
+ * A run that failed: the resource stays in the state (ErrorResourceInitFailed) with `properties` as its outputs. The
+ * provider host sends all of it in one gRPC trailer, which cannot exceed about 60 KB (larger ones hang the call), and
+ * `properties` must carry the serialized provider (a later Delete runs it): so the message, with its log tail, goes
+ * only in the error itself, and `reasons` gets its first line (tests/unit/copy-run-failure-size.test.ts keeps the
+ * budget).
+ */
 function copyRunFailed(message: string, id: string, properties: Record<string, unknown>): Error {
-  return Object.assign(new Error(message), { id, properties, reasons: [message] });
+  return Object.assign(new Error(message), { id, properties, reasons: [message.split("\n")[0]] });
 }
 
 /** Inputs whose change means another run (another Job); the rest updates the record in place. */
@@ -139,6 +146,17 @@ async function jobGone(kube: KubeClient, inputs: CopyRunInputs, timeoutMs: numbe
   return false;
 }
 
+/** The most of a failed run's log that its error carries (the failure's whole trailer is bounded, see copyRunFailed). */
+export const FAILURE_LOG_TAIL_CHARS = 1200;
+
+/** The last lines of `text` that fit in `max` characters (a longer last line keeps its end). */
+function lastChars(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(text.length - max);
+  const newline = cut.indexOf("\n");
+  return newline >= 0 && newline < cut.length - 1 ? cut.slice(newline + 1) : `…${cut.slice(1)}`;
+}
+
 async function logTail(kube: KubeClient, namespace: string, podName: string | undefined, lines: number): Promise<string> {
   if (!podName) return "";
   const copier = await kube.logs(namespace, podName, { container: "copier", tailLines: String(lines) }).catch(() => "");
@@ -161,7 +179,7 @@ async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRun
   const log = opts.log ?? ((line: string) => console.log(line));
   const { namespace, jobName } = inputs;
   const failed = (status: CopyRunOutputs["status"], message: string) =>
-    copyRunFailed(message, id, { ...inputs, status, message, finishedAt: new Date().toISOString(), __provider: providerRef });
+    copyRunFailed(message, id, { ...inputs, status, finishedAt: new Date().toISOString(), __provider: providerRef });
 
   log(`images-copier: waiting for Job ${namespace}/${jobName} (run ${inputs.runId}); progress follows`);
   let outcome: Awaited<ReturnType<typeof waitForJob>>;
@@ -212,7 +230,7 @@ async function waitForRun(kube: KubeClient, inputs: CopyRunInputs, opts: CopyRun
     // One line: the pod never ran, or was stopped from outside; its log (if any) says nothing about why.
     throw failed("failed", `images-copier: Job ${namespace}/${jobName} failed: ${outcome.reason}. Job, Pod and Secret ${inputs.secretName} are kept (\`kubectl -n ${namespace} describe pod ${podName ?? `-l job-name=${jobName}`}\`).`);
   }
-  const tail = (await logTail(kube, namespace, podName, 30)).trimEnd();
+  const tail = lastChars((await logTail(kube, namespace, podName, 30)).trimEnd(), FAILURE_LOG_TAIL_CHARS);
   const message =
     outcome.kind === "timeout"
       ? `Image copier did not finish within ${inputs.timeoutMinutes} minute${inputs.timeoutMinutes === 1 ? "" : "s"} (timeoutMinutes); Job ${namespace}/${jobName} and Secret ${inputs.secretName} are kept. Follow it with \`${where}\`, then raise timeoutMinutes and run \`pulumi up\` again (the copier skips what is already copied).`
