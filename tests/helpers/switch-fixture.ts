@@ -2,7 +2,7 @@
 // the `deckhouse` Deployment (with proxy variables holding a password), its running pod, the deckhouse-registry
 // Secret (a license key) and the release channel. What the program registers is recorded for the tests.
 import * as pulumi from "@pulumi/pulumi";
-import type { SwitchStageConfig } from "../../stack-config";
+import { switchStageConfigSchema, type SwitchStageConfig } from "../../stack-config";
 import type { SwitchStageDeps } from "../../components/switch/stage";
 import { deckhouseDeployment, type ContainerSpec } from "./deckhouse-deployment";
 import { deckhouseLabels } from "./deckhouse-labels";
@@ -177,4 +177,10 @@ export function plaintextStrings(value: any, at = "$", out: Array<{ at: string; 
   else if (Array.isArray(value)) value.forEach((v, i) => plaintextStrings(v, `${at}[${i}]`, out));
   else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) plaintextStrings(v, `${at}.${k}`, out);
   return out;
+}
+
+/** A switch stage config as a stack gets it (the schema fills every default), without impersonation: the tests that
+ *  use it prove the writes as the kubeconfig's user. */
+export function switchConfig(values: Pick<SwitchStageConfig, "targetImage" | "targetUsername" | "targetPassword" | "copyStack"> & Partial<SwitchStageConfig>): SwitchStageConfig {
+  return { ...switchStageConfigSchema.parse({ stage: "switch", ...values }), kubeImpersonate: undefined };
 }

@@ -6,7 +6,7 @@
 import type { SwitchStageConfig } from "../../stack-config";
 import type { RegistryChecker } from "../../components/switch/registry-checks";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
-import { plaintextStrings, reveal, runSwitchStage, seedDeckhouseCluster } from "../helpers/switch-fixture";
+import { plaintextStrings, reveal, runSwitchStage, seedDeckhouseCluster, switchConfig } from "../helpers/switch-fixture";
 
 const MC = "deckhouse.io/v1alpha1";
 const UPSTREAM = "nexus.corp.example:8443/d8/ee";
@@ -28,21 +28,7 @@ const checker: RegistryChecker = {
   },
 };
 
-const config: SwitchStageConfig = {
-  stage: "switch",
-  targetImage: TARGET,
-  targetUsername: "client",
-  targetPassword: PASSWORD,
-  targetInsecure: false,
-  copyStack: "org/images-copier/copy",
-  checkFrom: "local",
-  copierImage: "node:20-bookworm-slim",
-  copierBundled: false,
-  unschedulableMinutes: 5,
-  restartOldRegistryWorkloads: "none",
-  waitNodeGroups: "master",
-  nodeGroupsTimeoutMinutes: 30,
-};
+const config: SwitchStageConfig = switchConfig({ targetImage: TARGET, targetUsername: "client", targetPassword: PASSWORD, copyStack: "org/images-copier/copy" });
 
 const record = {
   status: "succeeded",

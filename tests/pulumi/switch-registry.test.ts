@@ -7,7 +7,7 @@ import type { SwitchStageConfig } from "../../stack-config";
 import { pushImage } from "../helpers/images";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kube-api-server";
 import { freePort, startRegistry, type TestRegistry } from "../helpers/registry";
-import { runSwitchStage, seedDeckhouseCluster, type StageRun } from "../helpers/switch-fixture";
+import { runSwitchStage, seedDeckhouseCluster, type StageRun, switchConfig } from "../helpers/switch-fixture";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
 const SOURCE_IMAGE = `${OLD}:v1.46.3`;
@@ -74,22 +74,7 @@ describe("the Bearer check Deckhouse's change-registry makes (GET /v2/ without c
 
 describe("the switch stage with the copier's checks against real registries", () => {
   function config(reg: TestRegistry, password = PASSWORD): SwitchStageConfig {
-    return {
-      stage: "switch",
-      targetImage: `${reg.host}/${REPO}:rock-solid-1.46`,
-      targetUsername: "client",
-      targetPassword: password,
-      targetCA: reg.caPem,
-      targetInsecure: false,
-      copyStack: "org/images-copier/copy",
-      checkFrom: "local",
-      copierImage: "node:20-bookworm-slim",
-      copierBundled: false,
-      unschedulableMinutes: 5,
-      restartOldRegistryWorkloads: "none",
-      waitNodeGroups: "master",
-      nodeGroupsTimeoutMinutes: 30,
-    };
+    return switchConfig({ targetImage: `${reg.host}/${REPO}:rock-solid-1.46`, targetUsername: "client", targetPassword: password, targetCA: reg.caPem, copyStack: "org/images-copier/copy" });
   }
 
   async function preview(reg: TestRegistry, opts: { tag?: string; password?: string; copiedDigest?: string } = {}): Promise<StageRun> {

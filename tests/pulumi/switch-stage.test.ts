@@ -29,6 +29,7 @@ import {
   vendorSecretData,
   type DeckhouseClusterSpec,
   type StageRun,
+  switchConfig,
 } from "../helpers/switch-fixture";
 
 const OLD = "registry.deckhouse.io/deckhouse/ee";
@@ -88,23 +89,10 @@ const checker: RegistryChecker = {
 };
 
 function config(overrides: Partial<SwitchStageConfig> = {}): SwitchStageConfig {
-  return {
-    stage: "switch",
-    targetImage: TARGET,
-    targetUsername: "client",
-    targetPassword: PASSWORD,
-    targetInsecure: false,
-    copyStack: "org/images-copier/copy",
-    checkFrom: "local",
-    copierImage: "node:20-bookworm-slim",
-    copierBundled: false,
-    unschedulableMinutes: 5,
-    restartOldRegistryWorkloads: "none",
-    waitNodeGroups: "master",
-    nodeGroupsTimeoutMinutes: 30,
-    ...overrides,
-  };
+  // the schema fills every default, as readStackConfig does for a stack
+  return { ...switchConfig({ targetImage: TARGET, targetUsername: "client", targetPassword: PASSWORD, copyStack: "org/images-copier/copy" }), ...overrides };
 }
+
 
 /** The cluster before the switch: Deckhouse v1.46.3 from the vendor, the copied digest running. */
 function vendorCluster(): DeckhouseClusterSpec {
