@@ -144,8 +144,10 @@ describe("SwitchSnapshot provider", () => {
     }
     expect(raced).toBe(1);
     const deploymentCalls = server.requests.slice(first).filter((r) => r.path === path && !r.query.watch);
-    // read, patch (refused: stale), read again, patch
-    expect(deploymentCalls.slice(0, 4).map((r) => r.method)).toEqual(["GET", "PATCH", "GET", "PATCH"]);
+    // read, patch (refused: stale), read again, patch; before each patch the client reads the object's labels (a
+    // Deckhouse object is written as kubeImpersonate, components/kube/client.ts)
+    expect(deploymentCalls.slice(0, 6).map((r) => r.method)).toEqual(["GET", "GET", "PATCH", "GET", "GET", "PATCH"]);
+    expect(deploymentCalls.filter((r) => r.method === "PATCH").map((r) => r.code)).toEqual([409, 200]);
     const deployment = server.get("apps/v1", "Deployment", "d8-system", "deckhouse") as any;
     expect(deployment.metadata.labels["touched-by"]).toBe("other-writer");
     expect(deployment.spec.template.spec.containers.map((c: any) => c.image)).toEqual([`${OLD}:rock-solid`, `${OLD}:abc`]);
